@@ -1,0 +1,139 @@
+"""JSONL artifacts: validated reads, atomic writes, and sharded writes that survive a kill.
+
+A file is never visible half-written: everything goes to `<name>.tmp` and is renamed
+(an atomic operation on POSIX). A sharded stage writes `shards/00007.jsonl` the same way, so
+after a kill the finished shards are intact and the unfinished one simply does not exist.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Iterable, Type, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+T = TypeVar("T", bound=BaseModel)
+
+
+class ArtifactError(ValueError):
+    """Bad input, with the file and line it came from."""
+
+
+def read_jsonl(path: str | Path, record_type: Type[T] | None = None) -> list:
+    path = Path(path)
+    if not path.exists():
+        raise ArtifactError(f"{path}: file does not exist")
+    out = []
+    with open(path, "rb") as f:
+        for lineno, raw in enumerate(f, 1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise ArtifactError(f"{path}:{lineno}: not valid UTF-8 ({e.reason} at byte {e.start})") from None
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise ArtifactError(f"{path}:{lineno}: malformed JSON ({e.msg}, column {e.colno})") from None
+            if record_type is not None:
+                try:
+                    obj = record_type.model_validate(obj)
+                except ValidationError as e:
+                    errs = "; ".join(f"{'.'.join(map(str, x['loc'])) or '<record>'}: {x['msg']}"
+                                     for x in e.errors())
+                    raise ArtifactError(f"{path}:{lineno}: invalid {record_type.__name__}: {errs}") from None
+            out.append(obj)
+    return out
+
+
+def _dump(rec) -> str:
+    if isinstance(rec, BaseModel):
+        return rec.model_dump_json()
+    return json.dumps(rec, ensure_ascii=False)
+
+
+def write_jsonl(path: str | Path, records: Iterable) -> int:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    n = 0
+    with open(tmp, "w", encoding="utf-8") as f:
+        for r in records:
+            f.write(_dump(r) + "\n")
+            n += 1
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    return n
+
+
+def write_json(path: str | Path, obj) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+    os.replace(tmp, path)
+
+
+def file_sha256(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def model_fingerprint(model_dir: str | Path) -> str:
+    """Cheap identity of a checkpoint: config, tokenizer files and weight file names + sizes.
+
+    Hashing 140 GB of 70B weights on every resume check is not an option; the producing stage
+    writes a fresh directory, so names+sizes+small files identify it in practice.
+    """
+    d = Path(model_dir)
+    h = hashlib.sha256()
+    for p in sorted(d.iterdir()):
+        if not p.is_file():
+            continue
+        h.update(p.name.encode())
+        if p.suffix in (".json", ".jinja", ".txt", ".model") and p.stat().st_size < 50_000_000:
+            h.update(p.read_bytes())
+        else:
+            h.update(str(p.stat().st_size).encode())
+    return h.hexdigest()
+
+
+class ShardedWriter:
+    """Shard i of a stage holds the records for work items [i*size, (i+1)*size).
+
+    `fingerprint` ties the shards to the stage's config+inputs: if they change, old shards are
+    discarded instead of being mixed with new ones.
+    """
+
+    def __init__(self, stage_dir: Path, fingerprint: str):
+        self.dir = Path(stage_dir) / "shards"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        stamp = self.dir / "FINGERPRINT"
+        if not stamp.exists() or stamp.read_text().strip() != fingerprint:
+            for p in self.dir.glob("*.jsonl*"):
+                p.unlink()
+            stamp.write_text(fingerprint + "\n")
+        for p in self.dir.glob("*.tmp"):  # a write interrupted by a kill
+            p.unlink()
+
+    def path(self, i: int) -> Path:
+        return self.dir / f"{i:05d}.jsonl"
+
+    def done(self, i: int) -> bool:
+        return self.path(i).exists()
+
+    def finished(self) -> list[int]:
+        return sorted(int(p.stem) for p in self.dir.glob("*.jsonl"))
+
+    def write(self, i: int, records: Iterable) -> int:
+        return write_jsonl(self.path(i), records)
+
+    def read(self, i: int, record_type=None) -> list:
+        return read_jsonl(self.path(i), record_type)

@@ -1,0 +1,124 @@
+"""`srlm`: run the recipe, one stage, show the plan, or the status of a run directory."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+from .artifacts import ArtifactError
+from .config import ConfigError, load_config
+from .models import ModelNotFound
+
+STATE_STYLE = {"done": "green", "stale": "yellow", "partial": "yellow", "pending": "cyan", "waiting": "dim"}
+
+
+def _stages(cfg, convert: bool):
+    from recipes.self_rewarding import recipe_stages
+
+    from .context import Context
+    ctx = Context(cfg)
+    return ctx, recipe_stages(cfg, ctx.run_dir, ctx.base_model(convert=convert))
+
+
+def cmd_run(overrides, only: str | None = None) -> int:
+    from .pipeline import run_stage
+    from .stages import runner
+    from .summary import write_summary
+    cfg, dcfg = load_config(overrides)
+    t0 = time.time()
+    ctx, stages = _stages(cfg, convert=False)
+    if only is not None:
+        stages = [s for s in stages if s.name == only]
+        if not stages:
+            names = ", ".join(s.name for s in _stages(cfg, convert=False)[1])
+            raise ConfigError(f"unknown stage {only!r}; stages of this recipe: {names}")
+    ctx.run_dir.mkdir(parents=True, exist_ok=True)
+    (ctx.run_dir / "config.yaml").write_text(OmegaConf.to_yaml(dcfg))
+    if any(s.inputs.get("model") == ctx.base_model(convert=False) for s in stages):
+        ctx.base_model(convert=True)  # converts the embedded model once, if needed
+    try:
+        for s in stages:
+            run_stage(s, ctx, runner(s.kind))
+    finally:
+        ctx.release_generator()
+    summary = write_summary(ctx.run_dir)
+    print(summary.read_text())
+    print(f"artifacts: {ctx.run_dir}\nsummary:   {summary}\nwall time: {time.time() - t0:.1f}s")
+    return 0
+
+
+def cmd_plan(overrides) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from .pipeline import state
+    cfg, dcfg = load_config(overrides)
+    ctx, stages = _stages(cfg, convert=False)
+    con = Console()
+    con.print("[bold]resolved config[/bold]")
+    con.print(OmegaConf.to_yaml(dcfg), markup=False, highlight=False)
+    table = Table(title=f"stages in {ctx.run_dir}")
+    for col in ("stage", "state", "inputs", "outputs"):
+        table.add_column(col)
+    will_run = []
+    for s in stages:
+        st = state(s)
+        if st != "done":
+            will_run.append(s.name)
+        table.add_row(s.name, f"[{STATE_STYLE[st]}]{st}[/]", ", ".join(s.inputs), ", ".join(s.outputs))
+    con.print(table)
+    con.print(f"would run: {', '.join(will_run) if will_run else 'nothing (all done)'}")
+    return 0
+
+
+def cmd_status(run_dir: str) -> int:
+    from .summary import collect
+    rd = Path(run_dir)
+    if not rd.exists():
+        raise ArtifactError(f"{rd}: run directory does not exist")
+    s = collect(rd)
+    for name, st in s["stages"].items():
+        print(f"done  {name:24s} {st['seconds']:8.1f}s  {json.dumps(st['outputs'])}")
+    partial = [str(p.parent.parent.relative_to(rd)) for p in rd.glob("**/shards/FINGERPRINT")
+               if not (p.parent.parent / "manifest.json").exists()]
+    for p in partial:
+        print(f"partial {p}")
+    report = rd / "summary.md"
+    print(f"summary: {report if report.exists() else '(not written yet)'}")
+    return 0
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="srlm", description=__doc__)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("run", help="run the whole recipe (resumes; finished stages are skipped)")
+    p.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. experiment=demo judge.k=3")
+    p = sub.add_parser("stage", help="run one stage, e.g. `srlm stage iter_1/judge` or `srlm stage judge -i 1`")
+    p.add_argument("name")
+    p.add_argument("-i", "--iteration", type=int, default=None)
+    p.add_argument("overrides", nargs="*")
+    p = sub.add_parser("plan", help="print the resolved config and each stage's state; runs nothing")
+    p.add_argument("overrides", nargs="*")
+    p = sub.add_parser("status", help="what is done in a run directory")
+    p.add_argument("run_dir")
+    a = ap.parse_args(argv)
+    try:
+        if a.cmd == "run":
+            return cmd_run(a.overrides)
+        if a.cmd == "stage":
+            name = a.name if "/" in a.name or a.name in ("seed", "sft") else f"iter_{a.iteration or 1}/{a.name}"
+            return cmd_run(a.overrides, only=name)
+        if a.cmd == "plan":
+            return cmd_plan(a.overrides)
+        return cmd_status(a.run_dir)
+    except (ConfigError, ArtifactError, ModelNotFound, FileNotFoundError) as e:
+        print(f"srlm: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

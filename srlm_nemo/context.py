@@ -1,0 +1,52 @@
+"""What a running stage may use: the config, paths, and engines that outlive one stage.
+
+One generation engine per model, reused by every stage that model serves (engine start is
+the slowest step on CPU); released before training so the trainer gets the memory.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from .backends.generation import make_generator
+from .config import Config
+from .models import resolve_model
+
+
+class Context:
+    def __init__(self, cfg: Config, quiet: bool = False):
+        self.cfg = cfg
+        self.run_dir = Path(cfg.run.run_dir).expanduser().resolve()
+        self.quiet = quiet
+        self._gen = None
+        self._gen_model = None
+        self._trainer = None
+
+    def log(self, msg: str) -> None:
+        if not self.quiet:
+            print(msg, file=sys.stderr, flush=True)
+
+    def base_model(self, convert: bool = True) -> Path:
+        return resolve_model(self.cfg.model.path, self.cfg.run.cache_dir, convert=convert)
+
+    def generator(self, model_dir: str | Path):
+        model_dir = str(model_dir)
+        if self._gen is not None and self._gen_model == model_dir:
+            return self._gen
+        self.release_generator()
+        self.log(f"       starting {self.cfg.generation.name} engine for {model_dir}")
+        self._gen = make_generator(self.cfg.generation, model_dir, self.cfg.model)
+        self._gen_model = model_dir
+        return self._gen
+
+    def release_generator(self) -> None:
+        if self._gen is not None:
+            self._gen.close()
+            self._gen = self._gen_model = None
+
+    def trainer(self):
+        from .backends.training import make_trainer
+        self.release_generator()
+        if self._trainer is None:
+            self._trainer = make_trainer(self.cfg.training)
+        return self._trainer

@@ -1,0 +1,121 @@
+"""Open Assistant in both forms users have, normalised to message trees.
+
+* flat rows, as in the HF dataset `OpenAssistant/oasst1` (message_id, parent_id, role,
+  lang, rank, message_tree_id, text, ...): `trees_from_rows`;
+* the `*.trees.jsonl` export (one tree per line, nested `prompt -> replies[]`): `read_trees`.
+
+From the trees: IFT = first-turn prompts in `lang` with their rank-0 assistant reply;
+ranked prompts = first-turn prompts with >= `min_replies` human-ranked assistant replies.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Optional
+
+from .artifacts import ArtifactError
+from .schemas import IFTExample, RankedPrompt, RankedReply
+
+
+@dataclass
+class Node:
+    id: str
+    text: str
+    role: str  # "prompter" | "assistant"
+    lang: Optional[str] = None
+    rank: Optional[int] = None
+    deleted: bool = False
+    replies: list["Node"] = field(default_factory=list)
+
+
+def _node(d: dict, where: str) -> Node:
+    try:
+        n = Node(id=str(d["message_id"]), text=d["text"], role=d["role"], lang=d.get("lang"),
+                 rank=None if d.get("rank") is None else int(d["rank"]),
+                 deleted=bool(d.get("deleted") or False))
+    except KeyError as e:
+        raise ArtifactError(f"{where}: message is missing field {e.args[0]!r}") from None
+    except (TypeError, ValueError) as e:
+        raise ArtifactError(f"{where}: bad field value ({e})") from None
+    n.replies = [_node(r, where) for r in d.get("replies") or []]
+    return n
+
+
+def read_trees(path: str | Path) -> list[Node]:
+    path = Path(path)
+    if not path.exists():
+        raise ArtifactError(f"{path}: file does not exist")
+    roots = []
+    with open(path, "rb") as f:
+        for lineno, raw in enumerate(f, 1):
+            where = f"{path}:{lineno}"
+            if not raw.strip():
+                continue
+            try:
+                obj = json.loads(raw.decode("utf-8"))
+            except UnicodeDecodeError:
+                raise ArtifactError(f"{where}: not valid UTF-8") from None
+            except json.JSONDecodeError as e:
+                raise ArtifactError(f"{where}: malformed JSON ({e.msg})") from None
+            if not isinstance(obj, dict) or "prompt" not in obj:
+                raise ArtifactError(f"{where}: expected an object with a 'prompt' tree")
+            roots.append(_node(obj["prompt"], where))
+    return roots
+
+
+def trees_from_rows(rows: Iterable[dict]) -> list[Node]:
+    """Rebuild trees from flat rows (order of roots = order of first appearance)."""
+    nodes: dict[str, Node] = {}
+    parents: list[tuple[str, Optional[str]]] = []
+    for i, r in enumerate(rows):
+        n = _node({**r, "replies": None}, f"row {i}")
+        nodes[n.id] = n
+        parents.append((n.id, r.get("parent_id")))
+    roots = []
+    for mid, pid in parents:
+        if pid is None:
+            roots.append(nodes[mid])
+        elif pid in nodes:
+            nodes[pid].replies.append(nodes[mid])
+    for n in nodes.values():  # stable order: by rank, unranked last
+        n.replies.sort(key=lambda x: (x.rank is None, x.rank if x.rank is not None else 0))
+    return roots
+
+
+def load_hf_rows(name: str, split: str) -> list[dict]:
+    import datasets  # only when the user asks for the hub dataset
+    return list(datasets.load_dataset(name, split=split))
+
+
+def _first_turn_ok(root: Node, lang: str) -> bool:
+    return root.role == "prompter" and not root.deleted and (lang is None or root.lang == lang)
+
+
+def ift_examples(roots: list[Node], lang: str = "en", limit: int | None = None) -> list[IFTExample]:
+    out = []
+    for root in roots:
+        if not _first_turn_ok(root, lang):
+            continue
+        best = [r for r in root.replies if r.role == "assistant" and r.rank == 0 and not r.deleted]
+        if best and root.text.strip() and best[0].text.strip():
+            out.append(IFTExample(id=f"oasst-{root.id}", prompt=root.text.strip(),
+                                  response=best[0].text.strip(), source="oasst"))
+        if limit is not None and len(out) >= limit:
+            break
+    return out
+
+
+def ranked_prompts(roots: list[Node], lang: str = "en", min_replies: int = 2,
+                   exclude_ids: set[str] = frozenset()) -> list[RankedPrompt]:
+    out = []
+    for root in roots:
+        if not _first_turn_ok(root, lang) or f"oasst-{root.id}" in exclude_ids:
+            continue
+        replies = [r for r in root.replies if r.role == "assistant" and r.rank is not None
+                   and not r.deleted and r.text.strip()]
+        if len(replies) >= min_replies and len({r.rank for r in replies}) >= 2:
+            out.append(RankedPrompt(
+                prompt_id=f"oasst-{root.id}", prompt=root.text.strip(), source="oasst",
+                replies=[RankedReply(reply_id=r.id, text=r.text.strip(), rank=r.rank) for r in replies]))
+    return out

@@ -1,0 +1,137 @@
+"""One record type per artifact. Every JSONL file in a run directory holds exactly one of these.
+
+Written once here (TRL's lesson: formats documented once, validated at the boundary):
+
+| artifact                        | record          | written by stage |
+|---------------------------------|-----------------|------------------|
+| seed/ift.jsonl                  | IFTExample      | seed             |
+| seed/eft_train.jsonl, eft_eval  | EFTExample      | seed / eft       |
+| seed/eval_trees.jsonl           | RankedPrompt    | seed             |
+| iter_t/prompts.jsonl            | GeneratedPrompt | prompts          |
+| iter_t/candidates.jsonl         | Candidate       | candidates       |
+| iter_t/judgements.jsonl         | Judgement       | judge            |
+| iter_t/scores.jsonl             | CandidateScore  | judge            |
+| iter_t/pairs.jsonl              | PreferencePair  | pairs            |
+"""
+from __future__ import annotations
+
+from typing import Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+class Record(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class IFTExample(Record):
+    id: str
+    prompt: str = Field(min_length=1)
+    response: str = Field(min_length=1)
+    source: str
+
+
+class EFTExample(Record):
+    """A judge-format training example: (question, response) -> justification ending `Score: N`."""
+    id: str
+    prompt_id: str
+    question: str = Field(min_length=1)
+    response: str = Field(min_length=1)
+    judgement: str = Field(min_length=1)
+    score: float = Field(ge=0, le=5)
+    human_rank: Optional[int] = None
+    source: str
+
+
+class RankedReply(Record):
+    reply_id: str
+    text: str = Field(min_length=1)
+    rank: int = Field(ge=0)  # 0 = best, as in OASST
+
+
+class RankedPrompt(Record):
+    prompt_id: str
+    prompt: str = Field(min_length=1)
+    replies: list[RankedReply]
+    source: str
+
+
+class GeneratedPrompt(Record):
+    id: str
+    prompt: str = Field(min_length=1)
+    iteration: int
+    round: int
+    max_rouge_l: float
+    closest: str
+    generator: str
+
+
+class Sampling(Record):
+    n: int = 1
+    temperature: float
+    top_p: float
+    max_tokens: int
+    seed: Optional[int] = None
+    stop: list[str] = Field(default_factory=list)
+
+
+class Candidate(Record):
+    id: str  # "<prompt_id>/c<index>"
+    prompt_id: str
+    prompt: str
+    index: int
+    text: str
+    finish_reason: Optional[str] = None
+    num_tokens: int
+    model: str
+    sampling: Sampling
+
+
+class Judgement(Record):
+    candidate_id: str
+    prompt_id: str
+    sample: int
+    text: str
+    score: Optional[float] = None
+    error: Optional[str] = None  # why `score` is None: no_score, out_of_range, empty
+
+
+class CandidateScore(Record):
+    candidate_id: str
+    prompt_id: str
+    mean_score: Optional[float]
+    num_valid: int
+    num_samples: int
+    scores: list[float]
+    length_chars: int
+
+
+class Message(Record):
+    role: Literal["system", "user", "assistant"]
+    content: str
+
+
+class PreferencePair(Record):
+    """TRL's conversational preference format (prompt / chosen / rejected) plus provenance."""
+    id: str
+    prompt: list[Message]
+    chosen: list[Message]
+    rejected: list[Message]
+    chosen_id: str
+    rejected_id: str
+    chosen_score: float
+    rejected_score: float
+
+    @field_validator("chosen", "rejected")
+    @classmethod
+    def _one_assistant_turn(cls, v):
+        if len(v) != 1 or v[0].role != "assistant":
+            raise ValueError("must be exactly one assistant message")
+        return v
+
+
+ARTIFACT_TYPES = {
+    "ift": IFTExample, "eft_train": EFTExample, "eft_eval": EFTExample, "eval_trees": RankedPrompt,
+    "prompts": GeneratedPrompt, "candidates": Candidate, "judgements": Judgement,
+    "scores": CandidateScore, "pairs": PreferencePair,
+}

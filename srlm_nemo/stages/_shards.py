@@ -1,0 +1,36 @@
+"""Shared by the generation stages: work in fixed shards, each written atomically."""
+from __future__ import annotations
+
+from tqdm import tqdm
+
+from ..artifacts import ShardedWriter
+
+
+def generate_in_shards(ctx, stage, fp, items: list, shard_size: int, make_records, record_type,
+                       desc: str) -> list:
+    """`make_records(shard_items, shard_index) -> records`. Finished shards are read back,
+    so a killed run resumes at the first missing shard with nothing lost or repeated."""
+    writer = ShardedWriter(stage.dir, fp)
+    n_shards = (len(items) + shard_size - 1) // shard_size
+    done = set(writer.finished())
+    out = []
+    with tqdm(total=len(items), desc=desc, unit="item", disable=ctx.quiet) as bar:
+        for i in range(n_shards):
+            chunk = items[i * shard_size:(i + 1) * shard_size]
+            if i in done:
+                recs = writer.read(i, record_type)
+            else:
+                recs = make_records(chunk, i)
+                writer.write(i, recs)
+            out.extend(recs)
+            bar.update(len(chunk))
+    return out
+
+
+def chat(system_prompt, user: str) -> list[dict]:
+    msgs = [{"role": "system", "content": system_prompt}] if system_prompt else []
+    return msgs + [{"role": "user", "content": user}]
+
+
+def shard_seed(run_seed: int, iteration: int | None, stage_salt: int, shard: int) -> int:
+    return (run_seed * 1_000_003 + (iteration or 0) * 10_007 + stage_salt * 101 + shard) % (2**31 - 1)

@@ -1,0 +1,33 @@
+"""Candidate stage: N responses per prompt from M_t, one request per prompt (n=N).
+
+in : prompts.jsonl (GeneratedPrompt), policy model M_t
+out: <stage>/candidates.jsonl (Candidate), with sampling parameters and seed per record
+"""
+from __future__ import annotations
+
+from ..artifacts import read_jsonl, write_jsonl
+from ..schemas import Candidate, GeneratedPrompt, Sampling
+from ._shards import chat, generate_in_shards, shard_seed
+
+
+def run(ctx, stage, fp):
+    c = ctx.cfg.candidates
+    prompts = read_jsonl(stage.inputs["prompts"], GeneratedPrompt)
+
+    def make(chunk, i):
+        sampling = Sampling(n=c.n, temperature=c.temperature, top_p=c.top_p, max_tokens=c.max_new_tokens,
+                            seed=shard_seed(ctx.cfg.run.seed, stage.iteration, 3, i))
+        outs = ctx.generator(stage.inputs["model"]).chat(
+            [chat(ctx.cfg.model.system_prompt, p.prompt) for p in chunk], sampling)
+        return [Candidate(id=f"{p.id}/c{j}", prompt_id=p.id, prompt=p.prompt, index=j, text=o.text.strip(),
+                          finish_reason=o.finish_reason, num_tokens=o.num_tokens, model=stage.model or "",
+                          sampling=sampling)
+                for p, comps in zip(chunk, outs) for j, o in enumerate(comps)]
+
+    cands = generate_in_shards(ctx, stage, fp, prompts, c.shard_size, make, Candidate,
+                               f"iter {stage.iteration} candidates")
+    write_jsonl(stage.outputs["candidates"], cands)
+    lengths = [len(x.text) for x in cands]
+    return {"prompts": len(prompts), "candidates": len(cands),
+            "empty": sum(1 for x in cands if not x.text),
+            "mean_length_chars": sum(lengths) / len(lengths) if lengths else 0.0}

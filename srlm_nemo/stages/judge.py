@@ -1,0 +1,67 @@
+"""Judge stage: M_t scores each candidate K times with the additive 5-point prompt.
+
+in : candidates.jsonl (Candidate), judge model M_t, template `judge.template` from prompts/
+out: <stage>/judgements.jsonl (Judgement: every sample, with parse errors),
+     <stage>/scores.jsonl (CandidateScore: mean over valid samples);
+     parse rate, failure reasons and score histogram in the manifest
+"""
+from __future__ import annotations
+
+from collections import Counter
+
+from ..artifacts import read_jsonl, write_jsonl
+from ..judge_parse import mean_valid, parse_score
+from ..schemas import Candidate, CandidateScore, Judgement, Sampling
+from ..templates import judge_prompt
+from ._shards import chat, generate_in_shards, shard_seed
+
+
+def score_candidates(cands: list[Candidate], judgements: list[Judgement]) -> list[CandidateScore]:
+    by_cand: dict[str, list[Judgement]] = {}
+    for j in judgements:
+        by_cand.setdefault(j.candidate_id, []).append(j)
+    out = []
+    for c in cands:
+        js = by_cand.get(c.id, [])
+        mean, n_valid = mean_valid([j.score for j in js])
+        out.append(CandidateScore(candidate_id=c.id, prompt_id=c.prompt_id, mean_score=mean, num_valid=n_valid,
+                                  num_samples=len(js), scores=[j.score for j in js if j.score is not None],
+                                  length_chars=len(c.text)))
+    return out
+
+
+def judge_stats(judgements: list[Judgement], scores: list[CandidateScore]) -> dict:
+    n = len(judgements)
+    valid = [j.score for j in judgements if j.score is not None]
+    spreads = [max(s.scores) - min(s.scores) for s in scores if len(s.scores) >= 2]
+    return {"judgements": n, "valid": len(valid), "parse_rate": len(valid) / n if n else 0.0,
+            "failures": dict(Counter(j.error for j in judgements if j.error)),
+            "score_histogram": {str(k): v for k, v in sorted(Counter(valid).items())},
+            "candidates_without_valid_score": sum(1 for s in scores if s.mean_score is None),
+            "mean_within_candidate_spread": sum(spreads) / len(spreads) if spreads else None}
+
+
+def run(ctx, stage, fp):
+    j = ctx.cfg.judge
+    cands = read_jsonl(stage.inputs["candidates"], Candidate)
+
+    def make(chunk, i):
+        sampling = Sampling(n=j.k, temperature=j.temperature, top_p=j.top_p, max_tokens=j.max_new_tokens,
+                            seed=shard_seed(ctx.cfg.run.seed, stage.iteration, 4, i))
+        convs = [chat(ctx.cfg.model.system_prompt, judge_prompt(j.template, c.prompt, c.text or "(empty)"))
+                 for c in chunk]
+        outs = ctx.generator(stage.inputs["model"]).chat(convs, sampling)
+        recs = []
+        for c, comps in zip(chunk, outs):
+            for k, o in enumerate(comps):
+                p = parse_score(o.text, j.min_score, j.max_score)
+                recs.append(Judgement(candidate_id=c.id, prompt_id=c.prompt_id, sample=k, text=o.text,
+                                      score=p.score, error=p.error))
+        return recs
+
+    judgements = generate_in_shards(ctx, stage, fp, cands, j.shard_size, make, Judgement,
+                                    f"iter {stage.iteration} judge")
+    scores = score_candidates(cands, judgements)
+    write_jsonl(stage.outputs["judgements"], judgements)
+    write_jsonl(stage.outputs["scores"], scores)
+    return judge_stats(judgements, scores)

@@ -1,0 +1,74 @@
+"""Prompt stage: 8-shot self-instruct (6 IFT + 2 generated demos), post-processing, filters.
+
+in : ift.jsonl (IFTExample), prompts.jsonl of earlier iterations (GeneratedPrompt),
+     generator model (M_t, or the fixed model `prompts.generator`)
+out: <stage>/prompts.jsonl (GeneratedPrompt); per-filter counts in the manifest
+
+Work is done in rounds of `requests_per_round` requests; each round is a shard holding every
+raw task the model wrote and the filter's decision, so resume replays the decisions exactly.
+"""
+from __future__ import annotations
+
+import random
+
+from tqdm import tqdm
+
+from ..artifacts import ShardedWriter, read_jsonl, write_jsonl
+from ..rouge import RougePool
+from ..schemas import GeneratedPrompt, IFTExample, Sampling
+from ..self_instruct import PromptFilter, sample_demos, split_generation
+from ..templates import render
+from ._shards import shard_seed
+
+
+def run(ctx, stage, fp):
+    c = ctx.cfg.prompts
+    t = stage.iteration
+    ift = [e.prompt for e in read_jsonl(stage.inputs["ift"], IFTExample)]
+    earlier = [g.prompt for k in sorted(stage.inputs) if k.startswith("prompts_iter_")
+               for g in read_jsonl(stage.inputs[k], GeneratedPrompt)]
+    filt = PromptFilter(RougePool(ift + earlier), threshold=c.rouge_threshold, min_words=c.min_words,
+                        max_words=c.max_words, keywords=list(c.keywords),
+                        drop_non_ascii_start=c.drop_non_ascii_start)
+    generated: list[str] = []  # kept this iteration, in order; feeds the 2 "generated" demos
+    kept: list[GeneratedPrompt] = []
+    writer = ShardedWriter(stage.dir, fp)
+    done = set(writer.finished())
+    gen_label = stage.model or str(stage.inputs["generator"])
+    bar = tqdm(total=c.num_prompts, desc=f"iter {t} prompts", unit="prompt", disable=ctx.quiet)
+    rnd = 0
+    while len(kept) < c.num_prompts and rnd < c.max_rounds:
+        if rnd in done:
+            attempts = writer.read(rnd)
+        else:
+            rng = random.Random(shard_seed(ctx.cfg.run.seed, t, 1, rnd))
+            requests = [render(c.template, demos=sample_demos(ift, generated,
+                                                               c.shots_ift, c.shots_generated, rng))
+                        for _ in range(c.requests_per_round)]
+            sampling = Sampling(n=c.samples_per_request, temperature=c.temperature, top_p=c.top_p,
+                                max_tokens=c.max_new_tokens, seed=shard_seed(ctx.cfg.run.seed, t, 2, rnd))
+            outs = ctx.generator(stage.inputs["generator"]).complete(requests, sampling)
+            attempts = [{"text": task} for comps in outs for comp in comps for task in split_generation(comp.text)]
+        for a in attempts:
+            if len(kept) >= c.num_prompts:
+                a["decision"] = "not_needed"
+                continue
+            ok, reason, score, closest = filt.check(a["text"])
+            a.update(decision="kept" if ok else reason, max_rouge_l=score)
+            if ok:
+                generated.append(a["text"])
+                kept.append(GeneratedPrompt(
+                    id=f"it{t}-p{len(kept):05d}", prompt=a["text"], iteration=t, round=rnd,
+                    max_rouge_l=round(score, 6), closest=filt.pool.texts[closest] if closest >= 0 else "",
+                    generator=gen_label))
+                bar.update(1)
+        if rnd not in done:
+            writer.write(rnd, attempts)
+        rnd += 1
+    bar.close()
+    if not kept:
+        raise RuntimeError(f"{stage.name}: the generator produced no prompt that passed the filters "
+                           f"in {rnd} rounds; counts: {dict(filt.counts)}")
+    write_jsonl(stage.outputs["prompts"], kept)
+    return {"rounds": rnd, "requests": rnd * c.requests_per_round, "kept": len(kept),
+            "filter_counts": dict(filt.counts), "target": c.num_prompts}

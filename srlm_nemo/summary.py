@@ -1,0 +1,69 @@
+"""The run's summary, from the stage manifests alone (no model is loaded)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .artifacts import read_jsonl, write_json
+from .schemas import Candidate
+
+
+def _manifest(run_dir: Path, name: str) -> dict | None:
+    p = run_dir / name / "manifest.json"
+    return json.loads(p.read_text()) if p.exists() else None
+
+
+def collect(run_dir: Path) -> dict:
+    run_dir = Path(run_dir)
+    out: dict = {"run_dir": str(run_dir), "stages": {}, "iterations": []}
+    for m in sorted(run_dir.glob("**/manifest.json")):
+        d = json.loads(m.read_text())
+        out["stages"][d["stage"]] = {"seconds": d["seconds"], "outputs": {k: v.get("count") for k, v in d["outputs"].items()}}
+    t = 1
+    while (run_dir / f"iter_{t}").exists():
+        row: dict = {"iteration": t, "model": f"M{t}", "next_model": f"M{t + 1}"}
+        if (pm := _manifest(run_dir, f"iter_{t}/prompts")):
+            row["prompts_kept"] = pm["stats"]["kept"]
+            row["prompt_filter_counts"] = pm["stats"]["filter_counts"]
+        if (cm := _manifest(run_dir, f"iter_{t}/candidates")):
+            row["candidates"] = cm["stats"]["candidates"]
+            row["mean_response_chars"] = round(cm["stats"]["mean_length_chars"], 1)
+        if (jm := _manifest(run_dir, f"iter_{t}/judge")):
+            row["judge_parse_rate"] = round(jm["stats"]["parse_rate"], 4)
+            row["judge_failures"] = jm["stats"]["failures"]
+            row["score_histogram"] = jm["stats"]["score_histogram"]
+        if (pa := _manifest(run_dir, f"iter_{t}/pairs")):
+            row["pairs"] = pa["stats"].get("pairs", 0)
+            row["pair_drops"] = {k: v for k, v in pa["stats"].items() if k.startswith("dropped")}
+        if (dm := _manifest(run_dir, f"iter_{t}/dpo")):
+            row["dpo"] = {k: dm["stats"].get(k) for k in ("steps", "kept", "first_loss", "last_loss", "last_reward_margin")}
+        out["iterations"].append(row)
+        t += 1
+    return out
+
+
+def write_summary(run_dir: Path) -> Path:
+    s = collect(run_dir)
+    write_json(Path(run_dir) / "summary.json", s)
+    lines = ["# srlm-nemo run summary", "", f"Run directory: `{s['run_dir']}`", "",
+             "| iteration | judged by | prompts kept | candidates | mean response chars | judge parse rate | pairs | pair drops | DPO steps |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for r in s["iterations"]:
+        lines.append(f"| {r['iteration']} ({r['model']}→{r['next_model']}) | {r['model']} | {r.get('prompts_kept', '-')} | "
+                     f"{r.get('candidates', '-')} | {r.get('mean_response_chars', '-')} | {r.get('judge_parse_rate', '-')} | "
+                     f"{r.get('pairs', '-')} | {r.get('pair_drops', '-')} | {(r.get('dpo') or {}).get('steps', '-')} |")
+    lines += ["", "Judge failures per iteration (unparseable or out-of-range judgements are dropped):", ""]
+    for r in s["iterations"]:
+        lines.append(f"- iteration {r['iteration']}: failures {r.get('judge_failures', {})}, "
+                     f"score histogram {r.get('score_histogram', {})}, prompt filters {r.get('prompt_filter_counts', {})}")
+    lines += ["", "| stage | seconds | records |", "|---|---|---|"]
+    for name, st in s["stages"].items():
+        lines.append(f"| {name} | {st['seconds']} | {st['outputs']} |")
+    path = Path(run_dir) / "summary.md"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def mean_length(candidates_file: Path) -> float:
+    c = read_jsonl(candidates_file, Candidate)
+    return sum(len(x.text) for x in c) / len(c) if c else 0.0
