@@ -2,6 +2,8 @@
 
     seed   IFT (first-turn prompt + best human reply) and EFT (judge-format examples) from
            Open Assistant, or the small demo seed shipped with the package
+    [sft_ift, eft]  with seed.eft_source=build: an IFT-only SFT model judges OASST's
+           human-ranked replies; prompts where its ranking agrees with the humans' become EFT
     sft    M0 -> M1, loss on response tokens (lr 5.5e-6 cosine -> 1.1e-6, batch 16)
     iter t `recipes/iteration.py`: prompts -> candidates -> judge -> pairs -> DPO
 
@@ -26,18 +28,36 @@ def recipe_stages(cfg: Config, run_dir: Path, base_model: Path) -> list[Stage]:
     seed = Stage("seed", "seed", seed_dir, config={"seed": asdict(cfg.seed)},
                  inputs=_seed_inputs(cfg),
                  outputs={n: seed_dir / f"{n}.jsonl" for n in ("ift", "eft_train", "eval_trees", "ranked_pool")})
-    sft = Stage("sft", "sft", run_dir / "sft",
-                config={"sft": asdict(cfg.sft), "training": asdict(cfg.training), "judge_template": cfg.judge.template,
-                        "system_prompt": cfg.model.system_prompt},
-                inputs={"ift": seed.outputs["ift"], "eft_train": seed.outputs["eft_train"], "model": base_model},
+    stages = [seed]
+    eft_train = seed.outputs["eft_train"]
+    if cfg.seed.eft_source == "build":
+        # The paper's EFT: an IFT-only SFT model judges human-ranked replies; agreeing ones are kept.
+        sft_ift = Stage("sft_ift", "sft", run_dir / "sft_ift", config=_sft_config(cfg),
+                        inputs={"ift": seed.outputs["ift"], "model": base_model},
+                        outputs={"model": run_dir / "sft_ift" / "model"}, model="SFT-IFT")
+        eft = Stage("eft", "eft", run_dir / "eft",
+                    config={"seed": asdict(cfg.seed), "judge": asdict(cfg.judge), "run_seed": cfg.run.seed,
+                            "system_prompt": cfg.model.system_prompt},
+                    inputs={"ranked_pool": seed.outputs["ranked_pool"], "model": sft_ift.outputs["model"]},
+                    outputs={n: run_dir / "eft" / f"{n}.jsonl" for n in ("eft_train", "eft_eval", "judged")},
+                    model="SFT-IFT")
+        stages += [sft_ift, eft]
+        eft_train = eft.outputs["eft_train"]
+    sft = Stage("sft", "sft", run_dir / "sft", config=_sft_config(cfg),
+                inputs={"ift": seed.outputs["ift"], "eft_train": eft_train, "model": base_model},
                 outputs={"model": run_dir / "sft" / "model"}, model="M1")
-    stages = [seed, sft]
+    stages.append(sft)
     policy, label = sft.outputs["model"], "M1"
     for t in range(1, cfg.run.iterations + 1):
         it = iteration_stages(cfg, run_dir, t, policy, label, seed.outputs["ift"])
         stages += it
         policy, label = it[-1].outputs["model"], it[-1].model
     return stages
+
+
+def _sft_config(cfg: Config) -> dict:
+    return {"sft": asdict(cfg.sft), "training": asdict(cfg.training), "judge_template": cfg.judge.template,
+            "system_prompt": cfg.model.system_prompt}
 
 
 def _seed_inputs(cfg: Config) -> dict[str, Path]:

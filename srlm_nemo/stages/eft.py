@@ -1,0 +1,67 @@
+"""EFT builder stage: the IFT-only SFT model judges human-ranked replies (paper, section 3.1).
+
+in : ranked_pool.jsonl (RankedPrompt; no overlap with IFT), IFT-only SFT model, judge template
+out: <stage>/eft_train.jsonl, <stage>/eft_eval.jsonl (EFTExample), split by prompt;
+     <stage>/judged.jsonl (Judgement per reply sample, for audit); every count in the manifest
+
+Kept: prompts whose replies the model ranks as the humans did (`srlm_nemo.eft.ranking_agrees`).
+Then the most common score is downsampled (`seed.eft_max_score_ratio`). A small model may keep
+few or none: the paper saw the same without EFT; the counts say so.
+"""
+from __future__ import annotations
+
+import random
+from collections import Counter
+
+from ..artifacts import read_jsonl, write_jsonl
+from ..eft import ranking_agrees, rebalance, split_by_prompt
+from ..judge_parse import mean_valid, parse_score
+from ..schemas import EFTExample, Judgement, RankedPrompt, Sampling
+from ..templates import judge_prompt
+from ._shards import chat, generate_in_shards, shard_seed
+
+
+def run(ctx, stage, fp):
+    s, j = ctx.cfg.seed, ctx.cfg.judge
+    ranked = read_jsonl(stage.inputs["ranked_pool"], RankedPrompt)
+    items = [(rp, r) for rp in ranked for r in rp.replies]
+
+    def make(chunk, i):
+        sampling = Sampling(n=s.eft_judge_samples, temperature=j.temperature, top_p=j.top_p,
+                            max_tokens=j.max_new_tokens, seed=shard_seed(ctx.cfg.run.seed, 0, 5, i))
+        convs = [chat(ctx.cfg.model.system_prompt, judge_prompt(j.template, rp.prompt, r.text)) for rp, r in chunk]
+        outs = ctx.generator(stage.inputs["model"]).chat(convs, sampling)
+        recs = []
+        for (rp, r), comps in zip(chunk, outs):
+            for k, o in enumerate(comps):
+                p = parse_score(o.text, j.min_score, j.max_score)
+                recs.append(Judgement(candidate_id=r.reply_id, prompt_id=rp.prompt_id, sample=k, text=o.text,
+                                      score=p.score, error=p.error))
+        return recs
+
+    judged = generate_in_shards(ctx, stage, fp, items, j.shard_size, make, Judgement, "EFT judging")
+    by_reply: dict[str, list[Judgement]] = {}
+    for x in judged:
+        by_reply.setdefault(x.candidate_id, []).append(x)
+    kept, counts = [], Counter()
+    for rp in ranked:
+        means = [mean_valid([x.score for x in by_reply.get(r.reply_id, [])])[0] for r in rp.replies]
+        if not ranking_agrees([r.rank for r in rp.replies], means):
+            counts["prompts_disagree"] += 1
+            continue
+        counts["prompts_agree"] += 1
+        for r in rp.replies:
+            first_valid = next(x for x in by_reply[r.reply_id] if x.score is not None)
+            kept.append(EFTExample(id=f"{rp.prompt_id}/{r.reply_id}", prompt_id=rp.prompt_id, question=rp.prompt,
+                                   response=r.text, judgement=first_valid.text.strip(), score=first_valid.score,
+                                   human_rank=r.rank, source="eft-builder"))
+    balanced = rebalance(kept, s.eft_max_score_ratio, random.Random(s.seed))
+    train, evals = split_by_prompt(balanced, s.num_eft_train, s.num_eft_eval, random.Random(s.seed))
+    write_jsonl(stage.outputs["judged"], judged)
+    write_jsonl(stage.outputs["eft_train"], train)
+    write_jsonl(stage.outputs["eft_eval"], evals)
+    valid = sum(1 for x in judged if x.score is not None)
+    return {**counts, "ranked_prompts": len(ranked), "replies_judged": len(items),
+            "parse_rate": valid / len(judged) if judged else 0.0, "examples_agreeing": len(kept),
+            "after_rebalance": len(balanced), "eft_train": len(train), "eft_eval": len(evals),
+            "score_histogram": {str(k): v for k, v in sorted(Counter(e.score for e in balanced).items())}}

@@ -1,0 +1,48 @@
+import pytest
+
+from srlm_nemo.artifacts import ArtifactError, ShardedWriter, read_jsonl, write_jsonl
+from srlm_nemo.schemas import IFTExample, PreferencePair
+
+
+def test_roundtrip_and_validation(tmp_path):
+    p = tmp_path / "ift.jsonl"
+    write_jsonl(p, [IFTExample(id="1", prompt="q", response="a", source="t")])
+    assert read_jsonl(p, IFTExample)[0].prompt == "q"
+    assert not (tmp_path / "ift.jsonl.tmp").exists()
+
+
+@pytest.mark.parametrize("content,needle", [
+    (b'{"id": "1", "prompt": "q", "response": "a", "source": "t"}\n{"id": 2,\n', ":2: malformed JSON"),
+    (b'{"id": "1", "prompt": "q", "source": "t"}\n', ":1: invalid IFTExample: response: Field required"),
+    (b'{"id": "1", "prompt": "", "response": "a", "source": "t"}\n', ":1: invalid IFTExample: prompt"),
+    (b'{"id": "1", "prompt": "q", "response": "a", "source": "t", "extra": 1}\n', "extra: Extra inputs"),
+    (b'{"id": "1", "prompt": "\xff\xfe", "response": "a", "source": "t"}\n', ":1: not valid UTF-8"),
+])
+def test_bad_input_names_file_and_line(tmp_path, content, needle):
+    p = tmp_path / "bad.jsonl"
+    p.write_bytes(content)
+    with pytest.raises(ArtifactError) as e:
+        read_jsonl(p, IFTExample)
+    assert str(p) in str(e.value) and needle in str(e.value)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(ArtifactError, match="does not exist"):
+        read_jsonl(tmp_path / "nope.jsonl")
+
+
+def test_pair_needs_one_assistant_turn():
+    with pytest.raises(ValueError, match="exactly one assistant message"):
+        PreferencePair(id="x", prompt=[{"role": "user", "content": "q"}],
+                       chosen=[{"role": "user", "content": "a"}], rejected=[{"role": "assistant", "content": "b"}],
+                       chosen_id="1", rejected_id="2", chosen_score=2, rejected_score=1)
+
+
+def test_shards_reset_when_fingerprint_changes(tmp_path):
+    w = ShardedWriter(tmp_path, "fp1")
+    w.write(0, [{"a": 1}])
+    (w.dir / "00001.jsonl.tmp").write_text("half a line")  # a write cut by a kill
+    w2 = ShardedWriter(tmp_path, "fp1")
+    assert w2.finished() == [0] and not (w.dir / "00001.jsonl.tmp").exists()
+    w3 = ShardedWriter(tmp_path, "fp2")  # config or inputs changed: old shards must not mix in
+    assert w3.finished() == []

@@ -1,0 +1,45 @@
+import pytest
+
+from srlm_nemo.config import Config, ConfigError, load_config
+
+
+def test_paper_defaults():
+    c = Config()
+    assert (c.candidates.n, c.candidates.temperature, c.candidates.top_p) == (4, 0.7, 0.9)
+    assert (c.judge.k, c.prompts.temperature, c.prompts.top_p) == (3, 0.6, 0.9)
+    assert (c.prompts.shots_ift, c.prompts.shots_generated, c.prompts.rouge_threshold) == (6, 2, 0.7)
+    assert (c.dpo.beta, c.dpo.learning_rate, c.dpo.min_learning_rate) == (0.1, 1e-6, 1e-7)
+    assert (c.sft.learning_rate, c.sft.min_learning_rate, c.sft.lr_scheduler) == (5.5e-6, 1.1e-6, "cosine_with_min_lr")
+    assert (c.sft.global_batch_size, c.dpo.global_batch_size, c.sft.dropout, c.dpo.dropout) == (16, 16, 0.1, 0.1)
+    assert c.run.iterations == 3 and c.dpo.save_steps == 200
+
+
+def test_demo_changes_sizes_not_method():
+    demo, _ = load_config([])
+    paper = Config()
+    assert demo.run.experiment == "demo"
+    for sec, keys in {"candidates": ("n", "temperature", "top_p"), "judge": ("k", "temperature", "top_p"),
+                      "prompts": ("shots_ift", "shots_generated", "temperature", "top_p", "rouge_threshold"),
+                      "dpo": ("beta", "dropout"), "sft": ("dropout", "lr_scheduler"), "run": ("iterations",)}.items():
+        for k in keys:
+            assert getattr(getattr(demo, sec), k) == getattr(getattr(paper, sec), k), f"{sec}.{k}"
+    assert demo.prompts.num_prompts >= 16
+
+
+def test_unknown_key_is_named():
+    with pytest.raises(ConfigError, match="judge.kk"):
+        load_config(["judge.kk=3"])
+
+
+def test_bad_value_is_named():
+    with pytest.raises(ConfigError, match="candidates.n"):
+        load_config(["candidates.n=1"])
+    with pytest.raises(ConfigError, match="sft.global_batch_size"):
+        load_config(["sft.global_batch_size=6", "sft.micro_batch_size=4"])
+    with pytest.raises(ConfigError, match="judge.k"):
+        load_config(["judge.k=three"])
+
+
+def test_experiments_compose():
+    cfg, _ = load_config(["experiment=paper"])
+    assert cfg.model.name == "llama-2-70b" and cfg.prompts.num_prompts == 5000

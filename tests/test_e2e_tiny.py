@@ -1,0 +1,162 @@
+"""The whole recipe on a tiny random-weight Llama (built by the test, no download), hf backend.
+
+Checks every artifact validates against its schema, manifests are complete, a finished run
+re-runs with no work, changed config re-runs only what depends on it, a SIGKILL inside a
+generation stage resumes to the identical result, and the DPO stage trains on real pairs.
+"""
+import json
+import shutil
+import time
+
+import pytest
+
+from srlm_nemo.artifacts import read_jsonl, write_jsonl
+from srlm_nemo.schemas import (ARTIFACT_TYPES, Candidate, CandidateScore, GeneratedPrompt, Judgement,
+                               PreferencePair)
+
+from .conftest import srlm
+
+STAGES = ["seed", "sft"] + [f"iter_{t}/{s}" for t in (1, 2) for s in ("prompts", "candidates", "judge", "pairs", "dpo")]
+
+
+def _args(model, run_dir, *extra):
+    return ["experiment=tiny", "model=hf_dir", f"model.path={model}", f"run.run_dir={run_dir}",
+            f"run.cache_dir={run_dir}/cache", *extra]
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tiny_model, tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("run") / "tiny"
+    p = srlm("run", *_args(tiny_model, run_dir))
+    return run_dir, p
+
+
+def test_all_stages_and_artifacts(tiny_run):
+    run_dir, p = tiny_run
+    for name in STAGES:
+        m = json.loads((run_dir / name / "manifest.json").read_text())
+        assert m["stage"] == name and len(m["fingerprint"]) == 64
+        assert {"config_hash", "inputs", "outputs", "seconds", "versions", "model"} <= set(m)
+        assert "torch" in m["versions"] and "transformers" in m["versions"]
+        for out in m["outputs"].values():
+            assert len(out["hash"]) == 64
+    for f, rtype in {"seed/ift.jsonl": "ift", "seed/eft_train.jsonl": "eft_train", "seed/eval_trees.jsonl": "eval_trees",
+                     "iter_1/prompts/prompts.jsonl": "prompts", "iter_1/candidates/candidates.jsonl": "candidates",
+                     "iter_1/judge/judgements.jsonl": "judgements", "iter_1/judge/scores.jsonl": "scores",
+                     "iter_1/pairs/pairs.jsonl": "pairs"}.items():
+        read_jsonl(run_dir / f, ARTIFACT_TYPES[rtype])  # validates every record
+    prompts = read_jsonl(run_dir / "iter_1/prompts/prompts.jsonl", GeneratedPrompt)
+    cands = read_jsonl(run_dir / "iter_1/candidates/candidates.jsonl", Candidate)
+    judgements = read_jsonl(run_dir / "iter_1/judge/judgements.jsonl", Judgement)
+    assert len(prompts) == 4 and len(cands) == 4 * 4 and len(judgements) == 3 * len(cands)
+    assert {c.sampling.n for c in cands} == {4} and all(c.sampling.seed is not None for c in cands)
+    for t in (1, 2, 3):  # model directories are HF checkpoints with tokenizer and chat template
+        d = run_dir / ("sft/model" if t == 1 else f"iter_{t - 1}/dpo/model")
+        assert (d / "model.safetensors").exists() and (d / "tokenizer.json").exists()
+        assert (d / "chat_template.jinja").exists() or "chat_template" in (d / "tokenizer_config.json").read_text()
+    summary = (run_dir / "summary.md").read_text()
+    assert "judge parse rate" in summary and "summary.md" in p.stdout
+
+
+def test_rerun_does_no_work(tiny_run, tiny_model):
+    run_dir, _ = tiny_run
+    before = {n: (run_dir / n / "manifest.json").stat().st_mtime_ns for n in STAGES}
+    t0 = time.time()
+    p = srlm("run", *_args(tiny_model, run_dir))
+    assert time.time() - t0 < 30
+    assert p.stderr.count("[skip]") == len(STAGES) and "[run ]" not in p.stderr
+    assert before == {n: (run_dir / n / "manifest.json").stat().st_mtime_ns for n in STAGES}
+
+
+def test_plan_and_status(tiny_run, tiny_model):
+    run_dir, _ = tiny_run
+    p = srlm("plan", *_args(tiny_model, run_dir, "judge.k=2"))
+    assert "would run: iter_1/judge" in p.stdout.replace("\n", " ")
+    assert "stale" in p.stdout and "rouge_threshold" in p.stdout
+    p = srlm("status", str(run_dir))
+    assert "done  iter_2/dpo" in p.stdout and "summary.md" in p.stdout
+
+
+def test_changed_config_reruns_downstream_only(tiny_run, tiny_model, tmp_path):
+    run_dir = tmp_path / "copy"
+    shutil.copytree(tiny_run[0], run_dir)
+    p = srlm("run", *_args(tiny_model, run_dir, "pairs.min_valid_candidates=3"))
+    ran = {line.split()[2] for line in p.stderr.splitlines() if line.startswith("[run ]")}
+    assert "iter_1/pairs" in ran and "iter_1/judge" not in ran and "sft" not in ran
+
+
+def test_kill_mid_generation_resumes_to_same_result(tiny_run, tiny_model, tmp_path):
+    ref_dir, _ = tiny_run
+    run_dir = tmp_path / "killed"
+    # iteration 1's candidates stage has 2 shards (4 prompts, shard_size 2): kill after the first.
+    p = srlm("run", *_args(tiny_model, run_dir), env={"SRLM_FAULT_KILL_AFTER_SHARDS": "1:iter_1/candidates"},
+             check=False)
+    assert p.returncode == -9
+    cdir = run_dir / "iter_1" / "candidates"
+    assert [x.name for x in (cdir / "shards").glob("*.jsonl")] == ["00000.jsonl"]
+    plan = srlm("plan", *_args(tiny_model, run_dir)).stdout.splitlines()
+    assert any("iter_1/candidates" in line and "partial" in line for line in plan)
+    assert not (cdir / "manifest.json").exists()
+    p = srlm("run", *_args(tiny_model, run_dir))
+    assert "[run ] iter_1/candidates (resuming)" in p.stderr
+    ours = read_jsonl(cdir / "candidates.jsonl", Candidate)
+    ref = read_jsonl(ref_dir / "iter_1/candidates/candidates.jsonl", Candidate)
+    assert [c.id for c in ours] == [c.id for c in ref]  # nothing lost, nothing duplicated
+    assert [c.text for c in ours] == [c.text for c in ref]  # shard seeds make resume reproducible
+
+
+def test_dpo_stage_trains_on_pairs(tiny_run, tiny_model, tmp_path):
+    run_dir = tmp_path / "dpo"
+    shutil.copytree(tiny_run[0], run_dir)
+    cands = read_jsonl(run_dir / "iter_1/candidates/candidates.jsonl", Candidate)
+    # Hand-made scores (the random judge parses none): two candidates per prompt differ.
+    scores = [CandidateScore(candidate_id=c.id, prompt_id=c.prompt_id, mean_score=float(c.index), num_valid=1,
+                             num_samples=3, scores=[float(c.index)], length_chars=len(c.text)) for c in cands]
+    write_jsonl(run_dir / "iter_1/judge/scores.jsonl", scores)
+    p = srlm("stage", "pairs", "-i", "1", *_args(tiny_model, run_dir))
+    assert "[run ] iter_1/pairs" in p.stderr
+    pairs = read_jsonl(run_dir / "iter_1/pairs/pairs.jsonl", PreferencePair)
+    assert len(pairs) == 4 and all(x.chosen_score == 3.0 and x.rejected_score == 0.0 for x in pairs)
+    p = srlm("stage", "iter_1/dpo", *_args(tiny_model, run_dir))
+    m = json.loads((run_dir / "iter_1/dpo/manifest.json").read_text())
+    assert m["stats"]["pairs"] == 4 and m["stats"]["steps"] == 2 and m["stats"]["first_loss"] is not None
+    assert (run_dir / "iter_1/dpo/model/model.safetensors").exists()
+    log = (run_dir / "iter_1/dpo/work/train_log.jsonl").read_text()
+    assert "rewards/margins" in log
+
+
+def test_stage_with_missing_input_is_a_clear_error(tiny_model, tmp_path):
+    p = srlm("stage", "judge", "-i", "1", *_args(tiny_model, tmp_path / "empty"), check=False)
+    assert p.returncode == 2 and "input missing" in p.stderr and "candidates" in p.stderr
+
+
+def test_bad_model_path_and_key(tmp_path):
+    p = srlm("plan", "experiment=tiny", "model=hf_dir", f"model.path={tmp_path}/nope", check=False)
+    assert p.returncode == 2 and "model.path" in p.stderr and "nope" in p.stderr
+    p = srlm("plan", "experiment=tiny", "candidates.temprature=1", check=False)
+    assert p.returncode == 2 and "candidates.temprature" in p.stderr
+
+
+def test_oasst_trees_with_eft_builder(tiny_model, tmp_path):
+    """The real OASST path on a trees file the test writes: IFT, held-out eval trees, and the EFT
+    builder (IFT-only SFT model judges ranked replies). The random model parses no score, so it
+    keeps no EFT example, and the manifest says exactly that."""
+    trees = tmp_path / "mini.trees.jsonl"
+    with open(trees, "w") as f:
+        for i in range(12):
+            replies = [{"message_id": f"r{i}-{k}", "text": f"reply {k} to question {i} with some words", "role": "assistant",
+                        "lang": "en", "rank": k, "replies": []} for k in range(3)]
+            f.write(json.dumps({"message_tree_id": f"t{i}", "prompt": {
+                "message_id": f"p{i}", "text": f"Question number {i}: how does thing {i} work?", "role": "prompter",
+                "lang": "en", "replies": replies}}) + "\n")
+    run_dir = tmp_path / "oasst"
+    srlm("run", *_args(tiny_model, run_dir, "seed.source=oasst_trees", f"seed.path={trees}", "seed.num_ift=6",
+                       "seed.eft_source=build", "run.iterations=0"))
+    seed = json.loads((run_dir / "seed/manifest.json").read_text())["stats"]
+    assert (seed["ift"], seed["eval_trees"], seed["ranked_pool"]) == (6, 1, 5)  # 6 left, a quarter held out
+    eft = json.loads((run_dir / "eft/manifest.json").read_text())["stats"]
+    assert eft["replies_judged"] == 15 and eft["ranked_prompts"] == 5
+    assert eft["prompts_disagree"] + eft.get("prompts_agree", 0) == 5
+    assert eft["eft_train"] == len(read_jsonl(run_dir / "eft/eft_train.jsonl"))
+    sft = json.loads((run_dir / "sft/manifest.json").read_text())
+    assert sft["inputs"]["eft_train"]["path"].endswith("eft/eft_train.jsonl")

@@ -1,0 +1,30 @@
+import pytest
+
+from srlm_nemo.judge_parse import mean_valid, parse_score
+
+
+@pytest.mark.parametrize("text,score,error", [
+    ("Relevant and complete.\nScore: 4", 4.0, None),
+    ("score: 3.5", 3.5, None),
+    ("**Score:** 5", 5.0, None),
+    ("First I thought Score: 2 but on reflection\nScore: 3", 3.0, None),  # last one wins
+    ("Score: 7", None, "out_of_range"),
+    ("Score: -1", None, "out_of_range"),
+    ("Score: 4\nActually Score: 9", None, "out_of_range"),  # the last is the one judged
+    ("I would give it four points.", None, "no_score"),
+    ("   \n", None, "empty"),
+    ("", None, "empty"),
+    ("Score: 0", 0.0, None),
+])
+def test_parse_score(text, score, error):
+    p = parse_score(text)
+    assert (p.score, p.error) == (score, error)
+
+
+def test_custom_range():
+    assert parse_score("Score: 8", 0, 10).score == 8.0
+
+
+def test_mean_valid_ignores_failures():
+    assert mean_valid([4.0, None, 2.0]) == (3.0, 2)
+    assert mean_valid([None, None]) == (None, 0)
