@@ -1,12 +1,14 @@
-"""One self-rewarding iteration, M_t -> M_{t+1} (Yuan et al. 2024, section 2.2-2.3).
+"""One self-rewarding iteration t >= 2, M_{t-1} -> M_t (Yuan et al. 2024, section 2.2-2.3;
+the paper's numbering, where iteration 1 is the SFT model M1). With P = M_{t-1}:
 
-    prompts     M_t (or a fixed model) writes new prompts by 8-shot self-instruct; filtered
-    candidates  M_t answers each prompt N=4 times (T 0.7, top-p 0.9)
-    judge       M_t scores each answer K=3 times with the additive 5-point rubric; mean of valid
+    prompts     P (or a fixed model) writes new prompts by 8-shot self-instruct; filtered
+    candidates  P answers each prompt N=4 times (T 0.7, top-p 0.9)
+    judge       P scores each answer K=3 times with the additive 5-point rubric; mean of valid
+    [eval/rm]   P judges held-out human-ranked replies (reward-model metrics, Table 4)
     pairs       highest vs lowest mean per prompt; ties dropped
-    dpo         DPO from M_t on the pairs (beta 0.1), reference = M_t -> M_{t+1}
+    dpo         DPO from P on the pairs (beta 0.1), reference = P  ->  M_t
 
-Assumptions: the seed stage and the model M_t exist (the whole recipe in
+Assumptions: the seed stage and the model P exist (the whole recipe in
 `recipes/self_rewarding.py` makes sure of that); one generation engine serves M_t for the
 three generation stages; the trainer runs after the engine is released.
 Backends are configuration (`generation=`, `training=`); nothing here branches on them.
@@ -17,15 +19,29 @@ from dataclasses import asdict
 from pathlib import Path
 
 from srlm_nemo.config import Config
+from srlm_nemo.models import resolve_model
 from srlm_nemo.pipeline import Stage
 
 
+def rm_eval_stage(cfg: Config, run_dir: Path, model: Path, label: str, eval_trees: Path,
+                  iteration: int | None = None) -> Stage:
+    """M judges held-out human-ranked replies: the paper's Table 4 for this model."""
+    d = run_dir / "eval" / "rm" / label
+    return Stage(f"eval/rm/{label}", "rm_eval", d,
+                 config={"judge": asdict(cfg.judge), "system_prompt": cfg.model.system_prompt, "seed": cfg.run.seed},
+                 inputs={"eval_trees": eval_trees, "model": model},
+                 outputs={"rm_scores": d / "rm_scores.jsonl", "judgements": d / "judgements.jsonl"},
+                 iteration=iteration, model=label)
+
+
 def iteration_stages(cfg: Config, run_dir: Path, t: int, policy: Path, policy_label: str,
-                     ift: Path) -> list[Stage]:
+                     ift: Path, eval_trees: Path | None = None) -> list[Stage]:
     d = run_dir / f"iter_{t}"
-    next_label = f"M{t + 1}"
-    gen_model = policy if cfg.prompts.generator == "policy" else Path(cfg.prompts.generator)
-    earlier = {f"prompts_iter_{s}": run_dir / f"iter_{s}" / "prompts" / "prompts.jsonl" for s in range(1, t)}
+    next_label = f"M{t}"
+    # The paper's prompts came from a fixed model (Llama-2-70B-chat); "policy" uses M_t instead.
+    gen_model = policy if cfg.prompts.generator == "policy" else \
+        resolve_model(cfg.prompts.generator, cfg.run.cache_dir, convert=False)
+    earlier = {f"prompts_iter_{s}": run_dir / f"iter_{s}" / "prompts" / "prompts.jsonl" for s in range(2, t)}
     sampling_seed = {"seed": cfg.run.seed, "iteration": t}
 
     prompts = Stage(f"iter_{t}/prompts", "prompts", d / "prompts",
@@ -53,7 +69,9 @@ def iteration_stages(cfg: Config, run_dir: Path, t: int, policy: Path, policy_la
                 config={"dpo": asdict(cfg.dpo), "training": asdict(cfg.training)},
                 inputs={"pairs": pairs.outputs["pairs"], "model": policy},
                 outputs={"model": d / "dpo" / "model"}, iteration=t, model=next_label)
-    return [prompts, candidates, judge, pairs, dpo]
+    # The reward-model evaluation of M_t runs while M_t's engine is up (no extra engine start).
+    rm = [rm_eval_stage(cfg, run_dir, policy, policy_label, eval_trees, t)] if eval_trees else []
+    return [prompts, candidates, judge, *rm, pairs, dpo]
 
 
 def _template_path(name: str) -> Path:

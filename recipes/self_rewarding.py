@@ -1,11 +1,12 @@
-"""The whole Self-Rewarding recipe: seed -> M1 (SFT on IFT+EFT) -> M2 -> ... -> M_{T+1}.
+"""The whole Self-Rewarding recipe: seed -> M1 (SFT on IFT+EFT) -> M2 -> ... -> M_T (T = run.iterations).
 
     seed   IFT (first-turn prompt + best human reply) and EFT (judge-format examples) from
            Open Assistant, or the small demo seed shipped with the package
     [sft_ift, eft]  with seed.eft_source=build: an IFT-only SFT model judges OASST's
            human-ranked replies; prompts where its ranking agrees with the humans' become EFT
     sft    M0 -> M1, loss on response tokens (lr 5.5e-6 cosine -> 1.1e-6, batch 16)
-    iter t `recipes/iteration.py`: prompts -> candidates -> judge -> pairs -> DPO
+    iter t `recipes/iteration.py` for t = 2..T: M_{t-1} makes prompts, candidates, judgements,
+           pairs; DPO trains M_t. (The paper's numbering: iteration 1 is M1 itself.)
 
 Every stage reads and writes typed artifacts under `run.run_dir` and records a manifest;
 `srlm run` skips finished stages whose config and inputs are unchanged. Which engines run
@@ -20,7 +21,7 @@ from pathlib import Path
 from srlm_nemo.config import Config
 from srlm_nemo.pipeline import Stage
 
-from recipes.iteration import iteration_stages
+from recipes.iteration import iteration_stages, rm_eval_stage
 
 
 def recipe_stages(cfg: Config, run_dir: Path, base_model: Path) -> list[Stage]:
@@ -42,16 +43,22 @@ def recipe_stages(cfg: Config, run_dir: Path, base_model: Path) -> list[Stage]:
                     outputs={n: run_dir / "eft" / f"{n}.jsonl" for n in ("eft_train", "eft_eval", "judged")},
                     model="SFT-IFT")
         stages += [sft_ift, eft]
+        if cfg.eval.rm:  # the paper's "SFT baseline" row of Table 4, while its engine is up
+            stages.append(rm_eval_stage(cfg, run_dir, sft_ift.outputs["model"], "SFT-IFT", seed.outputs["eval_trees"]))
         eft_train = eft.outputs["eft_train"]
     sft = Stage("sft", "sft", run_dir / "sft", config=_sft_config(cfg),
                 inputs={"ift": seed.outputs["ift"], "eft_train": eft_train, "model": base_model},
                 outputs={"model": run_dir / "sft" / "model"}, model="M1")
     stages.append(sft)
+    trees = seed.outputs["eval_trees"] if cfg.eval.rm else None
     policy, label = sft.outputs["model"], "M1"
-    for t in range(1, cfg.run.iterations + 1):
-        it = iteration_stages(cfg, run_dir, t, policy, label, seed.outputs["ift"])
+    # The paper's numbering: iteration 1 is the SFT model M1; iteration t >= 2 trains M_t from M_{t-1}.
+    for t in range(2, cfg.run.iterations + 1):
+        it = iteration_stages(cfg, run_dir, t, policy, label, seed.outputs["ift"], trees)
         stages += it
         policy, label = it[-1].outputs["model"], it[-1].model
+    if trees:  # the last model has no iteration of its own
+        stages.append(rm_eval_stage(cfg, run_dir, policy, label, trees))
     return stages
 
 

@@ -24,7 +24,7 @@ def _stages(cfg, convert: bool):
     return ctx, recipe_stages(cfg, ctx.run_dir, ctx.base_model(convert=convert))
 
 
-def cmd_run(overrides, only: str | None = None) -> int:
+def cmd_run(overrides, only: str | None = None, only_prefix: str | None = None) -> int:
     from .pipeline import run_stage
     from .stages import runner
     from .summary import write_summary
@@ -36,10 +36,14 @@ def cmd_run(overrides, only: str | None = None) -> int:
         if not stages:
             names = ", ".join(s.name for s in _stages(cfg, convert=False)[1])
             raise ConfigError(f"unknown stage {only!r}; stages of this recipe: {names}")
+    if only_prefix is not None:
+        stages = [s for s in stages if s.name.startswith(only_prefix)]
     ctx.run_dir.mkdir(parents=True, exist_ok=True)
     (ctx.run_dir / "config.yaml").write_text(OmegaConf.to_yaml(dcfg))
-    if any(s.inputs.get("model") == ctx.base_model(convert=False) for s in stages):
-        ctx.base_model(convert=True)  # converts the embedded model once, if needed
+    from .models import resolve_model
+    for path in {cfg.model.path, cfg.prompts.generator} - {"policy"}:
+        if path.startswith("embedded:"):
+            resolve_model(path, cfg.run.cache_dir, convert=True)  # converts once into the cache
     try:
         for s in stages:
             run_stage(s, ctx, runner(s.kind))
@@ -92,22 +96,38 @@ def cmd_status(run_dir: str) -> int:
     return 0
 
 
+def cmd_rm_metrics(path: str) -> int:
+    from .artifacts import read_jsonl
+    from .rm_metrics import rm_metrics
+    rows = read_jsonl(path)
+    for i, r in enumerate(rows, 1):
+        missing = {"prompt_id", "reply_id", "human_rank", "model_score"} - set(r)
+        if missing:
+            raise ArtifactError(f"{path}:{i}: missing field(s) {', '.join(sorted(missing))}")
+    print(json.dumps(rm_metrics(rows), indent=2))
+    return 0
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="srlm", description=__doc__)
     sub = ap.add_subparsers(dest="cmd", required=True)
     p = sub.add_parser("run", help="run the whole recipe (resumes; finished stages are skipped)")
     p.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. experiment=demo judge.k=3")
-    p = sub.add_parser("stage", help="run one stage, e.g. `srlm stage iter_1/judge` or `srlm stage judge -i 1`")
+    p = sub.add_parser("stage", help="run one stage, e.g. `srlm stage iter_2/judge` or `srlm stage judge -i 2` (iteration 2: M1 -> M2)")
     p.add_argument("name")
     p.add_argument("-i", "--iteration", type=int, default=None)
     p.add_argument("overrides", nargs="*")
     p = sub.add_parser("plan", help="print the resolved config and each stage's state; runs nothing")
     p.add_argument("overrides", nargs="*")
+    p = sub.add_parser("eval", help="evaluations: `srlm eval rm [overrides]`, `srlm eval rm-metrics --scores F`")
+    p.add_argument("what", choices=["rm", "rm-metrics"])
+    p.add_argument("--scores", help="JSONL of {prompt_id, reply_id, human_rank, model_score} (rm-metrics)")
+    p.add_argument("overrides", nargs="*")
     p = sub.add_parser("status", help="what is done in a run directory")
     p.add_argument("run_dir")
     # parse_known_args: overrides may come after `-i T` (`srlm stage judge -i 2 judge.k=5`).
     a, rest = ap.parse_known_args(argv)
-    if rest and a.cmd in ("run", "stage", "plan"):
+    if rest and a.cmd in ("run", "stage", "plan", "eval"):
         bad = [r for r in rest if r.startswith("-")]
         if bad:
             ap.error(f"unrecognized arguments: {' '.join(bad)}")
@@ -118,8 +138,14 @@ def main(argv=None) -> int:
         if a.cmd == "run":
             return cmd_run(a.overrides)
         if a.cmd == "stage":
-            name = a.name if "/" in a.name or a.name in ("seed", "sft") else f"iter_{a.iteration or 1}/{a.name}"
+            name = a.name if "/" in a.name or a.name in ("seed", "sft") else f"iter_{a.iteration or 2}/{a.name}"
             return cmd_run(a.overrides, only=name)
+        if a.cmd == "eval" and a.what == "rm-metrics":
+            if not a.scores:
+                ap.error("rm-metrics needs --scores FILE")
+            return cmd_rm_metrics(a.scores)
+        if a.cmd == "eval":
+            return cmd_run(a.overrides, only_prefix="eval/rm/")
         if a.cmd == "plan":
             return cmd_plan(a.overrides)
         return cmd_status(a.run_dir)

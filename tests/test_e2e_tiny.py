@@ -16,7 +16,8 @@ from srlm_nemo.schemas import (ARTIFACT_TYPES, Candidate, CandidateScore, Genera
 
 from .conftest import srlm
 
-STAGES = ["seed", "sft"] + [f"iter_{t}/{s}" for t in (1, 2) for s in ("prompts", "candidates", "judge", "pairs", "dpo")]
+STAGES = ["seed", "sft"] + [f"iter_{t}/{s}" for t in (2, 3) for s in ("prompts", "candidates", "judge", "pairs", "dpo")] \
+    + ["eval/rm/M1", "eval/rm/M2", "eval/rm/M3"]
 
 
 def _args(model, run_dir, *extra):
@@ -41,21 +42,26 @@ def test_all_stages_and_artifacts(tiny_run):
         for out in m["outputs"].values():
             assert len(out["hash"]) == 64
     for f, rtype in {"seed/ift.jsonl": "ift", "seed/eft_train.jsonl": "eft_train", "seed/eval_trees.jsonl": "eval_trees",
-                     "iter_1/prompts/prompts.jsonl": "prompts", "iter_1/candidates/candidates.jsonl": "candidates",
-                     "iter_1/judge/judgements.jsonl": "judgements", "iter_1/judge/scores.jsonl": "scores",
-                     "iter_1/pairs/pairs.jsonl": "pairs"}.items():
+                     "iter_2/prompts/prompts.jsonl": "prompts", "iter_2/candidates/candidates.jsonl": "candidates",
+                     "iter_2/judge/judgements.jsonl": "judgements", "iter_2/judge/scores.jsonl": "scores",
+                     "iter_2/pairs/pairs.jsonl": "pairs"}.items():
         read_jsonl(run_dir / f, ARTIFACT_TYPES[rtype])  # validates every record
-    prompts = read_jsonl(run_dir / "iter_1/prompts/prompts.jsonl", GeneratedPrompt)
-    cands = read_jsonl(run_dir / "iter_1/candidates/candidates.jsonl", Candidate)
-    judgements = read_jsonl(run_dir / "iter_1/judge/judgements.jsonl", Judgement)
+    prompts = read_jsonl(run_dir / "iter_2/prompts/prompts.jsonl", GeneratedPrompt)
+    cands = read_jsonl(run_dir / "iter_2/candidates/candidates.jsonl", Candidate)
+    judgements = read_jsonl(run_dir / "iter_2/judge/judgements.jsonl", Judgement)
     assert len(prompts) == 4 and len(cands) == 4 * 4 and len(judgements) == 3 * len(cands)
     assert {c.sampling.n for c in cands} == {4} and all(c.sampling.seed is not None for c in cands)
     for t in (1, 2, 3):  # model directories are HF checkpoints with tokenizer and chat template
-        d = run_dir / ("sft/model" if t == 1 else f"iter_{t - 1}/dpo/model")
+        d = run_dir / ("sft/model" if t == 1 else f"iter_{t}/dpo/model")
         assert (d / "model.safetensors").exists() and (d / "tokenizer.json").exists()
         assert (d / "chat_template.jinja").exists() or "chat_template" in (d / "tokenizer_config.json").read_text()
     summary = (run_dir / "summary.md").read_text()
     assert "judge parse rate" in summary and "summary.md" in p.stdout
+    # reward-model evaluation of every model: one row per human-ranked reply, scored or null
+    rm = json.loads((run_dir / "eval/rm/M2/manifest.json").read_text())["stats"]
+    n_replies = sum(len(t.replies) for t in read_jsonl(run_dir / "seed/eval_trees.jsonl", ARTIFACT_TYPES["eval_trees"]))
+    assert rm["metrics"]["counts"]["rows"] == n_replies and "parse_rate" in rm
+    assert "| M3 |" in summary and "81.7" in summary  # the paper's Table 4 beside ours
 
 
 def test_rerun_does_no_work(tiny_run, tiny_model):
@@ -71,10 +77,10 @@ def test_rerun_does_no_work(tiny_run, tiny_model):
 def test_plan_and_status(tiny_run, tiny_model):
     run_dir, _ = tiny_run
     p = srlm("plan", *_args(tiny_model, run_dir, "judge.k=2"))
-    assert "would run: iter_1/judge" in p.stdout.replace("\n", " ")
+    assert "would run: iter_2/judge" in p.stdout.replace("\n", " ")
     assert "stale" in p.stdout and "rouge_threshold" in p.stdout
     p = srlm("status", str(run_dir))
-    assert "done  iter_2/dpo" in p.stdout and "summary.md" in p.stdout
+    assert "done  iter_3/dpo" in p.stdout and "summary.md" in p.stdout
 
 
 def test_changed_config_reruns_downstream_only(tiny_run, tiny_model, tmp_path):
@@ -82,25 +88,25 @@ def test_changed_config_reruns_downstream_only(tiny_run, tiny_model, tmp_path):
     shutil.copytree(tiny_run[0], run_dir)
     p = srlm("run", *_args(tiny_model, run_dir, "pairs.min_valid_candidates=3"))
     ran = {line.split()[2] for line in p.stderr.splitlines() if line.startswith("[run ]")}
-    assert "iter_1/pairs" in ran and "iter_1/judge" not in ran and "sft" not in ran
+    assert "iter_2/pairs" in ran and "iter_2/judge" not in ran and "sft" not in ran
 
 
 def test_kill_mid_generation_resumes_to_same_result(tiny_run, tiny_model, tmp_path):
     ref_dir, _ = tiny_run
     run_dir = tmp_path / "killed"
     # iteration 1's candidates stage has 2 shards (4 prompts, shard_size 2): kill after the first.
-    p = srlm("run", *_args(tiny_model, run_dir), env={"SRLM_FAULT_KILL_AFTER_SHARDS": "1:iter_1/candidates"},
+    p = srlm("run", *_args(tiny_model, run_dir), env={"SRLM_FAULT_KILL_AFTER_SHARDS": "1:iter_2/candidates"},
              check=False)
     assert p.returncode == -9
-    cdir = run_dir / "iter_1" / "candidates"
+    cdir = run_dir / "iter_2" / "candidates"
     assert [x.name for x in (cdir / "shards").glob("*.jsonl")] == ["00000.jsonl"]
     plan = srlm("plan", *_args(tiny_model, run_dir)).stdout.splitlines()
-    assert any("iter_1/candidates" in line and "partial" in line for line in plan)
+    assert any("iter_2/candidates" in line and "partial" in line for line in plan)
     assert not (cdir / "manifest.json").exists()
     p = srlm("run", *_args(tiny_model, run_dir))
-    assert "[run ] iter_1/candidates (resuming)" in p.stderr
+    assert "[run ] iter_2/candidates (resuming)" in p.stderr
     ours = read_jsonl(cdir / "candidates.jsonl", Candidate)
-    ref = read_jsonl(ref_dir / "iter_1/candidates/candidates.jsonl", Candidate)
+    ref = read_jsonl(ref_dir / "iter_2/candidates/candidates.jsonl", Candidate)
     assert [c.id for c in ours] == [c.id for c in ref]  # nothing lost, nothing duplicated
     assert [c.text for c in ours] == [c.text for c in ref]  # shard seeds make resume reproducible
 
@@ -108,25 +114,25 @@ def test_kill_mid_generation_resumes_to_same_result(tiny_run, tiny_model, tmp_pa
 def test_dpo_stage_trains_on_pairs(tiny_run, tiny_model, tmp_path):
     run_dir = tmp_path / "dpo"
     shutil.copytree(tiny_run[0], run_dir)
-    cands = read_jsonl(run_dir / "iter_1/candidates/candidates.jsonl", Candidate)
+    cands = read_jsonl(run_dir / "iter_2/candidates/candidates.jsonl", Candidate)
     # Hand-made scores (the random judge parses none): two candidates per prompt differ.
     scores = [CandidateScore(candidate_id=c.id, prompt_id=c.prompt_id, mean_score=float(c.index), num_valid=1,
                              num_samples=3, scores=[float(c.index)], length_chars=len(c.text)) for c in cands]
-    write_jsonl(run_dir / "iter_1/judge/scores.jsonl", scores)
-    p = srlm("stage", "pairs", "-i", "1", *_args(tiny_model, run_dir))
-    assert "[run ] iter_1/pairs" in p.stderr
-    pairs = read_jsonl(run_dir / "iter_1/pairs/pairs.jsonl", PreferencePair)
+    write_jsonl(run_dir / "iter_2/judge/scores.jsonl", scores)
+    p = srlm("stage", "pairs", "-i", "2", *_args(tiny_model, run_dir))
+    assert "[run ] iter_2/pairs" in p.stderr
+    pairs = read_jsonl(run_dir / "iter_2/pairs/pairs.jsonl", PreferencePair)
     assert len(pairs) == 4 and all(x.chosen_score == 3.0 and x.rejected_score == 0.0 for x in pairs)
-    p = srlm("stage", "iter_1/dpo", *_args(tiny_model, run_dir))
-    m = json.loads((run_dir / "iter_1/dpo/manifest.json").read_text())
+    p = srlm("stage", "iter_2/dpo", *_args(tiny_model, run_dir))
+    m = json.loads((run_dir / "iter_2/dpo/manifest.json").read_text())
     assert m["stats"]["pairs"] == 4 and m["stats"]["steps"] == 2 and m["stats"]["first_loss"] is not None
-    assert (run_dir / "iter_1/dpo/model/model.safetensors").exists()
-    log = (run_dir / "iter_1/dpo/work/train_log.jsonl").read_text()
+    assert (run_dir / "iter_2/dpo/model/model.safetensors").exists()
+    log = (run_dir / "iter_2/dpo/work/train_log.jsonl").read_text()
     assert "rewards/margins" in log
 
 
 def test_stage_with_missing_input_is_a_clear_error(tiny_model, tmp_path):
-    p = srlm("stage", "judge", "-i", "1", *_args(tiny_model, tmp_path / "empty"), check=False)
+    p = srlm("stage", "judge", "-i", "2", *_args(tiny_model, tmp_path / "empty"), check=False)
     assert p.returncode == 2 and "input missing" in p.stderr and "candidates" in p.stderr
 
 
@@ -151,7 +157,7 @@ def test_oasst_trees_with_eft_builder(tiny_model, tmp_path):
                 "lang": "en", "replies": replies}}) + "\n")
     run_dir = tmp_path / "oasst"
     srlm("run", *_args(tiny_model, run_dir, "seed.source=oasst_trees", f"seed.path={trees}", "seed.num_ift=6",
-                       "seed.eft_source=build", "run.iterations=0"))
+                       "seed.eft_source=build", "run.iterations=1"))
     seed = json.loads((run_dir / "seed/manifest.json").read_text())["stats"]
     assert (seed["ift"], seed["eval_trees"], seed["ranked_pool"]) == (6, 1, 5)  # 6 left, a quarter held out
     eft = json.loads((run_dir / "eft/manifest.json").read_text())["stats"]
@@ -160,3 +166,4 @@ def test_oasst_trees_with_eft_builder(tiny_model, tmp_path):
     assert eft["eft_train"] == len(read_jsonl(run_dir / "eft/eft_train.jsonl"))
     sft = json.loads((run_dir / "sft/manifest.json").read_text())
     assert sft["inputs"]["eft_train"]["path"].endswith("eft/eft_train.jsonl")
+    assert (run_dir / "eval/rm/SFT-IFT/manifest.json").exists()  # the SFT-baseline row of Table 4

@@ -49,7 +49,8 @@ class TRLTrainer:
             save_strategy="steps", save_steps=s.save_steps, logging_steps=1, report_to="none",
             seed=s.seed, data_seed=s.seed, use_cpu=self.cfg.use_cpu, bf16=self.cfg.bf16,
             gradient_checkpointing=self.cfg.gradient_checkpointing, max_length=s.max_seq_len,
-            disable_tqdm=False, dataloader_num_workers=0, save_only_model=False)
+            disable_tqdm=False, dataloader_num_workers=0, save_only_model=False,
+            train_sampling_strategy="group_by_length" if s.group_by_length else "random")
         if s.lr_scheduler == "cosine_with_min_lr":
             args["lr_scheduler_kwargs"] = {"min_lr": s.min_learning_rate}
         return args

@@ -48,8 +48,18 @@ def run(ctx, stage, fp):
             sampling = Sampling(n=c.samples_per_request, temperature=c.temperature, top_p=c.top_p,
                                 max_tokens=c.max_new_tokens, seed=shard_seed(ctx.cfg.run.seed, t, 2, rnd))
             outs = ctx.generator(stage.inputs["generator"]).complete(requests, sampling)
-            attempts = [{"text": task} for comps in outs for comp in comps for task in split_generation(comp.text)]
+            attempts = []
+            for comp in (c for comps in outs for c in comps):
+                tasks = split_generation(comp.text)
+                if c.drop_truncated and comp.finish_reason == "length" and tasks:
+                    # The token limit cut the last task mid-sentence: it is not a prompt.
+                    attempts.append({"text": tasks.pop(), "decision": "truncated"})
+                attempts += [{"text": task} for task in tasks]
         for a in attempts:
+            if a.get("decision") == "truncated":
+                filt.counts["seen"] += 1
+                filt.counts["dropped_truncated"] += 1
+                continue
             if len(kept) >= c.num_prompts:
                 a["decision"] = "not_needed"
                 continue

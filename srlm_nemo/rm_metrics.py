@@ -1,0 +1,77 @@
+"""Reward-modelling metrics of the paper's Table 4, with these exact definitions.
+
+Input rows: {"prompt_id", "reply_id", "human_rank" (0 = best), "model_score" (mean of the valid
+judge samples, or null)}. A reply with a null score is left out of every metric.
+
+* pairwise_accuracy: over all pairs of replies to the same prompt with different human ranks and
+  both scores present, the fraction where the better-ranked reply has the strictly higher score
+  (a tie in model score counts as a disagreement).
+* five_best: of replies whose model score is exactly 5, the fraction that humans ranked 0.
+* exact_match: of prompts with >= 2 scored replies, the fraction whose replies sorted by model
+  score (descending) are exactly in human order, with no tie between replies of different rank.
+* spearman / kendall: per prompt with >= 2 scored replies, scipy's spearmanr and kendalltau (tau-b)
+  between model score and negated human rank; a prompt where either side is constant counts as 0;
+  the mean over those prompts.
+All are fractions (not percent); None where nothing qualifies.
+"""
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from itertools import combinations
+
+# The paper's Table 4 (percent for the first three), for reference beside our numbers.
+PAPER_TABLE4 = {
+    "SFT baseline": {"pairwise_accuracy": 65.1, "five_best": 39.6, "exact_match": 10.1, "spearman": 0.253, "kendall": 0.233},
+    "M1": {"pairwise_accuracy": 78.7, "five_best": 41.5, "exact_match": 13.1, "spearman": 0.279, "kendall": 0.253},
+    "M2": {"pairwise_accuracy": 80.4, "five_best": 44.3, "exact_match": 14.3, "spearman": 0.331, "kendall": 0.315},
+    "M3": {"pairwise_accuracy": 81.7, "five_best": 43.2, "exact_match": 14.3, "spearman": 0.349, "kendall": 0.324},
+}
+
+
+def _mean(xs):
+    return sum(xs) / len(xs) if xs else None
+
+
+def rm_metrics(rows: list[dict]) -> dict:
+    from scipy.stats import kendalltau, spearmanr
+    by_prompt: dict[str, list[tuple[int, float]]] = defaultdict(list)
+    n_null = 0
+    for r in rows:
+        if r.get("model_score") is None:
+            n_null += 1
+            continue
+        by_prompt[str(r["prompt_id"])].append((int(r["human_rank"]), float(r["model_score"])))
+    pair_hits = []
+    exact, spear, kend = [], [], []
+    for replies in by_prompt.values():
+        ok_all = True
+        for (ra, sa), (rb, sb) in combinations(replies, 2):
+            if ra == rb:
+                continue
+            hit = sa > sb if ra < rb else sb > sa
+            pair_hits.append(hit)
+            ok_all &= hit
+        if len(replies) < 2:
+            continue
+        exact.append(ok_all)
+        ranks = [-r for r, _ in replies]
+        scores = [s for _, s in replies]
+        if len(set(ranks)) < 2 or len(set(scores)) < 2:
+            spear.append(0.0)
+            kend.append(0.0)
+            continue
+        rho = spearmanr(scores, ranks).statistic
+        tau = kendalltau(scores, ranks).statistic  # tau-b by default
+        spear.append(0.0 if math.isnan(rho) else float(rho))
+        kend.append(0.0 if math.isnan(tau) else float(tau))
+    fives = [r for replies in by_prompt.values() for r, s in replies if s == 5]
+    return {
+        "pairwise_accuracy": _mean([float(h) for h in pair_hits]),
+        "five_best": _mean([float(r == 0) for r in fives]),
+        "exact_match": _mean([float(e) for e in exact]),
+        "spearman": _mean(spear), "kendall": _mean(kend),
+        "counts": {"rows": len(rows), "scored": len(rows) - n_null, "unscored": n_null,
+                   "prompts": len(by_prompt), "prompts_with_2plus": len(exact), "pairs": len(pair_hits),
+                   "score_5": len(fives)},
+    }

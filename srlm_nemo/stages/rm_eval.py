@@ -1,0 +1,44 @@
+"""Reward-model evaluation stage: model M judges the held-out human-ranked replies.
+
+in : eval_trees.jsonl (RankedPrompt), the model being evaluated, judge template
+out: <stage>/rm_scores.jsonl (rows for `srlm eval rm-metrics`), <stage>/judgements.jsonl;
+     the Table 4 metrics, parse rate and failures in the manifest
+"""
+from __future__ import annotations
+
+from collections import Counter
+
+from ..artifacts import read_jsonl, write_jsonl
+from ..judge_parse import mean_valid, parse_score
+from ..rm_metrics import rm_metrics
+from ..schemas import Judgement, RankedPrompt, Sampling
+from ..templates import judge_prompt
+from ._shards import chat, generate_in_shards, shard_seed
+
+
+def run(ctx, stage, fp):
+    j = ctx.cfg.judge
+    trees = read_jsonl(stage.inputs["eval_trees"], RankedPrompt)
+    items = [(rp, r) for rp in trees for r in rp.replies]
+
+    def make(chunk, i):
+        sampling = Sampling(n=j.k, temperature=j.temperature, top_p=j.top_p, max_tokens=j.max_new_tokens,
+                            seed=shard_seed(ctx.cfg.run.seed, stage.iteration, 6, i))
+        convs = [chat(ctx.cfg.model.system_prompt, judge_prompt(j.template, rp.prompt, r.text)) for rp, r in chunk]
+        outs = ctx.generator(stage.inputs["model"]).chat(convs, sampling)
+        return [Judgement(candidate_id=r.reply_id, prompt_id=rp.prompt_id, sample=k, text=o.text,
+                          **vars(parse_score(o.text, j.min_score, j.max_score)))
+                for (rp, r), comps in zip(chunk, outs) for k, o in enumerate(comps)]
+
+    judged = generate_in_shards(ctx, stage, fp, items, j.shard_size, make, Judgement, f"RM eval {stage.model}")
+    by_reply: dict[str, list] = {}
+    for x in judged:
+        by_reply.setdefault(x.candidate_id, []).append(x.score)
+    rows = [{"prompt_id": rp.prompt_id, "reply_id": r.reply_id, "human_rank": r.rank,
+             "model_score": mean_valid(by_reply.get(r.reply_id, []))[0]} for rp, r in items]
+    write_jsonl(stage.outputs["judgements"], judged)
+    write_jsonl(stage.outputs["rm_scores"], rows)
+    valid = sum(1 for x in judged if x.score is not None)
+    return {"model": stage.model, "metrics": rm_metrics(rows),
+            "parse_rate": valid / len(judged) if judged else 0.0,
+            "failures": dict(Counter(x.error for x in judged if x.error))}
