@@ -123,6 +123,14 @@ def main(argv=None) -> int:
     p.add_argument("what", choices=["rm", "rm-metrics"])
     p.add_argument("--scores", help="JSONL of {prompt_id, reply_id, human_rank, model_score} (rm-metrics)")
     p.add_argument("overrides", nargs="*")
+    p = sub.add_parser("prompts", help="`srlm prompts filter --pool P --candidates C --out K [--threshold 0.7]`")
+    p.add_argument("what", choices=["filter"])
+    p.add_argument("--pool", required=True, help="JSONL with `instruction` or `prompt`")
+    p.add_argument("--candidates", required=True, help="JSONL with `instruction` or `prompt`")
+    p.add_argument("--out", required=True, help="kept candidates, input order, fields unchanged")
+    p.add_argument("--threshold", type=float, default=0.7, help="drop when max ROUGE-L F > threshold")
+    p.add_argument("--tokenizer", choices=["rouge_score", "unicode"], default="rouge_score",
+                   help="rouge_score (the reference; drops non-Latin scripts) or unicode")
     p = sub.add_parser("status", help="what is done in a run directory")
     p.add_argument("run_dir")
     # parse_known_args: overrides may come after `-i T` (`srlm stage judge -i 2 judge.k=5`).
@@ -146,6 +154,9 @@ def main(argv=None) -> int:
             return cmd_rm_metrics(a.scores)
         if a.cmd == "eval":
             return cmd_run(a.overrides, only_prefix="eval/rm/")
+        if a.cmd == "prompts":
+            from .prompt_filter_cli import main as prompts_main
+            return prompts_main(a)
         if a.cmd == "plan":
             return cmd_plan(a.overrides)
         return cmd_status(a.run_dir)

@@ -110,6 +110,9 @@ class PromptsConfig:
     samples_per_request: int = 1
     max_rounds: int = 1000
     rouge_threshold: float = 0.7  # drop when max ROUGE-L F vs pool > threshold
+    # rouge_score: the reference tokeniser ([a-z0-9] runs; non-Latin scripts score 0, caught only
+    # by the exact-duplicate check); unicode: any Unicode word characters.
+    rouge_tokenizer: str = "rouge_score"
     min_words: int = 4  # Self-Instruct keeps > 3 words
     max_words: int = 150
     keywords: list = field(default_factory=lambda: [
@@ -262,6 +265,8 @@ def validate(cfg: Config) -> None:
     need(cfg.candidates.n >= 2, "candidates.n", "need at least 2 candidates to form a pair")
     need(cfg.judge.k >= 1, "judge.k", "must be >= 1")
     need(0 < cfg.prompts.rouge_threshold <= 1, "prompts.rouge_threshold", "must be in (0, 1]")
+    need(cfg.prompts.rouge_tokenizer in ("rouge_score", "unicode"), "prompts.rouge_tokenizer",
+         "one of rouge_score, unicode")
     need(cfg.prompts.shots_ift >= 1, "prompts.shots_ift", "must be >= 1")
     need(cfg.run.iterations >= 1, "run.iterations", "must be >= 1 (iteration 1 is the SFT model M1)")
     for sec in ("sft", "dpo"):

@@ -89,7 +89,7 @@ class PromptFilter:
         elif normalise(text) in self._seen:
             reason = "duplicate"
         else:
-            score, closest = self.pool.max_score(text, stop_above=self.threshold)
+            score, closest = self.pool.max_score(text)
             if score > self.threshold:  # Self-Instruct drops on max > 0.7
                 reason = "rouge_l"
         if reason:

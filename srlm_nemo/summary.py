@@ -31,6 +31,7 @@ def collect(run_dir: Path) -> dict:
             row["judge_parse_rate"] = round(jm["stats"]["parse_rate"], 4)
             row["judge_failures"] = jm["stats"]["failures"]
             row["score_histogram"] = jm["stats"]["score_histogram"]
+            row["score_length_spearman"] = jm["stats"].get("score_length_spearman")
         if (pa := _manifest(run_dir, f"iter_{t}/pairs")):
             row["pairs"] = pa["stats"].get("pairs", 0)
             row["pair_drops"] = {k: v for k, v in pa["stats"].items() if k.startswith("dropped")}
@@ -82,7 +83,8 @@ def write_summary(run_dir: Path) -> Path:
     lines += ["", "Judge failures per iteration (unparseable or out-of-range judgements are dropped):", ""]
     for r in s["iterations"]:
         lines.append(f"- iteration {r['iteration']}: failures {r.get('judge_failures', {})}, "
-                     f"score histogram {r.get('score_histogram', {})}, prompt filters {r.get('prompt_filter_counts', {})}")
+                     f"score histogram {r.get('score_histogram', {})}, score~length Spearman "
+                     f"{r.get('score_length_spearman')}, prompt filters {r.get('prompt_filter_counts', {})}")
     if s["reward_model"]:
         lines += ["", "Reward modelling on the held-out ranked replies (seed/eval_trees.jsonl); the paper's Table 4 "
                   "(Llama 2 70B on OASST) for reference:", ""] + rm_table(s["reward_model"])

@@ -34,3 +34,19 @@ def test_length_control_prefers_short_chosen_long_rejected():
     assert pairs[0].chosen_id == "a/c1" and pairs[0].rejected_id == "a/c3"
     pairs, _ = build_pairs(c, s)  # off (the paper): plain max/min
     assert pairs[0].chosen_id == "a/c0" and pairs[0].rejected_id == "a/c2"
+
+
+def test_judge_scores_and_stats():
+    from srlm_nemo.schemas import Judgement
+    from srlm_nemo.stages.judge import judge_stats, score_candidates
+    cands, _ = _case("a", [0, 0, 0], texts=["x", "xxxx", "xxxxxxxxx"])
+    js = [Judgement(candidate_id=c.id, prompt_id="a", sample=k, text="", score=s, error=None if s is not None else "no_score")
+          for c, ss in zip(cands, [(1.0, 2.0, None), (3.0, 3.0, 3.0), (None, None, None)]) for k, s in enumerate(ss)]
+    scores = score_candidates(cands, js)
+    assert [(s.mean_score, s.num_valid, s.num_samples) for s in scores] == [(1.5, 2, 3), (3.0, 3, 3), (None, 0, 3)]
+    st = judge_stats(js, scores)
+    assert st["parse_rate"] == 5 / 9 and st["failures"] == {"no_score": 4}
+    assert st["score_histogram"] == {"1.0": 1, "2.0": 1, "3.0": 3}
+    assert st["candidates_without_valid_score"] == 1
+    assert st["mean_within_candidate_spread"] == 0.5  # (1.0 + 0.0) / 2
+    assert st["score_length_spearman"] is None  # fewer than 3 scored candidates

