@@ -46,13 +46,27 @@ def cmd_run(overrides, only: str | None = None, only_prefix: str | None = None) 
             resolve_model(path, cfg.run.cache_dir, convert=True)  # converts once into the cache
     try:
         for s in stages:
+            before = s.manifest_path.stat().st_mtime_ns if s.manifest_path.exists() else None
             run_stage(s, ctx, runner(s.kind))
+            if s.manifest_path.stat().st_mtime_ns != before:
+                _refresh_report(ctx)
     finally:
         ctx.release_generator()
     summary = write_summary(ctx.run_dir)
+    report = _refresh_report(ctx)
     print(summary.read_text())
-    print(f"artifacts: {ctx.run_dir}\nsummary:   {summary}\nwall time: {time.time() - t0:.1f}s")
+    print(f"artifacts: {ctx.run_dir}\nsummary:   {summary}\nreport:    {report}\nwall time: {time.time() - t0:.1f}s")
     return 0
+
+
+def _refresh_report(ctx):
+    """The report is a view of the manifests: a failure to draw it never stops the run."""
+    from .report import write_report
+    try:
+        return write_report(ctx.run_dir)
+    except Exception as e:  # noqa: BLE001
+        ctx.log(f"       report not refreshed: {type(e).__name__}: {e}")
+        return None
 
 
 def cmd_plan(overrides) -> int:
@@ -131,6 +145,8 @@ def main(argv=None) -> int:
     p.add_argument("--threshold", type=float, default=0.7, help="drop when max ROUGE-L F > threshold")
     p.add_argument("--tokenizer", choices=["rouge_score", "unicode"], default="rouge_score",
                    help="rouge_score (the reference; drops non-Latin scripts) or unicode")
+    p = sub.add_parser("report", help="rebuild RUN_DIR/report/ (Markdown + PNG panels) from the manifests")
+    p.add_argument("run_dir")
     p = sub.add_parser("status", help="what is done in a run directory")
     p.add_argument("run_dir")
     # parse_known_args: overrides may come after `-i T` (`srlm stage judge -i 2 judge.k=5`).
@@ -159,6 +175,12 @@ def main(argv=None) -> int:
             return prompts_main(a)
         if a.cmd == "plan":
             return cmd_plan(a.overrides)
+        if a.cmd == "report":
+            from .report import write_report
+            if not Path(a.run_dir).exists():
+                raise ArtifactError(f"{a.run_dir}: run directory does not exist")
+            print(write_report(a.run_dir))
+            return 0
         return cmd_status(a.run_dir)
     except (ConfigError, ArtifactError, ModelNotFound, FileNotFoundError) as e:
         print(f"srlm: error: {e}", file=sys.stderr)

@@ -19,7 +19,9 @@ SMALL = ["experiment=demo", "run.iterations=2", "seed.num_ift=8", "seed.num_eft_
 def test_embedded_default_end_to_end(tmp_path):
     pytest.importorskip("vllm")
     run_dir = tmp_path / "demo"
-    p = srlm("run", *SMALL, f"run.run_dir={run_dir}", timeout=1500)
+    # a fresh cache: the GGUF -> HF conversion runs inside this test too
+    p = srlm("run", *SMALL, f"run.run_dir={run_dir}", f"run.cache_dir={tmp_path}/cache", timeout=1500)
+    assert (tmp_path / "cache/models/smollm2-135m/model.safetensors").exists()
     prompts = read_jsonl(run_dir / "iter_2/prompts/prompts.jsonl", GeneratedPrompt)
     cands = read_jsonl(run_dir / "iter_2/candidates/candidates.jsonl", Candidate)
     judgements = read_jsonl(run_dir / "iter_2/judge/judgements.jsonl", Judgement)

@@ -167,3 +167,23 @@ def test_oasst_trees_with_eft_builder(tiny_model, tmp_path):
     sft = json.loads((run_dir / "sft/manifest.json").read_text())
     assert sft["inputs"]["eft_train"]["path"].endswith("eft/eft_train.jsonl")
     assert (run_dir / "eval/rm/SFT-IFT/manifest.json").exists()  # the SFT-baseline row of Table 4
+
+
+def test_report_renders_and_links_resolve(tiny_run, tmp_path):
+    import re
+
+    from PIL import Image
+    run_dir = tmp_path / "report_run"
+    shutil.copytree(tiny_run[0], run_dir)
+    shutil.rmtree(run_dir / "report", ignore_errors=True)
+    p = srlm("report", str(run_dir))
+    page = run_dir / "report" / "index.md"
+    assert str(page) in p.stdout
+    links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", page.read_text())
+    assert {"prompts_filters.png", "judge.png", "pairs.png", "dpo.png", "response_length.png",
+            "reward_model.png"} <= set(links)
+    for link in links:
+        with Image.open(page.parent / link) as im:  # a real, decodable PNG with content
+            assert im.format == "PNG" and im.size[0] > 300 and im.size[1] > 200
+            assert len(im.convert("L").getcolors(maxcolors=1 << 16) or []) > 10
+    assert (tiny_run[0] / "report" / "index.md").exists()  # `srlm run` refreshed it itself

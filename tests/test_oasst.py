@@ -93,3 +93,14 @@ def test_split_by_prompt_has_no_overlap():
     train, ev = split_by_prompt(ex, n_train=100, n_eval=8, rng=random.Random(0))
     assert not {e.prompt_id for e in train} & {e.prompt_id for e in ev}
     assert len(ev) <= 8 and len(train) + len(ev) <= 30
+
+
+def test_hf_dataset_path_loads_flat_rows_with_datasets(tmp_path):
+    """seed.source=oasst_hf goes through `datasets.load_dataset`; here on a local dataset
+    directory in the HF layout (no hub access), the same flat schema as OpenAssistant/oasst1."""
+    pytest.importorskip("datasets")
+    d = tmp_path / "oasst1_local"
+    d.mkdir()
+    (d / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in _rows()))
+    roots = oasst.trees_from_rows(oasst.load_hf_rows(str(d), "train"))
+    assert [e.prompt for e in oasst.ift_examples(roots)] == ["How do magnets work?", "Name a prime number."]
