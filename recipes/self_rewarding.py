@@ -31,7 +31,7 @@ def recipe_stages(cfg: Config, run_dir: Path, base_model: Path) -> list[Stage]:
                  outputs={n: seed_dir / f"{n}.jsonl" for n in ("ift", "eft_train", "eval_trees", "ranked_pool")})
     stages = [seed]
     eft_train = seed.outputs["eft_train"]
-    if cfg.seed.eft_source == "build":
+    if cfg.seed.eft_source == "build" or cfg.seed.run_eft_builder:
         # The paper's EFT: an IFT-only SFT model judges human-ranked replies; agreeing ones are kept.
         sft_ift = Stage("sft_ift", "sft", run_dir / "sft_ift", config=_sft_config(cfg),
                         inputs={"ift": seed.outputs["ift"], "model": base_model},
@@ -45,7 +45,8 @@ def recipe_stages(cfg: Config, run_dir: Path, base_model: Path) -> list[Stage]:
         stages += [sft_ift, eft]
         if cfg.eval.rm:  # the paper's "SFT baseline" row of Table 4, while its engine is up
             stages.append(rm_eval_stage(cfg, run_dir, sft_ift.outputs["model"], "SFT-IFT", seed.outputs["eval_trees"]))
-        eft_train = eft.outputs["eft_train"]
+        if cfg.seed.eft_source == "build":
+            eft_train = eft.outputs["eft_train"]
     sft = Stage("sft", "sft", run_dir / "sft", config=_sft_config(cfg),
                 inputs={"ift": seed.outputs["ift"], "eft_train": eft_train, "model": base_model},
                 outputs={"model": run_dir / "sft" / "model"}, model="M1")

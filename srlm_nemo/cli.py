@@ -110,6 +110,34 @@ def cmd_status(run_dir: str) -> int:
     return 0
 
 
+def cmd_eval(a, ap) -> int:
+    from . import evaluate
+    from .context import Context
+    from .pipeline import run_stage
+    from .stages import runner
+    cfg, _ = load_config(a.overrides)
+    if a.what == "h2h":
+        if not (a.a and a.b and a.prompts):
+            ap.error("h2h needs --a, --b and --prompts")
+        stage = evaluate.h2h_stage(cfg, evaluate.model_path(cfg, a.a), evaluate.model_path(cfg, a.b),
+                                   Path(a.prompts).resolve())
+    else:
+        if not (a.model and a.instructions):
+            ap.error("alpaca needs --model and --instructions")
+        label, path = evaluate.model_path(cfg, a.model)
+        stage = evaluate.alpaca_stage(cfg, label, path, Path(a.instructions).resolve())
+    ctx = Context(cfg)
+    try:
+        m = run_stage(stage, ctx, runner(stage.kind))
+    finally:
+        ctx.release_generator()
+    _refresh_report(ctx)
+    print(json.dumps(m["stats"], indent=2))
+    for name, out in stage.outputs.items():
+        print(f"{name}: {out}")
+    return 0
+
+
 def cmd_rm_metrics(path: str) -> int:
     from .artifacts import read_jsonl
     from .rm_metrics import rm_metrics
@@ -133,9 +161,15 @@ def main(argv=None) -> int:
     p.add_argument("overrides", nargs="*")
     p = sub.add_parser("plan", help="print the resolved config and each stage's state; runs nothing")
     p.add_argument("overrides", nargs="*")
-    p = sub.add_parser("eval", help="evaluations: `srlm eval rm [overrides]`, `srlm eval rm-metrics --scores F`")
-    p.add_argument("what", choices=["rm", "rm-metrics"])
+    p = sub.add_parser("eval", help="evaluations: rm | rm-metrics --scores F | h2h --a M3 --b M1 --prompts F | "
+                                    "alpaca --model M3 --instructions F")
+    p.add_argument("what", choices=["rm", "rm-metrics", "h2h", "alpaca"])
     p.add_argument("--scores", help="JSONL of {prompt_id, reply_id, human_rank, model_score} (rm-metrics)")
+    p.add_argument("--a", help="h2h: model A (M1, M2, ..., SFT-IFT, or an HF path)")
+    p.add_argument("--b", help="h2h: model B")
+    p.add_argument("--prompts", help="h2h: JSON/JSONL of prompts (`instruction` or `prompt`)")
+    p.add_argument("--model", help="alpaca: the model (label or HF path)")
+    p.add_argument("--instructions", help="alpaca: AlpacaEval's instructions (JSON list or JSONL)")
     p.add_argument("overrides", nargs="*")
     p = sub.add_parser("prompts", help="`srlm prompts filter --pool P --candidates C --out K [--threshold 0.7]`")
     p.add_argument("what", choices=["filter"])
@@ -168,6 +202,8 @@ def main(argv=None) -> int:
             if not a.scores:
                 ap.error("rm-metrics needs --scores FILE")
             return cmd_rm_metrics(a.scores)
+        if a.cmd == "eval" and a.what in ("h2h", "alpaca"):
+            return cmd_eval(a, ap)
         if a.cmd == "eval":
             return cmd_run(a.overrides, only_prefix="eval/rm/")
         if a.cmd == "prompts":

@@ -67,6 +67,9 @@ class SeedConfig:
     # EFT: "demo" uses the shipped judge-format examples; "build" judges OASST ranked replies
     # with an IFT-only SFT model and keeps those that agree with the human ranking.
     eft_source: str = "demo"
+    # Run the EFT builder even when training uses the shipped demo EFT: its counts (how many
+    # examples a small model's judgements would keep) go to the manifest and the summary.
+    run_eft_builder: bool = False
     num_eft_train: int = 1630
     num_eft_eval: int = 541
     eft_judge_samples: int = 1
@@ -179,6 +182,18 @@ class EvalConfig:
     # Judge the held-out ranked replies (seed/eval_trees.jsonl) with every model of the run and
     # compute the paper's Table 4 reward-modelling metrics.
     rm: bool = True
+    # Answer generation for head-to-head and AlpacaEval.
+    temperature: float = 0.7
+    top_p: float = 0.9
+    max_new_tokens: int = 1024
+    # Pairwise judge: "last" = the run's last model, a label (M1, M2, ...), an HF path, or
+    # an OpenAI-compatible endpoint in judge_base_url (then judge_model names the served model).
+    judge: str = "last"
+    judge_base_url: Optional[str] = None
+    judge_model: Optional[str] = None
+    judge_template: str = "pairwise.j2"
+    judge_max_new_tokens: int = 256
+    judge_temperature: float = 0.0
 
 
 @dataclass
@@ -262,6 +277,9 @@ def validate(cfg: Config) -> None:
     need(cfg.seed.source != "oasst_trees" or bool(cfg.seed.path), "seed.path",
          "required when seed.source=oasst_trees")
     need(cfg.seed.eft_source in ("demo", "build"), "seed.eft_source", "one of demo, build")
+    need(not (cfg.seed.source == "demo" and cfg.seed.eft_source == "build"), "seed.eft_source",
+         "'build' needs OASST data (seed.source=oasst_trees|oasst_hf): the demo trees are the eval set; "
+         "use seed.run_eft_builder=true to measure the builder on them")
     need(cfg.candidates.n >= 2, "candidates.n", "need at least 2 candidates to form a pair")
     need(cfg.judge.k >= 1, "judge.k", "must be >= 1")
     need(0 < cfg.prompts.rouge_threshold <= 1, "prompts.rouge_threshold", "must be in (0, 1]")

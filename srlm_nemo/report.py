@@ -24,6 +24,10 @@ def _save(fig, path: Path) -> str:
     return path.name
 
 
+def _pct(x):
+    return "-" if x is None else f"{100 * x:.1f}%"
+
+
 def _train_log(run_dir: Path, stage: str) -> list[dict]:
     p = run_dir / stage / "work" / "train_log.jsonl"
     return [json.loads(line) for line in p.read_text().splitlines() if line.strip()] if p.exists() else []
@@ -130,8 +134,35 @@ def write_report(run_dir: str | Path) -> Path:
                   f"{_drops(r.get('pair_drops'))} | {r.get('mean_response_chars', '-')} |")
     if s["reward_model"]:
         md += ["", "## Reward modelling", ""] + rm_table(s["reward_model"])
-    md += ["", "## Win rates", "",
-           "No head-to-head or AlpacaEval evaluation has been run for this run directory yet."]
+    md += ["", "## Win rates", ""]
+    h2h = [json.loads(m.read_text())["stats"] for m in sorted((run_dir / "eval" / "h2h").glob("*/manifest.json"))]
+    if h2h:
+        md += ["Head-to-head (each pair judged in both orders; disagreement = tie):", "",
+               "| A | B | judge | win | tie | loss | A win rate (ties half) |", "|---|---|---|---|---|---|---|"]
+        md += [f"| {h['a']} | {h['b']} | {h['judge']} | {h['win']} | {h['tie']} | {h['loss']} | "
+               f"{_pct(h['win_rate_ties_half'])} |" for h in h2h]
+        fig, ax = plt.subplots(figsize=(6, 0.6 + 0.5 * len(h2h)))
+        names = [f"{h['a']} vs {h['b']}" for h in h2h]
+        left = [0.0] * len(h2h)
+        for k in ("win", "tie", "loss"):
+            vals = [h[k] / h["prompts"] if h["prompts"] else 0 for h in h2h]
+            ax.barh(names, vals, left=left, label=k)
+            left = [a + b for a, b in zip(left, vals)]
+        ax.set_xlim(0, 1)
+        ax.legend(fontsize=7, ncol=3)
+        ax.set_title("Head-to-head outcomes")
+        panels.append(("Head-to-head", _save(fig, out / "head_to_head.png")))
+    alpaca = sorted((run_dir / "eval" / "alpaca").glob("*/model_outputs.json"))
+    if alpaca:
+        from .evaluate import PAPER_ALPACA
+        md += ["", "AlpacaEval answers written (score them with alpaca_eval and an annotator; a non-default "
+               "annotator is not comparable with the public leaderboard): "
+               + ", ".join(f"`{p.relative_to(run_dir)}`" for p in alpaca),
+               "", "Paper, AlpacaEval 2.0 win rate vs GPT-4 Turbo: "
+               + ", ".join(f"{k} {v}" for k, v in PAPER_ALPACA.items())]
+    if not h2h and not alpaca:
+        md += ["No head-to-head or AlpacaEval evaluation has been run for this run directory yet "
+               "(`srlm eval h2h`, `srlm eval alpaca`)."]
     for title, png in panels:
         md += ["", f"## {title}", "", f"![{title}]({png})"]
     page = out / "index.md"

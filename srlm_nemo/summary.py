@@ -38,6 +38,10 @@ def collect(run_dir: Path) -> dict:
         if (dm := _manifest(run_dir, f"iter_{t}/dpo")):
             row["dpo"] = {k: dm["stats"].get(k) for k in ("steps", "kept", "first_loss", "last_loss", "last_reward_margin")}
         out["iterations"].append(row)
+    if (em := _manifest(run_dir, "eft")):
+        out["eft_builder"] = em["stats"]
+        sm = _manifest(run_dir, "sft")
+        out["eft_builder"]["used_for_training"] = bool(sm and sm["inputs"]["eft_train"]["path"].endswith("eft/eft_train.jsonl"))
     out["reward_model"] = {}
     for m in sorted((run_dir / "eval" / "rm").glob("*/manifest.json")):
         d = json.loads(m.read_text())
@@ -85,6 +89,13 @@ def write_summary(run_dir: Path) -> Path:
         lines.append(f"- iteration {r['iteration']}: failures {r.get('judge_failures', {})}, "
                      f"score histogram {r.get('score_histogram', {})}, score~length Spearman "
                      f"{r.get('score_length_spearman')}, prompt filters {r.get('prompt_filter_counts', {})}")
+    if (eb := s.get("eft_builder")):
+        lines += ["", f"EFT builder (IFT-only SFT model judging {eb['ranked_prompts']} human-ranked prompts, "
+                  f"{eb['replies_judged']} replies): parse rate {eb['parse_rate']:.3f}, "
+                  f"{eb.get('prompts_agree', 0)} prompts agree with the human ranking, {eb.get('prompts_disagree', 0)} do not; "
+                  f"kept {eb['after_rebalance']} examples after rebalancing ({eb['eft_train']} train / {eb['eft_eval']} eval). "
+                  + ("These are M1's EFT training data." if eb["used_for_training"] else
+                     "M1 trained on the shipped demo EFT instead (seed.eft_source=demo).")]
     if s["reward_model"]:
         lines += ["", "Reward modelling on the held-out ranked replies (seed/eval_trees.jsonl); the paper's Table 4 "
                   "(Llama 2 70B on OASST) for reference:", ""] + rm_table(s["reward_model"])

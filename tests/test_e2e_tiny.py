@@ -187,3 +187,25 @@ def test_report_renders_and_links_resolve(tiny_run, tmp_path):
             assert im.format == "PNG" and im.size[0] > 300 and im.size[1] > 200
             assert len(im.convert("L").getcolors(maxcolors=1 << 16) or []) > 10
     assert (tiny_run[0] / "report" / "index.md").exists()  # `srlm run` refreshed it itself
+
+
+def test_eval_alpaca_and_h2h_on_tiny_models(tiny_run, tiny_model, tmp_path):
+    run_dir = tmp_path / "evals"
+    shutil.copytree(tiny_run[0], run_dir)
+    instr = tmp_path / "alpaca_like.json"  # the AlpacaEval file layout: a JSON list
+    instr.write_text(json.dumps([{"instruction": "Name a fruit.", "dataset": "demo"},
+                                 {"instruction": "How do magnets work?", "dataset": "demo"}]))
+    srlm("eval", "alpaca", "--model", "M3", "--instructions", str(instr), *_args(tiny_model, run_dir,
+                                                                              "eval.max_new_tokens=8"))
+    outs = json.loads((run_dir / "eval/alpaca/M3/model_outputs.json").read_text())
+    assert [set(o) for o in outs] == [{"instruction", "output", "generator", "dataset"}] * 2
+    assert outs[0]["instruction"] == "Name a fruit." and outs[0]["generator"] == "srlm-nemo-M3"
+    p = srlm("eval", "h2h", "--a", "M3", "--b", "M1", "--prompts", str(instr),
+             *_args(tiny_model, run_dir, "eval.max_new_tokens=8", "eval.judge_max_new_tokens=8"))
+    stats = json.loads((run_dir / "eval/h2h/M3_vs_M1/manifest.json").read_text())["stats"]
+    assert stats["win"] + stats["tie"] + stats["loss"] == stats["prompts"] == 2
+    # a random judge writes no verdict: every prompt is a tie, and the unparseable ones are counted
+    assert stats["tie"] == 2 and stats["unparseable_verdicts"] == 4
+    assert len(read_jsonl(run_dir / "eval/h2h/M3_vs_M1/judgements.jsonl")) == 2
+    report = (run_dir / "report/index.md").read_text()
+    assert "| M3 | M1 |" in report and "model_outputs.json" in report and "head_to_head.png" in report

