@@ -66,8 +66,11 @@ def iteration_stages(cfg: Config, run_dir: Path, t: int, policy: Path, policy_la
                   inputs={"candidates": candidates.outputs["candidates"], "scores": judge.outputs["scores"]},
                   outputs={"pairs": d / "pairs" / "pairs.jsonl"}, iteration=t)
     dpo = Stage(f"iter_{t}/dpo", "dpo", d / "dpo",
-                config={"dpo": asdict(cfg.dpo), "training": asdict(cfg.training)},
-                inputs={"pairs": pairs.outputs["pairs"], "model": policy},
+                config={"dpo": asdict(cfg.dpo), "training": asdict(cfg.training),
+                        **({"eval": asdict(cfg.eval)} if cfg.dpo.select == "judge" else {})},
+                inputs={"pairs": pairs.outputs["pairs"], "model": policy,
+                        **({"select_prompts": Path(cfg.dpo.select_prompts).expanduser() if cfg.dpo.select_prompts
+                            else run_dir / "seed" / "eval_trees.jsonl"} if cfg.dpo.select == "judge" else {})},
                 outputs={"model": d / "dpo" / "model"}, iteration=t, model=next_label)
     # The reward-model evaluation of M_t runs while M_t's engine is up (no extra engine start).
     rm = [rm_eval_stage(cfg, run_dir, policy, policy_label, eval_trees, t)] if eval_trees else []

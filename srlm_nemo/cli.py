@@ -11,6 +11,7 @@ from omegaconf import OmegaConf
 
 from .artifacts import ArtifactError
 from .config import ConfigError, load_config
+from .cluster.layout import LayoutError
 from .models import ModelNotFound
 
 STATE_STYLE = {"done": "green", "stale": "yellow", "partial": "yellow", "pending": "cyan", "waiting": "dim"}
@@ -21,7 +22,10 @@ def _stages(cfg, convert: bool):
 
     from .context import Context
     ctx = Context(cfg)
-    return ctx, recipe_stages(cfg, ctx.run_dir, ctx.base_model(convert=convert))
+    # A cluster experiment names paths on the cluster's file system: plan it anywhere.
+    base = ctx.base_model(convert=convert) if cfg.training.name != "nemo_aligner" or convert \
+        else Path(cfg.model.path)
+    return ctx, recipe_stages(cfg, ctx.run_dir, base)
 
 
 def cmd_run(overrides, only: str | None = None, only_prefix: str | None = None) -> int:
@@ -90,6 +94,10 @@ def cmd_plan(overrides) -> int:
         table.add_row(s.name, f"[{STATE_STYLE[st]}]{st}[/]", ", ".join(s.inputs), ", ".join(s.outputs))
     con.print(table)
     con.print(f"would run: {', '.join(will_run) if will_run else 'nothing (all done)'}")
+    if cfg.training.name == "nemo_aligner":
+        from .cluster.plan import cluster_plan
+        con.print("\n[bold]cluster plan[/bold]")
+        con.print(cluster_plan(cfg, ctx.run_dir), markup=False, highlight=False, soft_wrap=True)
     return 0
 
 
@@ -121,6 +129,11 @@ def cmd_eval(a, ap) -> int:
             ap.error("h2h needs --a, --b and --prompts")
         stage = evaluate.h2h_stage(cfg, evaluate.model_path(cfg, a.a), evaluate.model_path(cfg, a.b),
                                    Path(a.prompts).resolve())
+    elif a.what == "mtbench":
+        if not (a.model and a.questions):
+            ap.error("mtbench needs --model and --questions")
+        label, path = evaluate.model_path(cfg, a.model)
+        stage = evaluate.mtbench_stage(cfg, label, path, Path(a.questions).resolve())
     else:
         if not (a.model and a.instructions):
             ap.error("alpaca needs --model and --instructions")
@@ -163,12 +176,13 @@ def main(argv=None) -> int:
     p.add_argument("overrides", nargs="*")
     p = sub.add_parser("eval", help="evaluations: rm | rm-metrics --scores F | h2h --a M3 --b M1 --prompts F | "
                                     "alpaca --model M3 --instructions F")
-    p.add_argument("what", choices=["rm", "rm-metrics", "h2h", "alpaca"])
+    p.add_argument("what", choices=["rm", "rm-metrics", "h2h", "alpaca", "mtbench"])
+    p.add_argument("--questions", help="mtbench: FastChat llm_judge question.jsonl")
     p.add_argument("--scores", help="JSONL of {prompt_id, reply_id, human_rank, model_score} (rm-metrics)")
     p.add_argument("--a", help="h2h: model A (M1, M2, ..., SFT-IFT, or an HF path)")
     p.add_argument("--b", help="h2h: model B")
     p.add_argument("--prompts", help="h2h: JSON/JSONL of prompts (`instruction` or `prompt`)")
-    p.add_argument("--model", help="alpaca: the model (label or HF path)")
+    p.add_argument("--model", help="alpaca, mtbench: the model (label or HF path)")
     p.add_argument("--instructions", help="alpaca: AlpacaEval's instructions (JSON list or JSONL)")
     p.add_argument("overrides", nargs="*")
     p = sub.add_parser("prompts", help="`srlm prompts filter --pool P --candidates C --out K [--threshold 0.7]`")
@@ -202,7 +216,7 @@ def main(argv=None) -> int:
             if not a.scores:
                 ap.error("rm-metrics needs --scores FILE")
             return cmd_rm_metrics(a.scores)
-        if a.cmd == "eval" and a.what in ("h2h", "alpaca"):
+        if a.cmd == "eval" and a.what in ("h2h", "alpaca", "mtbench"):
             return cmd_eval(a, ap)
         if a.cmd == "eval":
             return cmd_run(a.overrides, only_prefix="eval/rm/")
@@ -218,7 +232,7 @@ def main(argv=None) -> int:
             print(write_report(a.run_dir))
             return 0
         return cmd_status(a.run_dir)
-    except (ConfigError, ArtifactError, ModelNotFound, FileNotFoundError) as e:
+    except (ConfigError, ArtifactError, ModelNotFound, FileNotFoundError, LayoutError) as e:
         print(f"srlm: error: {e}", file=sys.stderr)
         return 2
 

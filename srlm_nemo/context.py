@@ -48,5 +48,5 @@ class Context:
         from .backends.training import make_trainer
         self.release_generator()
         if self._trainer is None:
-            self._trainer = make_trainer(self.cfg.training)
+            self._trainer = make_trainer(self.cfg)
         return self._trainer

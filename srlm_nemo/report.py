@@ -160,9 +160,18 @@ def write_report(run_dir: str | Path) -> Path:
                + ", ".join(f"`{p.relative_to(run_dir)}`" for p in alpaca),
                "", "Paper, AlpacaEval 2.0 win rate vs GPT-4 Turbo: "
                + ", ".join(f"{k} {v}" for k, v in PAPER_ALPACA.items())]
-    if not h2h and not alpaca:
-        md += ["No head-to-head or AlpacaEval evaluation has been run for this run directory yet "
-               "(`srlm eval h2h`, `srlm eval alpaca`)."]
+    mt = [json.loads(m.read_text())["stats"] | {"model": json.loads(m.read_text())["model"]}
+          for m in sorted((run_dir / "eval" / "mt_bench").glob("*/manifest.json"))]
+    if mt:
+        md += ["", "MT-Bench (single-answer grading, 1-10, by the configured judge; only a GPT-4 judge is comparable "
+               "with published MT-Bench scores):", "", "| model | judge | score | turn 1 | turn 2 | valid judgments |",
+               "|---|---|---|---|---|---|"]
+        md += [f"| {m['model']} | {m['judge']} | {m['score'] if m['score'] is None else round(m['score'], 2)} | "
+               f"{m['score_by_turn'].get('1', '-')} | {m['score_by_turn'].get('2', '-')} | {m['valid']}/{m['judgments']} |"
+               for m in mt]
+    if not h2h and not alpaca and not mt:
+        md += ["No head-to-head, AlpacaEval or MT-Bench evaluation has been run for this run directory yet "
+               "(`srlm eval h2h`, `srlm eval alpaca`, `srlm eval mtbench`)."]
     for title, png in panels:
         md += ["", f"## {title}", "", f"![{title}]({png})"]
     page = out / "index.md"

@@ -82,7 +82,7 @@ class Candidate(Record):
     index: int
     text: str
     finish_reason: Optional[str] = None
-    num_tokens: int
+    num_tokens: Optional[int]  # None where the backend cannot say (OpenAI API with n > 1)
     model: str
     sampling: Sampling
 

@@ -32,6 +32,7 @@ def collect(run_dir: Path) -> dict:
             row["judge_failures"] = jm["stats"]["failures"]
             row["score_histogram"] = jm["stats"]["score_histogram"]
             row["score_length_spearman"] = jm["stats"].get("score_length_spearman")
+            row["within_candidate_spread"] = jm["stats"].get("mean_within_candidate_spread")
         if (pa := _manifest(run_dir, f"iter_{t}/pairs")):
             row["pairs"] = pa["stats"].get("pairs", 0)
             row["pair_drops"] = {k: v for k, v in pa["stats"].items() if k.startswith("dropped")}
@@ -87,7 +88,8 @@ def write_summary(run_dir: Path) -> Path:
     lines += ["", "Judge failures per iteration (unparseable or out-of-range judgements are dropped):", ""]
     for r in s["iterations"]:
         lines.append(f"- iteration {r['iteration']}: failures {r.get('judge_failures', {})}, "
-                     f"score histogram {r.get('score_histogram', {})}, score~length Spearman "
+                     f"score histogram {r.get('score_histogram', {})}, mean spread of the K scores per answer "
+                     f"{r.get('within_candidate_spread')}, score~length Spearman "
                      f"{r.get('score_length_spearman')}, prompt filters {r.get('prompt_filter_counts', {})}")
     if (eb := s.get("eft_builder")):
         lines += ["", f"EFT builder (IFT-only SFT model judging {eb['ranked_prompts']} human-ranked prompts, "

@@ -209,3 +209,53 @@ def test_eval_alpaca_and_h2h_on_tiny_models(tiny_run, tiny_model, tmp_path):
     assert len(read_jsonl(run_dir / "eval/h2h/M3_vs_M1/judgements.jsonl")) == 2
     report = (run_dir / "report/index.md").read_text()
     assert "| M3 | M1 |" in report and "model_outputs.json" in report and "head_to_head.png" in report
+
+
+def _mt_questions(path):
+    path.write_text("".join(json.dumps(q) + "\n" for q in [
+        {"question_id": 81, "category": "writing", "turns": ["Write a short travel note about Rome.", "Now make it rhyme."]},
+        {"question_id": 101, "category": "reasoning", "turns": ["What is 3 + 4?", "And times 2?"],
+         "reference": ["7", "14"]},
+    ]))
+    return path
+
+
+def test_eval_mtbench_answer_format_on_tiny_models(tiny_run, tiny_model, tmp_path):
+    run_dir = tmp_path / "mt"
+    shutil.copytree(tiny_run[0], run_dir)
+    q = _mt_questions(tmp_path / "question.jsonl")
+    srlm("eval", "mtbench", "--model", "M2", "--questions", str(q),
+         *_args(tiny_model, run_dir, "eval.max_new_tokens=6", "eval.judge_max_new_tokens=6"))
+    answers = read_jsonl(run_dir / "eval/mt_bench/M2/model_answer.jsonl")
+    assert [a["question_id"] for a in answers] == [81, 101]
+    assert all(set(a) == {"question_id", "answer_id", "model_id", "choices", "tstamp"} for a in answers)
+    assert all(len(a["choices"][0]["turns"]) == 2 for a in answers)  # two turns answered
+    judgments = read_jsonl(run_dir / "eval/mt_bench/M2/judgments.jsonl")
+    assert [(j["question_id"], j["turn"]) for j in judgments] == [(81, 1), (81, 2), (101, 1), (101, 2)]
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"question_id": 1, "turns": "not a list"}\n')
+    p = srlm("eval", "mtbench", "--model", "M2", "--questions", str(bad), *_args(tiny_model, run_dir), check=False)
+    assert p.returncode == 2 and "bad.jsonl:1: an MT-Bench question needs" in p.stderr
+
+
+def test_dpo_checkpoint_selection_by_pairwise_judge(tiny_run, tiny_model, tmp_path):
+    """dpo.select=judge: every saved checkpoint, then the final model, meets the current pick
+    head-to-head. The random judge writes no verdict, so every round is all ties (0.5, not > 0.5)
+    and the pick stays the starting model M1: M2 must then be M1's weights."""
+    from srlm_nemo.artifacts import file_sha256
+    run_dir = tmp_path / "sel"
+    shutil.copytree(tiny_run[0], run_dir)
+    cands = read_jsonl(run_dir / "iter_2/candidates/candidates.jsonl", Candidate)
+    write_jsonl(run_dir / "iter_2/judge/scores.jsonl", [
+        CandidateScore(candidate_id=c.id, prompt_id=c.prompt_id, mean_score=float(c.index), num_valid=1,
+                       num_samples=3, scores=[float(c.index)], length_chars=len(c.text)) for c in cands])
+    extra = ("dpo.select=judge", "dpo.save_steps=1", "dpo.select_max_prompts=2", "eval.max_new_tokens=4",
+             "eval.judge_max_new_tokens=4", "eval.judge=M1")
+    srlm("stage", "pairs", "-i", "2", *_args(tiny_model, run_dir, *extra))
+    srlm("stage", "dpo", "-i", "2", *_args(tiny_model, run_dir, *extra))
+    st = json.loads((run_dir / "iter_2/dpo/manifest.json").read_text())["stats"]
+    sel = st["selection"]
+    assert [r["candidate"] for r in sel["rounds"]] == ["checkpoint-1", "checkpoint-2", "final"]
+    assert all(r["tie"] == 2 and not r["picked"] for r in sel["rounds"]) and sel["picked"] == "start"
+    assert st["kept"] == "start" and sel["prompts"] == 2
+    assert file_sha256(run_dir / "iter_2/dpo/model/model.safetensors") == file_sha256(run_dir / "sft/model/model.safetensors")

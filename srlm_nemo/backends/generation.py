@@ -16,7 +16,7 @@ from ..schemas import Sampling
 class Completion:
     text: str
     finish_reason: Optional[str]
-    num_tokens: int
+    num_tokens: Optional[int]  # None where the backend cannot say (OpenAI API with n > 1)
 
 
 class Generator(Protocol):

@@ -28,6 +28,11 @@ class OpenAIGenerator:
             kw["seed"] = s.seed
         return kw
 
+    @staticmethod
+    def _tokens(r):
+        # usage counts all choices together: per-choice counts are known only for n == 1
+        return r.usage.completion_tokens if r.usage is not None and len(r.choices) == 1 else None
+
     def _map(self, fn, items):
         with ThreadPoolExecutor(self.workers) as ex:
             return list(ex.map(fn, items))
@@ -35,13 +40,13 @@ class OpenAIGenerator:
     def complete(self, prompts, s):
         def one(p):
             r = self.client.completions.create(prompt=p, **self._kw(s))
-            return [Completion(c.text, c.finish_reason, 0) for c in sorted(r.choices, key=lambda c: c.index)]
+            return [Completion(c.text, c.finish_reason, self._tokens(r)) for c in sorted(r.choices, key=lambda c: c.index)]
         return self._map(one, prompts)
 
     def chat(self, conversations, s):
         def one(msgs):
             r = self.client.chat.completions.create(messages=msgs, **self._kw(s))
-            return [Completion(c.message.content or "", c.finish_reason, 0)
+            return [Completion(c.message.content or "", c.finish_reason, self._tokens(r))
                     for c in sorted(r.choices, key=lambda c: c.index)]
         return self._map(one, conversations)
 

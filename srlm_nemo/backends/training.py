@@ -17,10 +17,12 @@ class TrainResult:
     log: list[dict] = field(default_factory=list)
 
 
-def make_trainer(train_cfg):
-    if train_cfg.name == "trl":
+def make_trainer(cfg):
+    """`cfg` is the whole Config: the cluster backend needs the cluster and layout sections."""
+    if cfg.training.name == "trl":
         from .trl_trainer import TRLTrainer
-        return TRLTrainer(train_cfg)
-    raise NotImplementedError(
-        f"training.name={train_cfg.name!r}: the NeMo-Aligner backend is the cluster issue's work "
-        "and is not part of this build; use training=trl")
+        return TRLTrainer(cfg.training)
+    if cfg.training.name == "nemo_aligner":
+        from ..cluster.trainer import NemoAlignerTrainer
+        return NemoAlignerTrainer(cfg)
+    raise ValueError(f"training.name={cfg.training.name!r}: one of trl, nemo_aligner")

@@ -3,7 +3,7 @@ import importlib
 
 
 def runner(kind: str):
-    if kind in ("h2h", "alpaca"):  # evaluation stages live with their helpers
+    if kind in ("h2h", "alpaca", "mtbench"):  # evaluation stages live with their helpers
         from .. import evaluate
         return getattr(evaluate, f"run_{kind}")
     return importlib.import_module(f"{__name__}.{kind}").run

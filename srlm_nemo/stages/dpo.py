@@ -26,9 +26,44 @@ def run(ctx, stage, fp):
     rows = [{"prompt": [m.model_dump() for m in p.prompt], "chosen": [m.model_dump() for m in p.chosen],
              "rejected": [m.model_dump() for m in p.rejected]} for p in pairs]
     result = ctx.trainer().dpo(str(stage.inputs["model"]), rows, out, ctx.cfg.dpo)
+    selection = None
+    if ctx.cfg.dpo.select == "judge":
+        selection = select_checkpoint(ctx, stage, result)
     margins = [r["rewards/margins"] for r in result.log if "rewards/margins" in r]
     losses = [r["loss"] for r in result.log if "loss" in r]
     return {"pairs": len(pairs), "steps": result.steps, "checkpoints": result.checkpoints,
-            "kept": result.kept, "first_loss": losses[0] if losses else None,
+            "kept": selection["picked"] if selection else result.kept, "first_loss": losses[0] if losses else None,
             "last_loss": losses[-1] if losses else None,
-            "last_reward_margin": margins[-1] if margins else None}
+            "last_reward_margin": margins[-1] if margins else None, "selection": selection}
+
+
+def select_checkpoint(ctx, stage, result) -> dict:
+    """The paper's pick: each saved checkpoint (then the final model) against the current pick,
+    starting from M_{t-1}; a win (ties half, > 0.5) makes it the pick. The pick becomes M_t."""
+    from ..evaluate import head_to_head, load_instructions, model_path
+    from ..schemas import RankedPrompt
+    d = ctx.cfg.dpo
+    if d.select_prompts:
+        rows = load_instructions(stage.inputs["select_prompts"])
+    else:  # the held-out prompts of seed/eval_trees.jsonl
+        rows = [{"instruction": t.prompt, "dataset": "eval_trees"} for t in read_jsonl(stage.inputs["select_prompts"], RankedPrompt)]
+    rows = rows[:d.select_max_prompts]
+    work, out = stage.dir / "work", stage.outputs["model"]
+    candidates = [(name, work / name) for name in result.checkpoints] + [("final", out)]
+    judge = None if ctx.cfg.eval.judge_base_url else (
+        stage.inputs["model"] if ctx.cfg.eval.judge in ("last", "policy") else model_path(ctx.cfg, ctx.cfg.eval.judge)[1])
+    current, current_dir, rounds = "start", stage.inputs["model"], []
+    for name, path in candidates:
+        res, _, _ = head_to_head(ctx, path, current_dir, rows, judge)
+        won = (res["win_rate_ties_half"] or 0) > 0.5
+        rounds.append({"candidate": name, "against": current, **{k: res[k] for k in ("win", "tie", "loss")}, "picked": won})
+        if won:
+            current, current_dir = name, path
+    ctx.release_generator()
+    if current != "final":  # M_t is the pick, not the last model
+        tmp = out.with_name("picked.tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.copytree(current_dir, tmp)
+        shutil.rmtree(out)
+        tmp.rename(out)
+    return {"picked": current, "rounds": rounds, "prompts": len(rows)}

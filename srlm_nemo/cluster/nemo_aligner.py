@@ -1,0 +1,186 @@
+"""NeMo-Aligner on Megatron: data in its formats and the commands that train on it.
+
+* SFT data: NeMo-Aligner's input/output JSONL (`prompt_template="{input}{output}"`, no EOS added:
+  `output` already ends with the chat template's end of turn).
+* DPO data: `{"prompt", "chosen_response", "rejected_response"}` JSONL, the prompt rendered with
+  the checkpoint's own chat template, so prompt tokens are a prefix of prompt+response tokens.
+* Conversion: HF -> .nemo with NeMo's Llama converter, never passing `--llama31` (it is parsed so
+  that any value, "False" included, switches on Llama 3.1 RoPE scaling); the written config is
+  then verified (no RoPE scaling, hidden size, layers, heads, vocabulary). .nemo -> HF after
+  training, since generation (vLLM) serves HF checkpoints.
+* Training: `train_gpt_sft.py` / `train_gpt_dpo.py` with a Hydra override for every knob; the
+  layout keys are `++model.*` overrides on the .nemo's own config.
+
+Nothing here needs a GPU to run; the commands it renders do (they are not run on CPU machines).
+"""
+from __future__ import annotations
+
+import json
+import shlex
+import tarfile
+from pathlib import Path
+
+import yaml
+
+from ..artifacts import write_jsonl
+
+
+class DataTooSmall(ValueError):
+    pass
+
+
+def _render_pair(tok, prompt_msgs: list[dict], response: str) -> tuple[str, str]:
+    prompt = tok.apply_chat_template(prompt_msgs, tokenize=False, add_generation_prompt=True)
+    full = tok.apply_chat_template(prompt_msgs + [{"role": "assistant", "content": response}], tokenize=False)
+    if not full.startswith(prompt):
+        raise ValueError("the chat template renders the prompt differently inside a full conversation; "
+                         "NeMo-Aligner needs the prompt as an exact prefix")
+    return prompt, full[len(prompt):]
+
+
+def _check_size(path: Path, n: int, global_batch: int, key: str) -> None:
+    # NeMo-Aligner fails obscurely when a data file has fewer samples than one global batch.
+    if n < global_batch:
+        raise DataTooSmall(f"{path}: {n} samples, fewer than {key}={global_batch}; NeMo-Aligner cannot train on it")
+
+
+def write_sft_data(tok, rows: list[dict], path: Path, global_batch: int) -> int:
+    """rows: TRL prompt-completion records (as the SFT stage builds them)."""
+    out = []
+    for r in rows:
+        inp, outp = _render_pair(tok, r["prompt"], r["completion"][0]["content"])
+        out.append({"input": inp, "output": outp})
+    _check_size(path, len(out), global_batch, "sft.global_batch_size")
+    return write_jsonl(path, out)
+
+
+def write_dpo_data(tok, pairs: list[dict], path: Path, global_batch: int) -> int:
+    """pairs: TRL conversational prompt/chosen/rejected records (pairs.jsonl)."""
+    out = []
+    for p in pairs:
+        prompt, chosen = _render_pair(tok, p["prompt"], p["chosen"][0]["content"])
+        prompt2, rejected = _render_pair(tok, p["prompt"], p["rejected"][0]["content"])
+        assert prompt == prompt2
+        out.append({"prompt": prompt, "chosen_response": chosen, "rejected_response": rejected})
+    _check_size(path, len(out), global_batch, "dpo.global_batch_size")
+    return write_jsonl(path, out)
+
+
+# --- commands ---------------------------------------------------------------------------------
+
+def convert_hf_to_nemo(cluster, hf_dir: str, nemo_path: str) -> list[str]:
+    return ["python", f"{cluster.nemo_dir}/scripts/checkpoint_converters/convert_llama_hf_to_nemo.py",
+            "--input_name_or_path", hf_dir, "--output_path", nemo_path, "--precision", "bf16"]
+
+
+def convert_nemo_to_hf(cluster, nemo_path: str, base_hf: str, out_dir: str) -> list[list[str]]:
+    return [["python", f"{cluster.nemo_dir}/scripts/checkpoint_converters/convert_llama_nemo_to_hf.py",
+             "--input_name_or_path", nemo_path, "--output_path", f"{out_dir}/pytorch_model.bin",
+             "--hf_input_path", base_hf, "--hf_output_path", out_dir, "--precision", "bf16"],
+            # tokenizer and chat template travel with the weights (vLLM needs them)
+            ["bash", "-c", f"cp {shlex.quote(base_hf)}/tokenizer* {shlex.quote(base_hf)}/special_tokens_map.json "
+                           f"{shlex.quote(out_dir)}/ 2>/dev/null; cp {shlex.quote(base_hf)}/chat_template.jinja "
+                           f"{shlex.quote(out_dir)}/ 2>/dev/null; true"]]
+
+
+def _layout_overrides(p, seq_len: int) -> list[str]:
+    o = [f"++model.tensor_model_parallel_size={p.tensor_parallel}",
+         f"++model.pipeline_model_parallel_size={p.pipeline_parallel}",
+         f"++model.virtual_pipeline_model_parallel_size={'null' if p.virtual_pipeline is None else p.virtual_pipeline}",
+         f"++model.sequence_parallel={p.sequence_parallel}",
+         f"++model.encoder_seq_length={seq_len}",
+         f"++model.transformer_engine={p.transformer_engine}",
+         f"++model.fp8={p.fp8}"]
+    if p.activation_checkpointing:
+        o += [f"++model.activations_checkpoint_granularity={p.activation_checkpointing}"]
+        if p.activation_checkpointing == "full":
+            o += ["++model.activations_checkpoint_method=uniform", "++model.activations_checkpoint_num_layers=1"]
+    if p.fp8:
+        o += [f"++model.fp8_hybrid={p.fp8_hybrid}", f"++model.fp8_amax_history_len={p.fp8_amax_history_len}",
+              f"++model.fp8_amax_compute_algo={p.fp8_amax_compute_algo}"]
+    return o
+
+
+def _optim(s) -> list[str]:
+    # The paper's schedules: cosine from lr to min_lr, no constant phase.
+    return [f"model.optim.lr={s.learning_rate}", "model.optim.sched.name=CosineAnnealing",
+            f"model.optim.sched.warmup_steps={s.warmup_steps}", "model.optim.sched.constant_steps=0",
+            f"model.optim.sched.min_lr={s.min_learning_rate}", f"model.optim.weight_decay={getattr(s, 'weight_decay', 0.0)}",
+            f"model.hidden_dropout={s.dropout}", f"model.attention_dropout={s.dropout}", f"model.ffn_dropout={s.dropout}"]
+
+
+def train_sft_command(cluster, s, nemo_in: str, train: str, val: str, out_dir: str) -> list[str]:
+    p = s.parallel
+    return ["python", f"{cluster.nemo_aligner_dir}/examples/nlp/gpt/train_gpt_sft.py",
+            f"trainer.num_nodes={p.nodes}", f"trainer.devices={cluster.gpus_per_node}",
+            f"trainer.sft.max_epochs={int(s.epochs) if s.max_steps < 0 else 1}", f"trainer.sft.max_steps={s.max_steps}",
+            f"trainer.sft.save_interval={s.save_steps}", f"trainer.sft.val_check_interval={s.save_steps}",
+            f"model.restore_from_path={nemo_in}", f"model.data.train_ds.file_path={train}",
+            f"model.data.validation_ds.file_path={val}",
+            f"model.data.train_ds.global_batch_size={s.global_batch_size}",
+            f"model.data.train_ds.micro_batch_size={s.micro_batch_size}",
+            f"model.data.train_ds.max_seq_length={s.max_seq_len}",
+            # Hydra needs the quotes: an unquoted { starts a dict
+            'model.data.train_ds.prompt_template="{input}{output}"', "model.data.train_ds.add_eos=False",
+            f"model.seed={s.seed}", f"exp_manager.explicit_log_dir={out_dir}",
+            "exp_manager.checkpoint_callback_params.save_nemo_on_train_end=True",
+            *_optim(s), *_layout_overrides(p, s.max_seq_len)]
+
+
+def train_dpo_command(cluster, s, nemo_in: str, train: str, val: str, out_dir: str) -> list[str]:
+    p = s.parallel
+    return ["python", f"{cluster.nemo_aligner_dir}/examples/nlp/gpt/train_gpt_dpo.py",
+            f"trainer.num_nodes={p.nodes}", f"trainer.devices={cluster.gpus_per_node}",
+            f"trainer.dpo.max_epochs={int(s.epochs) if s.max_steps < 0 else 1}", f"trainer.dpo.max_steps={s.max_steps}",
+            f"trainer.dpo.save_interval={s.save_steps}", f"trainer.dpo.val_check_interval={s.save_steps}",
+            f"pretrained_checkpoint.restore_from_path={nemo_in}",
+            f"model.data.data_prefix={{train:[{train}],validation:[{val}],test:[{val}]}}",
+            f"model.data.seq_length={s.max_seq_len}",
+            f"model.global_batch_size={s.global_batch_size}", f"model.micro_batch_size={s.micro_batch_size}",
+            f"model.dpo.ref_policy_kl_penalty={s.beta}",  # the paper's beta
+            f"model.seed={s.seed}", f"exp_manager.explicit_log_dir={out_dir}",
+            "exp_manager.checkpoint_callback_params.save_nemo_on_train_end=True",
+            *_optim(s), *_layout_overrides(p, s.max_seq_len)]
+
+
+def render(cmd: list[str]) -> str:
+    return shlex.join(cmd)
+
+
+# --- checking a converted model ---------------------------------------------------------------
+
+class ConversionError(RuntimeError):
+    pass
+
+
+def read_nemo_config(nemo_path: str | Path) -> tuple[dict, list[str]]:
+    with tarfile.open(nemo_path) as tar:
+        names = tar.getnames()
+        member = next((n for n in names if n.endswith("model_config.yaml")), None)
+        if member is None:
+            raise ConversionError(f"{nemo_path}: no model_config.yaml inside")
+        return yaml.safe_load(tar.extractfile(member).read()), names
+
+
+def verify_converted(nemo_path: str | Path, hf_config: dict) -> dict:
+    """Fails loudly when the .nemo does not describe the HF model it came from."""
+    cfg, names = read_nemo_config(nemo_path)
+    problems = []
+    if cfg.get("scale_positional_embedding") or cfg.get("seq_len_interpolation_factor") or cfg.get("rope_scaling"):
+        problems.append("RoPE scaling is switched on (scale_positional_embedding / seq_len_interpolation_factor / "
+                        "rope_scaling): the Llama 3.1 path of the converter was taken")
+    for nemo_key, hf_key in (("hidden_size", "hidden_size"), ("num_layers", "num_hidden_layers"),
+                             ("num_attention_heads", "num_attention_heads")):
+        if cfg.get(nemo_key) != hf_config.get(hf_key):
+            problems.append(f"{nemo_key}={cfg.get(nemo_key)} but the HF config has {hf_key}={hf_config.get(hf_key)}")
+    vocab = cfg.get("vocab_size") or (cfg.get("tokenizer") or {}).get("vocab_size")
+    if vocab is not None and vocab != hf_config.get("vocab_size"):
+        problems.append(f"vocab_size={vocab} but the HF config has {hf_config.get('vocab_size')}")
+    if problems:
+        raise ConversionError(f"{nemo_path}: " + "; ".join(problems))
+    return {"checked": ["rope_scaling", "hidden_size", "num_layers", "num_attention_heads"]
+            + (["vocab_size"] if vocab is not None else []), "files": len(names)}
+
+
+def hf_config(hf_dir: str | Path) -> dict:
+    return json.loads((Path(hf_dir) / "config.json").read_text())

@@ -1,0 +1,66 @@
+"""What a cluster run would do: layouts, every command in full, and GPU-hour estimates."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from . import nemo_aligner as na
+from .layout import estimate, validate_layout
+
+
+def srun_prefix(cluster, nodes: int, image: str | None, tasks_per_node: int) -> list[str]:
+    """Pyxis flags appear only with a container: without Pyxis, srun rejects them."""
+    cmd = ["srun", f"--nodes={nodes}", f"--ntasks-per-node={tasks_per_node}"]
+    if image:
+        cmd += [f"--container-image={image}", f"--container-workdir={cluster.workdir}", "--no-container-mount-home"]
+        if cluster.mounts:
+            cmd += [f"--container-mounts={','.join(cluster.mounts)}"]
+    return cmd
+
+
+def training_commands(cfg, stage_dir: str, sec: str, hf_in: str, out_hf: str) -> list[list[str]]:
+    """HF -> .nemo, its check, training on all the stage's GPUs, .nemo -> HF (+ tokenizer)."""
+    c, s = cfg.cluster, getattr(cfg, sec)
+    work = f"{stage_dir}/nemo"
+    one = srun_prefix(c, 1, c.training_image, 1)
+    many = srun_prefix(c, s.parallel.nodes, c.training_image, c.gpus_per_node)
+    train = (na.train_sft_command if sec == "sft" else na.train_dpo_command)(
+        c, s, f"{work}/input.nemo", f"{work}/train.jsonl", f"{work}/val.jsonl", f"{work}/results")
+    return [one + na.convert_hf_to_nemo(c, hf_in, f"{work}/input.nemo"),
+            one + ["python", "-m", "srlm_nemo.cluster.verify", f"{work}/input.nemo", hf_in],
+            many + train,
+            *[one + x for x in na.convert_nemo_to_hf(c, f"{work}/results/checkpoints/megatron_gpt.nemo", hf_in, out_hf)]]
+
+
+def cluster_plan(cfg, run_dir: Path) -> str:
+    c = cfg.cluster
+    lines = [f"cluster {c.name}: {c.gpus_per_node} GPUs per node, partition {c.partition}, account {c.account}, "
+             f"time limit {c.time_limit}", f"training image: {c.training_image or '(none: no Pyxis flags)'}",
+             f"generation image: {c.generation_image or '(none)'}", "", "layouts:"]
+    for sec in ("sft", "dpo"):
+        s = getattr(cfg, sec)
+        p = s.parallel
+        dp = validate_layout(sec, s, cfg.model.arch, c)
+        lines.append(f"  {sec}: {p.nodes} node(s) x {c.gpus_per_node} GPUs = TP {p.tensor_parallel} x PP {p.pipeline_parallel}"
+                     f"{f' (VP {p.virtual_pipeline})' if p.virtual_pipeline else ''} x DP {dp}; SP {p.sequence_parallel}; "
+                     f"MBS {s.micro_batch_size}, GBS {s.global_batch_size} ({s.global_batch_size // (s.micro_batch_size * dp)}"
+                     f" micro-batches per replica); {'FP8' if p.fp8 else 'BF16'}; activation checkpointing "
+                     f"{p.activation_checkpointing or 'off'}")
+    lines += ["", f"estimates at {c.assumed_tflops_per_gpu:g} achieved TFLOP/s per GPU "
+              f"(NeMo's published Llama 2 70B FP8 H100 figure; BF16 runs are slower), "
+              f"{c.assumed_tokens_per_example} tokens per example:"]
+    n_sft = cfg.seed.num_ift + cfg.seed.num_eft_train
+    for sec, n, ep in (("sft", n_sft, cfg.sft.epochs), ("dpo", cfg.prompts.num_prompts, cfg.dpo.epochs)):
+        s = getattr(cfg, sec)
+        gpus = s.parallel.nodes * c.gpus_per_node
+        e = estimate(sec, n, c.assumed_tokens_per_example * (2 if sec == "dpo" else 1), ep, cfg.model.arch.params_b,
+                     gpus, c.assumed_tflops_per_gpu)
+        what = "6 x params x tokens" if sec == "sft" else "8 x params x tokens (policy fwd+bwd, reference fwd; chosen+rejected)"
+        lines.append(f"  {sec}: {n} {'examples' if sec == 'sft' else 'pairs (upper bound: one per prompt)'} x {ep:g} epoch(s) "
+                     f"= {e.tokens:.3g} tokens, {what} = {e.flops:.3g} FLOPs -> {e.gpu_hours:.1f} GPU-hours, "
+                     f"{e.wall_hours:.2f} h on {gpus} GPUs")
+    lines += ["", "commands (SFT, M0 -> M1):"]
+    lines += ["  " + na.render(x) for x in training_commands(cfg, f"{run_dir}/sft", "sft", cfg.model.path, f"{run_dir}/sft/model")]
+    lines += ["", "commands (DPO of iteration 2, M1 -> M2; later iterations alike):"]
+    lines += ["  " + na.render(x) for x in training_commands(cfg, f"{run_dir}/iter_2/dpo", "dpo", f"{run_dir}/sft/model",
+                                                            f"{run_dir}/iter_2/dpo/model")]
+    return "\n".join(lines)

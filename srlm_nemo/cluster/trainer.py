@@ -1,0 +1,56 @@
+"""The `nemo_aligner` training backend: the same `sft()` / `dpo()` calls as TRL's adapter.
+
+Each call writes NeMo-Aligner's data files next to the stage, then runs, as Slurm job steps of
+the allocation it is in (slurm/iteration.sh provides it): HF -> .nemo, the conversion check,
+training on all the stage's GPUs, .nemo -> HF. A failing step raises with the command and its
+exit code; the stage has no manifest then and runs again on resubmission.
+
+Unverified here: this machine has no GPU and no NeMo container. What it can check (data files,
+commands, layouts, the conversion check) is tested in tests/test_cluster.py.
+"""
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from ..backends.training import TrainResult
+from . import nemo_aligner as na
+from .plan import training_commands
+
+
+class StepFailed(RuntimeError):
+    pass
+
+
+class NemoAlignerTrainer:
+    def __init__(self, cfg):
+        self.cfg = cfg
+
+    def _split(self, rows: list, gbs: int) -> tuple[list, list]:
+        # Validation needs at least one global batch too; hold out ~2% when there is room.
+        n_val = max(gbs, len(rows) // 50)
+        return (rows[n_val:], rows[:n_val]) if len(rows) - n_val >= gbs else (rows, rows[:gbs])
+
+    def _run(self, sec: str, model_path: str, rows: list, out_dir: Path, writer) -> TrainResult:
+        from transformers import AutoTokenizer
+        s = getattr(self.cfg, sec)
+        stage_dir = out_dir.parent
+        work = stage_dir / "nemo"
+        tok = AutoTokenizer.from_pretrained(model_path)
+        train, val = self._split(rows, s.global_batch_size)
+        writer(tok, train, work / "train.jsonl", s.global_batch_size)
+        writer(tok, val, work / "val.jsonl", s.global_batch_size)
+        cmds = training_commands(self.cfg, str(stage_dir), sec, model_path, str(out_dir))
+        (work / "commands.sh").write_text("\n".join(na.render(c) for c in cmds) + "\n")
+        for c in cmds:
+            done = subprocess.run(c)
+            if done.returncode != 0:
+                raise StepFailed(f"{sec}: step exited {done.returncode}: {na.render(c)}")
+        ckpts = sorted(str(p.name) for p in (work / "results" / "checkpoints").glob("*.ckpt"))
+        return TrainResult(model_dir=str(out_dir), steps=-1, checkpoints=ckpts, kept="final")
+
+    def sft(self, model_path: str, examples: list[dict], out_dir: Path, s) -> TrainResult:
+        return self._run("sft", model_path, examples, out_dir, na.write_sft_data)
+
+    def dpo(self, model_path: str, pairs: list[dict], out_dir: Path, s) -> TrainResult:
+        return self._run("dpo", model_path, pairs, out_dir, na.write_dpo_data)

@@ -1,0 +1,171 @@
+"""The cluster path as far as a CPU machine can check it: layouts, rendered commands, NeMo-Aligner
+data files, the converted-model check and GPU-hour estimates. Nothing here runs NeMo."""
+import io
+import json
+import shlex
+import tarfile
+
+import pytest
+import yaml
+
+from srlm_nemo.cluster import nemo_aligner as na
+from srlm_nemo.cluster.layout import LayoutError, estimate, validate_layout
+from srlm_nemo.cluster.plan import cluster_plan, srun_prefix, training_commands
+from srlm_nemo.config import ConfigError, load_config
+
+from .conftest import srlm
+
+
+def cfg70(*extra):
+    return load_config(["experiment=llama2_70b_h100", *extra])[0]
+
+
+def test_paper_layouts_validate():
+    c = cfg70()
+    assert validate_layout("sft", c.sft, c.model.arch, c.cluster) == 2  # 32 GPUs / (TP 4 x PP 4)
+    assert validate_layout("dpo", c.dpo, c.model.arch, c.cluster) == 2  # 32 GPUs / (TP 8 x PP 2)
+    c7 = load_config(["experiment=llama2_7b_h100"])[0]
+    assert validate_layout("dpo", c7.dpo, c7.model.arch, c7.cluster) == 4
+
+
+@pytest.mark.parametrize("override,keys", [
+    ("sft.parallel.tensor_parallel=3", "tensor_parallel x sft.parallel.pipeline_parallel"),
+    ("dpo.global_batch_size=17", "dpo.global_batch_size / dpo.micro_batch_size"),
+    ("dpo.parallel.tensor_parallel=16 model.arch.num_attention_heads=60", "model.arch.num_attention_heads"),
+    ("sft.parallel.virtual_pipeline=3", "sft.parallel.virtual_pipeline / model.arch.num_layers"),
+    ("sft.max_seq_len=8192", "sft.max_seq_len / model.arch.max_seq_len"),
+    ("dpo.parallel.fp8=true dpo.parallel.transformer_engine=false", "dpo.parallel.fp8 / dpo.parallel.transformer_engine"),
+])
+def test_layout_errors_name_the_keys(override, keys):
+    with pytest.raises(ConfigError, match=keys.replace(".", r"\.").replace("(", r"\(")):
+        cfg70(*override.split())
+
+
+def test_sequence_parallel_needs_tp():
+    c = cfg70()
+    c.dpo.parallel.tensor_parallel, c.dpo.parallel.pipeline_parallel, c.dpo.parallel.nodes = 1, 2, 1
+    c.dpo.parallel.virtual_pipeline = None
+    with pytest.raises(LayoutError, match="sequence_parallel"):
+        validate_layout("dpo", c.dpo, c.model.arch, c.cluster)
+
+
+def test_rendered_dpo_command_carries_every_knob():
+    c = cfg70()
+    cmds = training_commands(c, "/ck/run/iter_2/dpo", "dpo", "/ck/run/sft/model", "/ck/run/iter_2/dpo/model")
+    convert, verify, train, back, copy = (shlex.join(x) for x in cmds)
+    assert "--llama31" not in convert and "convert_llama_hf_to_nemo.py" in convert
+    assert "srlm_nemo.cluster.verify /ck/run/iter_2/dpo/nemo/input.nemo /ck/run/sft/model" in verify
+    for want in ["srun --nodes=4 --ntasks-per-node=8", "train_gpt_dpo.py", "trainer.num_nodes=4", "trainer.devices=8",
+                 "model.dpo.ref_policy_kl_penalty=0.1", "model.optim.lr=1e-06", "model.optim.sched.min_lr=1e-07",
+                 "model.optim.sched.name=CosineAnnealing", "model.optim.sched.constant_steps=0",
+                 "trainer.dpo.save_interval=200", "model.global_batch_size=16", "model.micro_batch_size=1",
+                 "model.hidden_dropout=0.1", "++model.tensor_model_parallel_size=8",
+                 "++model.pipeline_model_parallel_size=2", "++model.sequence_parallel=True", "++model.fp8=False",
+                 "'model.data.data_prefix={train:[/ck/run/iter_2/dpo/nemo/train.jsonl],"
+                 "validation:[/ck/run/iter_2/dpo/nemo/val.jsonl],test:[/ck/run/iter_2/dpo/nemo/val.jsonl]}'"]:
+        assert want in train, want
+    assert "convert_llama_nemo_to_hf.py" in back and "--hf_output_path /ck/run/iter_2/dpo/model" in back
+    assert "chat_template.jinja" in copy
+
+
+def test_sft_command_and_fp8_knobs():
+    c = cfg70("sft.parallel.fp8=true")
+    train = shlex.join(training_commands(c, "/r/sft", "sft", "/hf", "/r/sft/model")[2])
+    for want in ["train_gpt_sft.py", "model.restore_from_path=/r/sft/nemo/input.nemo", "model.optim.lr=5.5e-06",
+                 "model.optim.sched.min_lr=1.1e-06", "model.data.train_ds.global_batch_size=16",
+                 "'model.data.train_ds.prompt_template=\"{input}{output}\"'", "++model.virtual_pipeline_model_parallel_size=20",
+                 "++model.fp8=True", "++model.fp8_hybrid=True", "++model.fp8_amax_history_len=1024",
+                 "++model.fp8_amax_compute_algo=max", "++model.activations_checkpoint_granularity=selective"]:
+        assert want in train, want
+
+
+def test_pyxis_flags_only_with_a_container():
+    c = cfg70().cluster
+    assert any(x.startswith("--container-image") for x in srun_prefix(c, 1, "img.sqsh", 1))
+    c.mounts = []
+    bare = srun_prefix(c, 2, None, 8)
+    assert bare == ["srun", "--nodes=2", "--ntasks-per-node=8"]
+
+
+def test_gpu_hours_estimate_by_hand():
+    # 1000 examples x 1000 tokens x 2 epochs = 2e6 tokens; 6 x 70e9 x 2e6 = 8.4e17 FLOPs;
+    # at 700 TFLOP/s: 1.2e3 GPU-seconds = 1/3 GPU-hour; on 8 GPUs 1/24 h.
+    e = estimate("sft", 1000, 1000, 2, 70, 8, 700)
+    assert e.flops == pytest.approx(8.4e17) and e.gpu_hours == pytest.approx(1 / 3) and e.wall_hours == pytest.approx(1 / 24)
+    assert estimate("dpo", 1000, 1000, 2, 70, 8, 700).flops == pytest.approx(8 / 6 * 8.4e17)
+
+
+def test_plan_prints_commands_for_the_70b_experiment():
+    p = srlm("plan", "experiment=llama2_70b_h100")
+    out = p.stdout
+    assert "TP 4 x PP 4 (VP 20) x DP 2" in out and "TP 8 x PP 2 x DP 2" in out
+    assert "train_gpt_dpo.py" in out and "GPU-hours" in out and "759" in out
+
+
+def _nemo_file(path, **cfg):
+    data = yaml.safe_dump(cfg).encode()
+    with tarfile.open(path, "w") as tar:
+        info = tarfile.TarInfo("./model_config.yaml")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+def test_converted_model_check(tmp_path):
+    hf = {"hidden_size": 8192, "num_hidden_layers": 80, "num_attention_heads": 64, "vocab_size": 32000}
+    good = _nemo_file(tmp_path / "ok.nemo", hidden_size=8192, num_layers=80, num_attention_heads=64)
+    assert "rope_scaling" in na.verify_converted(good, hf)["checked"]
+    bad = _nemo_file(tmp_path / "bad.nemo", hidden_size=8192, num_layers=80, num_attention_heads=64,
+                     scale_positional_embedding=True)
+    with pytest.raises(na.ConversionError, match="RoPE scaling is switched on"):
+        na.verify_converted(bad, hf)
+    wrong = _nemo_file(tmp_path / "wrong.nemo", hidden_size=4096, num_layers=80, num_attention_heads=64, vocab_size=32064)
+    with pytest.raises(na.ConversionError, match="hidden_size=4096.*vocab_size=32064"):
+        na.verify_converted(wrong, hf)
+
+
+def test_nemo_aligner_data_files(tiny_model, tmp_path):
+    from transformers import AutoTokenizer
+    tok = AutoTokenizer.from_pretrained(tiny_model)
+    pairs = [{"prompt": [{"role": "user", "content": f"question {i}"}], "chosen": [{"role": "assistant", "content": "good"}],
+              "rejected": [{"role": "assistant", "content": "bad"}]} for i in range(4)]
+    n = na.write_dpo_data(tok, pairs, tmp_path / "dpo.jsonl", global_batch=4)
+    rows = [json.loads(x) for x in (tmp_path / "dpo.jsonl").read_text().splitlines()]
+    assert n == 4 and set(rows[0]) == {"prompt", "chosen_response", "rejected_response"}
+    assert rows[0]["prompt"].endswith("<|im_start|>assistant\n") and rows[0]["chosen_response"].startswith("good")
+    assert "<|im_end|>" in rows[0]["chosen_response"]  # the end of turn is part of the response
+    with pytest.raises(na.DataTooSmall, match="fewer than dpo.global_batch_size=16"):
+        na.write_dpo_data(tok, pairs, tmp_path / "small.jsonl", global_batch=16)
+    sft = [{"prompt": p["prompt"], "completion": p["chosen"]} for p in pairs]
+    na.write_sft_data(tok, sft, tmp_path / "sft.jsonl", global_batch=2)
+    r = json.loads((tmp_path / "sft.jsonl").read_text().splitlines()[0])
+    assert set(r) == {"input", "output"} and r["input"] + r["output"] == tok.apply_chat_template(
+        sft[0]["prompt"] + sft[0]["completion"], tokenize=False)
+
+
+def test_nemo_aligner_backend_writes_data_then_runs_each_step(tiny_model, tmp_path, monkeypatch):
+    """The backend's own flow, with `subprocess.run` recording the steps instead of needing
+    srun and NeMo (absent here): data files first, then the four steps in order; a failing step
+    stops the stage with the command in the error."""
+    import subprocess
+
+    from srlm_nemo.backends.training import make_trainer
+    from srlm_nemo.cluster.trainer import StepFailed
+    c = load_config(["experiment=llama2_7b_h100", "dpo.global_batch_size=8"])[0]
+    ran = []
+    monkeypatch.setattr(subprocess, "run", lambda cmd: ran.append(cmd) or subprocess.CompletedProcess(cmd, 0))
+    trainer = make_trainer(c)
+    pairs = [{"prompt": [{"role": "user", "content": f"q{i}"}], "chosen": [{"role": "assistant", "content": "a"}],
+              "rejected": [{"role": "assistant", "content": "b"}]} for i in range(20)]
+    out = tmp_path / "iter_2" / "dpo" / "model"
+    trainer.dpo(str(tiny_model), pairs, out, c.dpo)
+    work = tmp_path / "iter_2" / "dpo" / "nemo"
+    assert len((work / "train.jsonl").read_text().splitlines()) == 12  # 8 held out: one global batch
+    assert len((work / "val.jsonl").read_text().splitlines()) == 8
+    assert [next(a for a in cmd if a.endswith(".py") or a in ("-m", "-c")) for cmd in ran][:3] == [
+        f"{c.cluster.nemo_dir}/scripts/checkpoint_converters/convert_llama_hf_to_nemo.py", "-m",
+        f"{c.cluster.nemo_aligner_dir}/examples/nlp/gpt/train_gpt_dpo.py"]
+    assert (work / "commands.sh").read_text().count("srun") == 5
+    monkeypatch.setattr(subprocess, "run", lambda cmd: subprocess.CompletedProcess(cmd, 3))
+    with pytest.raises(StepFailed, match="dpo: step exited 3: srun"):
+        trainer.dpo(str(tiny_model), pairs, out, c.dpo)
