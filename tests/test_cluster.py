@@ -10,7 +10,7 @@ import yaml
 
 from srlm_nemo.cluster import nemo_aligner as na
 from srlm_nemo.cluster.layout import LayoutError, estimate, validate_layout
-from srlm_nemo.cluster.plan import cluster_plan, srun_prefix, training_commands
+from srlm_nemo.cluster.plan import srun_prefix, training_commands
 from srlm_nemo.config import ConfigError, load_config
 
 from .conftest import srlm

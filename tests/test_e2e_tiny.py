@@ -200,7 +200,7 @@ def test_eval_alpaca_and_h2h_on_tiny_models(tiny_run, tiny_model, tmp_path):
     outs = json.loads((run_dir / "eval/alpaca/M3/model_outputs.json").read_text())
     assert [set(o) for o in outs] == [{"instruction", "output", "generator", "dataset"}] * 2
     assert outs[0]["instruction"] == "Name a fruit." and outs[0]["generator"] == "srlm-nemo-M3"
-    p = srlm("eval", "h2h", "--a", "M3", "--b", "M1", "--prompts", str(instr),
+    srlm("eval", "h2h", "--a", "M3", "--b", "M1", "--prompts", str(instr),
              *_args(tiny_model, run_dir, "eval.max_new_tokens=8", "eval.judge_max_new_tokens=8"))
     stats = json.loads((run_dir / "eval/h2h/M3_vs_M1/manifest.json").read_text())["stats"]
     assert stats["win"] + stats["tie"] + stats["loss"] == stats["prompts"] == 2

@@ -109,12 +109,16 @@ def _optim(s) -> list[str]:
             f"model.hidden_dropout={s.dropout}", f"model.attention_dropout={s.dropout}", f"model.ffn_dropout={s.dropout}"]
 
 
+def _trainer(cluster, s, algo: str) -> list[str]:
+    # algo: "sft" | "dpo", the trainer sub-section of NeMo-Aligner's config
+    return ["python", f"{cluster.nemo_aligner_dir}/examples/nlp/gpt/train_gpt_{algo}.py",
+            f"trainer.num_nodes={s.parallel.nodes}", f"trainer.devices={cluster.gpus_per_node}",
+            f"trainer.{algo}.max_epochs={int(s.epochs) if s.max_steps < 0 else 1}", f"trainer.{algo}.max_steps={s.max_steps}",
+            f"trainer.{algo}.save_interval={s.save_steps}", f"trainer.{algo}.val_check_interval={s.save_steps}"]
+
+
 def train_sft_command(cluster, s, nemo_in: str, train: str, val: str, out_dir: str) -> list[str]:
-    p = s.parallel
-    return ["python", f"{cluster.nemo_aligner_dir}/examples/nlp/gpt/train_gpt_sft.py",
-            f"trainer.num_nodes={p.nodes}", f"trainer.devices={cluster.gpus_per_node}",
-            f"trainer.sft.max_epochs={int(s.epochs) if s.max_steps < 0 else 1}", f"trainer.sft.max_steps={s.max_steps}",
-            f"trainer.sft.save_interval={s.save_steps}", f"trainer.sft.val_check_interval={s.save_steps}",
+    return [*_trainer(cluster, s, "sft"),
             f"model.restore_from_path={nemo_in}", f"model.data.train_ds.file_path={train}",
             f"model.data.validation_ds.file_path={val}",
             f"model.data.train_ds.global_batch_size={s.global_batch_size}",
@@ -124,15 +128,11 @@ def train_sft_command(cluster, s, nemo_in: str, train: str, val: str, out_dir: s
             'model.data.train_ds.prompt_template="{input}{output}"', "model.data.train_ds.add_eos=False",
             f"model.seed={s.seed}", f"exp_manager.explicit_log_dir={out_dir}",
             "exp_manager.checkpoint_callback_params.save_nemo_on_train_end=True",
-            *_optim(s), *_layout_overrides(p, s.max_seq_len)]
+            *_optim(s), *_layout_overrides(s.parallel, s.max_seq_len)]
 
 
 def train_dpo_command(cluster, s, nemo_in: str, train: str, val: str, out_dir: str) -> list[str]:
-    p = s.parallel
-    return ["python", f"{cluster.nemo_aligner_dir}/examples/nlp/gpt/train_gpt_dpo.py",
-            f"trainer.num_nodes={p.nodes}", f"trainer.devices={cluster.gpus_per_node}",
-            f"trainer.dpo.max_epochs={int(s.epochs) if s.max_steps < 0 else 1}", f"trainer.dpo.max_steps={s.max_steps}",
-            f"trainer.dpo.save_interval={s.save_steps}", f"trainer.dpo.val_check_interval={s.save_steps}",
+    return [*_trainer(cluster, s, "dpo"),
             f"pretrained_checkpoint.restore_from_path={nemo_in}",
             f"model.data.data_prefix={{train:[{train}],validation:[{val}],test:[{val}]}}",
             f"model.data.seq_length={s.max_seq_len}",
@@ -140,7 +140,7 @@ def train_dpo_command(cluster, s, nemo_in: str, train: str, val: str, out_dir: s
             f"model.dpo.ref_policy_kl_penalty={s.beta}",  # the paper's beta
             f"model.seed={s.seed}", f"exp_manager.explicit_log_dir={out_dir}",
             "exp_manager.checkpoint_callback_params.save_nemo_on_train_end=True",
-            *_optim(s), *_layout_overrides(p, s.max_seq_len)]
+            *_optim(s), *_layout_overrides(s.parallel, s.max_seq_len)]
 
 
 def render(cmd: list[str]) -> str:

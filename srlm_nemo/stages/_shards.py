@@ -34,3 +34,16 @@ def chat(system_prompt, user: str) -> list[dict]:
 
 def shard_seed(run_seed: int, iteration: int | None, stage_salt: int, shard: int) -> int:
     return (run_seed * 1_000_003 + (iteration or 0) * 10_007 + stage_salt * 101 + shard) % (2**31 - 1)
+
+
+def judge_samples(ctx, model, items: list[tuple[str, str]], n: int, seed: int) -> list[list[tuple[str, object]]]:
+    """The judge prompt for each (question, response), `n` samples each from `model`, parsed:
+    per item a list of (judgement text, ParsedScore). Shared by the judge, EFT and RM-eval stages."""
+    from ..judge_parse import parse_score
+    from ..schemas import Sampling
+    from ..templates import judge_prompt
+    j = ctx.cfg.judge
+    sampling = Sampling(n=n, temperature=j.temperature, top_p=j.top_p, max_tokens=j.max_new_tokens, seed=seed)
+    convs = [chat(ctx.cfg.model.system_prompt, judge_prompt(j.template, q, r)) for q, r in items]
+    outs = ctx.generator(model).chat(convs, sampling)
+    return [[(o.text, parse_score(o.text, j.min_score, j.max_score)) for o in comps] for comps in outs]

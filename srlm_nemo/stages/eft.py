@@ -15,10 +15,9 @@ from collections import Counter
 
 from ..artifacts import read_jsonl, write_jsonl
 from ..eft import ranking_agrees, rebalance, split_by_prompt
-from ..judge_parse import mean_valid, parse_score
-from ..schemas import EFTExample, Judgement, RankedPrompt, Sampling
-from ..templates import judge_prompt
-from ._shards import chat, generate_in_shards, shard_seed
+from ..judge_parse import mean_valid
+from ..schemas import EFTExample, Judgement, RankedPrompt
+from ._shards import generate_in_shards, judge_samples, shard_seed
 
 
 def run(ctx, stage, fp):
@@ -27,17 +26,11 @@ def run(ctx, stage, fp):
     items = [(rp, r) for rp in ranked for r in rp.replies]
 
     def make(chunk, i):
-        sampling = Sampling(n=s.eft_judge_samples, temperature=j.temperature, top_p=j.top_p,
-                            max_tokens=j.max_new_tokens, seed=shard_seed(ctx.cfg.run.seed, 0, 5, i))
-        convs = [chat(ctx.cfg.model.system_prompt, judge_prompt(j.template, rp.prompt, r.text)) for rp, r in chunk]
-        outs = ctx.generator(stage.inputs["model"]).chat(convs, sampling)
-        recs = []
-        for (rp, r), comps in zip(chunk, outs):
-            for k, o in enumerate(comps):
-                p = parse_score(o.text, j.min_score, j.max_score)
-                recs.append(Judgement(candidate_id=r.reply_id, prompt_id=rp.prompt_id, sample=k, text=o.text,
-                                      score=p.score, error=p.error))
-        return recs
+        outs = judge_samples(ctx, stage.inputs["model"], [(rp.prompt, r.text) for rp, r in chunk],
+                             s.eft_judge_samples, shard_seed(ctx.cfg.run.seed, 0, 5, i))
+        return [Judgement(candidate_id=r.reply_id, prompt_id=rp.prompt_id, sample=k, text=text, score=p.score,
+                          error=p.error)
+                for (rp, r), comps in zip(chunk, outs) for k, (text, p) in enumerate(comps)]
 
     judged = generate_in_shards(ctx, stage, fp, items, j.shard_size, make, Judgement, "EFT judging")
     by_reply: dict[str, list[Judgement]] = {}

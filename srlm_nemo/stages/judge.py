@@ -10,10 +10,9 @@ from __future__ import annotations
 from collections import Counter
 
 from ..artifacts import read_jsonl, write_jsonl
-from ..judge_parse import mean_valid, parse_score
-from ..schemas import Candidate, CandidateScore, Judgement, Sampling
-from ..templates import judge_prompt
-from ._shards import chat, generate_in_shards, shard_seed
+from ..judge_parse import mean_valid
+from ..schemas import Candidate, CandidateScore, Judgement
+from ._shards import generate_in_shards, judge_samples, shard_seed
 
 
 def score_candidates(cands: list[Candidate], judgements: list[Judgement]) -> list[CandidateScore]:
@@ -59,18 +58,10 @@ def run(ctx, stage, fp):
     cands = read_jsonl(stage.inputs["candidates"], Candidate)
 
     def make(chunk, i):
-        sampling = Sampling(n=j.k, temperature=j.temperature, top_p=j.top_p, max_tokens=j.max_new_tokens,
-                            seed=shard_seed(ctx.cfg.run.seed, stage.iteration, 4, i))
-        convs = [chat(ctx.cfg.model.system_prompt, judge_prompt(j.template, c.prompt, c.text or "(empty)"))
-                 for c in chunk]
-        outs = ctx.generator(stage.inputs["model"]).chat(convs, sampling)
-        recs = []
-        for c, comps in zip(chunk, outs):
-            for k, o in enumerate(comps):
-                p = parse_score(o.text, j.min_score, j.max_score)
-                recs.append(Judgement(candidate_id=c.id, prompt_id=c.prompt_id, sample=k, text=o.text,
-                                      score=p.score, error=p.error))
-        return recs
+        outs = judge_samples(ctx, stage.inputs["model"], [(c.prompt, c.text or "(empty)") for c in chunk], j.k,
+                             shard_seed(ctx.cfg.run.seed, stage.iteration, 4, i))
+        return [Judgement(candidate_id=c.id, prompt_id=c.prompt_id, sample=k, text=text, score=p.score, error=p.error)
+                for c, comps in zip(chunk, outs) for k, (text, p) in enumerate(comps)]
 
     judgements = generate_in_shards(ctx, stage, fp, cands, j.shard_size, make, Judgement,
                                     f"iter {stage.iteration} judge")

@@ -9,11 +9,10 @@ from __future__ import annotations
 from collections import Counter
 
 from ..artifacts import read_jsonl, write_jsonl
-from ..judge_parse import mean_valid, parse_score
+from ..judge_parse import mean_valid
 from ..rm_metrics import rm_metrics
-from ..schemas import Judgement, RankedPrompt, Sampling
-from ..templates import judge_prompt
-from ._shards import chat, generate_in_shards, shard_seed
+from ..schemas import Judgement, RankedPrompt
+from ._shards import generate_in_shards, judge_samples, shard_seed
 
 
 def run(ctx, stage, fp):
@@ -22,13 +21,11 @@ def run(ctx, stage, fp):
     items = [(rp, r) for rp in trees for r in rp.replies]
 
     def make(chunk, i):
-        sampling = Sampling(n=j.k, temperature=j.temperature, top_p=j.top_p, max_tokens=j.max_new_tokens,
-                            seed=shard_seed(ctx.cfg.run.seed, stage.iteration, 6, i))
-        convs = [chat(ctx.cfg.model.system_prompt, judge_prompt(j.template, rp.prompt, r.text)) for rp, r in chunk]
-        outs = ctx.generator(stage.inputs["model"]).chat(convs, sampling)
-        return [Judgement(candidate_id=r.reply_id, prompt_id=rp.prompt_id, sample=k, text=o.text,
-                          **vars(parse_score(o.text, j.min_score, j.max_score)))
-                for (rp, r), comps in zip(chunk, outs) for k, o in enumerate(comps)]
+        outs = judge_samples(ctx, stage.inputs["model"], [(rp.prompt, r.text) for rp, r in chunk], j.k,
+                             shard_seed(ctx.cfg.run.seed, stage.iteration, 6, i))
+        return [Judgement(candidate_id=r.reply_id, prompt_id=rp.prompt_id, sample=k, text=text, score=p.score,
+                          error=p.error)
+                for (rp, r), comps in zip(chunk, outs) for k, (text, p) in enumerate(comps)]
 
     judged = generate_in_shards(ctx, stage, fp, items, j.shard_size, make, Judgement, f"RM eval {stage.model}")
     by_reply: dict[str, list] = {}
