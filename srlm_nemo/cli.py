@@ -193,13 +193,20 @@ def main(argv=None) -> int:
     p.add_argument("--threshold", type=float, default=0.7, help="drop when max ROUGE-L F > threshold")
     p.add_argument("--tokenizer", choices=["rouge_score", "unicode"], default="rouge_score",
                    help="rouge_score (the reference; drops non-Latin scripts) or unicode")
+    p = sub.add_parser("cluster", help="`srlm cluster steps --part sft|iteration [--iteration T|auto]`: "
+                                       "the srun lines of one Slurm job (used by slurm/*.sh)")
+    p.add_argument("what", choices=["steps"])
+    p.add_argument("--part", choices=["sft", "iteration"], required=True)
+    p.add_argument("--iteration", default="auto")
+    p.add_argument("--python", default="python", help="interpreter inside the job steps")
+    p.add_argument("overrides", nargs="*")
     p = sub.add_parser("report", help="rebuild RUN_DIR/report/ (Markdown + PNG panels) from the manifests")
     p.add_argument("run_dir")
     p = sub.add_parser("status", help="what is done in a run directory")
     p.add_argument("run_dir")
     # parse_known_args: overrides may come after `-i T` (`srlm stage judge -i 2 judge.k=5`).
     a, rest = ap.parse_known_args(argv)
-    if rest and a.cmd in ("run", "stage", "plan", "eval"):
+    if rest and a.cmd in ("run", "stage", "plan", "eval", "cluster"):
         bad = [r for r in rest if r.startswith("-")]
         if bad:
             ap.error(f"unrecognized arguments: {' '.join(bad)}")
@@ -225,6 +232,14 @@ def main(argv=None) -> int:
             return prompts_main(a)
         if a.cmd == "plan":
             return cmd_plan(a.overrides)
+        if a.cmd == "cluster":
+            from .cluster.steps import job_stages, step_lines
+            cfg, _ = load_config(a.overrides)
+            ctx, stages = _stages(cfg, convert=False)
+            t, chosen = job_stages(stages, a.part, a.iteration)
+            print(f"# iteration {t}" if a.part == "iteration" else "# seed and SFT")
+            print("\n".join(step_lines(cfg, chosen, a.overrides, a.python)))
+            return 0
         if a.cmd == "report":
             from .report import write_report
             if not Path(a.run_dir).exists():
