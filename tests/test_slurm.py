@@ -22,7 +22,12 @@ def slurm(tmp_path_factory):
     if not shutil.which("slurmctld") or not shutil.which("munged") or os.geteuid() != 0:
         pytest.skip("needs root and Debian's slurm-wlm + munge")
     d = tmp_path_factory.mktemp("slurm")
-    subprocess.run([str(REPO / "tests/slurm/local_slurm.sh"), "start", str(d)], check=True, timeout=120)
+    try:
+        subprocess.run([str(REPO / "tests/slurm/local_slurm.sh"), "start", str(d)], check=True, timeout=120)
+    except (subprocess.CalledProcessError, subprocess.TimeoutExpired):
+        subprocess.run([str(REPO / "tests/slurm/local_slurm.sh"), "stop", str(d)])
+        logs = "\n".join(f"--- {f.name}\n{f.read_text()[-2000:]}" for f in (d / "log").glob("*.log"))
+        pytest.fail(f"local Slurm did not start\n{logs}")
     env = {**os.environ, "SLURM_CONF": str(d / "slurm.conf"), "SRLM_PYTHON": sys.executable}
     yield env
     subprocess.run(["scancel", "--user=root"], env=env)

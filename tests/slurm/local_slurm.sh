@@ -16,12 +16,18 @@ if [[ $cmd == stop ]]; then
 fi
 
 mkdir -p "$dir"/{state,spool,log}
-if ! pgrep -x munged >/dev/null; then
+# A munged that runs but cannot be reached (its socket directory removed) is as good as none:
+# test a credential round trip, not the process list.
+munge_ok() { munge -n 2>/dev/null | unmunge >/dev/null 2>&1; }
+if ! munge_ok; then
+  pkill -x munged 2>/dev/null || true
   mkdir -p /run/munge /var/log/munge /var/lib/munge /etc/munge
   [[ -f /etc/munge/munge.key ]] || dd if=/dev/urandom bs=1 count=1024 of=/etc/munge/munge.key status=none
   chown -R munge:munge /run/munge /var/log/munge /var/lib/munge /etc/munge
   chmod 0700 /etc/munge && chmod 0400 /etc/munge/munge.key
   runuser -u munge -- /usr/sbin/munged
+  for _ in $(seq 40); do munge_ok && break; sleep 0.25; done
+  munge_ok || { echo "munged did not start" >&2; exit 1; }
 fi
 
 cpus=$(nproc)
@@ -55,9 +61,11 @@ CONF
 export SLURM_CONF=$dir/slurm.conf
 /usr/sbin/slurmctld -f "$SLURM_CONF"
 /usr/sbin/slurmd -f "$SLURM_CONF"
-for _ in $(seq 60); do
-  if sinfo -h -o %t 2>/dev/null | grep -qE '^(idle|mix|alloc)'; then echo "slurm up: $SLURM_CONF"; exit 0; fi
+end=$((SECONDS + 60))
+while (( SECONDS < end )); do
+  if timeout 5 sinfo -h -o %t 2>/dev/null | grep -qE '^(idle|mix|alloc)'; then echo "slurm up: $SLURM_CONF"; exit 0; fi
   sleep 0.5
 done
-echo "slurm did not come up; logs in $dir/log" >&2
+echo "slurm did not come up in 60 s; logs in $dir/log" >&2
+"$0" stop "$dir"
 exit 1
