@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict
 from pathlib import Path
 
@@ -130,7 +131,7 @@ def head_to_head(ctx, model_a: Path, model_b: Path, rows: list[dict], judge_mode
 # optional "reference": [r1, r2]}), loaded from a file the user gives; answers written in its
 # answer format; single-answer grading by the configured judge with our own template.
 
-RATING_RE = __import__("re").compile(r"\[\[\s*(\d+(?:\.\d+)?)\s*\]\]")
+RATING_RE = re.compile(r"\[\[\s*(\d+(?:\.\d+)?)\s*\]\]")
 
 
 def parse_rating(text: str):

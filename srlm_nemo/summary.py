@@ -4,8 +4,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .artifacts import read_jsonl, write_json
-from .schemas import Candidate
+from .artifacts import write_json
 
 
 def _manifest(run_dir: Path, name: str) -> dict | None:
@@ -107,8 +106,3 @@ def write_summary(run_dir: Path) -> Path:
     path = Path(run_dir) / "summary.md"
     path.write_text("\n".join(lines) + "\n")
     return path
-
-
-def mean_length(candidates_file: Path) -> float:
-    c = read_jsonl(candidates_file, Candidate)
-    return sum(len(x.text) for x in c) / len(c) if c else 0.0
