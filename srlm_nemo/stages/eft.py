@@ -18,6 +18,7 @@ from ..eft import ranking_agrees, rebalance, split_by_prompt
 from ..judge_parse import mean_valid
 from ..schemas import EFTExample, Judgement, RankedPrompt
 from ._shards import generate_in_shards, judge_samples, shard_seed
+from .judge import parse_summary
 
 
 def run(ctx, stage, fp):
@@ -53,8 +54,7 @@ def run(ctx, stage, fp):
     write_jsonl(stage.outputs["judged"], judged)
     write_jsonl(stage.outputs["eft_train"], train)
     write_jsonl(stage.outputs["eft_eval"], evals)
-    valid = sum(1 for x in judged if x.score is not None)
-    return {**counts, "ranked_prompts": len(ranked), "replies_judged": len(items),
-            "parse_rate": valid / len(judged) if judged else 0.0, "examples_agreeing": len(kept),
+    return {**counts, "parse_rate": parse_summary(judged)["parse_rate"], "ranked_prompts": len(ranked), "replies_judged": len(items),
+            "examples_agreeing": len(kept),
             "after_rebalance": len(balanced), "eft_train": len(train), "eft_eval": len(evals),
             "score_histogram": {str(k): v for k, v in sorted(Counter(e.score for e in balanced).items())}}

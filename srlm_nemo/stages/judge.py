@@ -29,13 +29,19 @@ def score_candidates(cands: list[Candidate], judgements: list[Judgement]) -> lis
     return out
 
 
+def parse_summary(judgements: list[Judgement]) -> dict:
+    """Parse rate and failure reasons: one definition for the judge, EFT and RM-eval stages."""
+    n = len(judgements)
+    valid = sum(1 for j in judgements if j.score is not None)
+    return {"parse_rate": valid / n if n else 0.0, "failures": dict(Counter(j.error for j in judgements if j.error))}
+
+
 def judge_stats(judgements: list[Judgement], scores: list[CandidateScore]) -> dict:
     n = len(judgements)
     valid = [j.score for j in judgements if j.score is not None]
     spreads = [max(s.scores) - min(s.scores) for s in scores if len(s.scores) >= 2]
     scored = [(s.mean_score, s.length_chars) for s in scores if s.mean_score is not None]
-    return {"judgements": n, "valid": len(valid), "parse_rate": len(valid) / n if n else 0.0,
-            "failures": dict(Counter(j.error for j in judgements if j.error)),
+    return {"judgements": n, "valid": len(valid), **parse_summary(judgements),
             "score_histogram": {str(k): v for k, v in sorted(Counter(valid).items())},
             "candidates_without_valid_score": sum(1 for s in scores if s.mean_score is None),
             "mean_within_candidate_spread": sum(spreads) / len(spreads) if spreads else None,

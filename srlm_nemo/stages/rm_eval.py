@@ -6,13 +6,12 @@ out: <stage>/rm_scores.jsonl (rows for `srlm eval rm-metrics`), <stage>/judgemen
 """
 from __future__ import annotations
 
-from collections import Counter
-
 from ..artifacts import read_jsonl, write_jsonl
 from ..judge_parse import mean_valid
 from ..rm_metrics import rm_metrics
 from ..schemas import Judgement, RankedPrompt
 from ._shards import generate_in_shards, judge_samples, shard_seed
+from .judge import parse_summary
 
 
 def run(ctx, stage, fp):
@@ -35,7 +34,4 @@ def run(ctx, stage, fp):
              "model_score": mean_valid(by_reply.get(r.reply_id, []))[0]} for rp, r in items]
     write_jsonl(stage.outputs["judgements"], judged)
     write_jsonl(stage.outputs["rm_scores"], rows)
-    valid = sum(1 for x in judged if x.score is not None)
-    return {"model": stage.model, "metrics": rm_metrics(rows),
-            "parse_rate": valid / len(judged) if judged else 0.0,
-            "failures": dict(Counter(x.error for x in judged if x.error))}
+    return {"model": stage.model, "metrics": rm_metrics(rows), **parse_summary(judged)}
