@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.srlm-setup-v1
 
-.PHONY: setup demo test test-fast clean-demo
+.PHONY: setup contract-env demo test test-fast clean-demo
 
 setup: $(STAMP)
 
@@ -24,10 +24,23 @@ $(STAMP): pyproject.toml requirements-local.txt
 	$(PIP) install -q --no-deps -e .
 	touch $(STAMP)
 
+# NeMo-Aligner 0.7.0 + NeMo 2.1.0 on CPU, for the contract test only (tests/test_nemo_aligner_contract.py):
+# their pins (transformers 4.x, numpy 1.x) cannot share .venv.
+CONTRACT := .venv-contract
+CONTRACT_STAMP := $(CONTRACT)/.srlm-contract-v1
+contract-env: $(CONTRACT_STAMP)
+
+$(CONTRACT_STAMP): tests/contract/requirements.txt
+	python3 -m venv $(CONTRACT)
+	$(CONTRACT)/bin/pip install -q --upgrade pip
+	$(CONTRACT)/bin/pip install -q torch==2.13.0
+	$(CONTRACT)/bin/pip install -q --no-deps -r tests/contract/requirements.txt
+	touch $(CONTRACT_STAMP)
+
 demo: setup
 	$(VENV)/bin/srlm run
 
-test: setup
+test: setup contract-env
 	$(PY) -m pytest -q -ra tests
 
 test-fast: setup

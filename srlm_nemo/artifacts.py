@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 from pathlib import Path
 from typing import Iterable, Type, TypeVar
 
@@ -70,6 +71,14 @@ def write_jsonl(path: str | Path, records: Iterable) -> int:
     return n
 
 
+def write_text_atomic(path: str | Path, text: str) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
 def write_json(path: str | Path, obj) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -128,20 +137,24 @@ def _maybe_inject_kill(path: Path) -> None:
 class ShardedWriter:
     """Shard i of a stage holds the records for work items [i*size, (i+1)*size).
 
-    `fingerprint` ties the shards to the stage's config+inputs: if they change, old shards are
-    discarded instead of being mixed with new ones.
+    Shards live in `shards/<fingerprint>/`: when the stage's config or inputs change, old shards
+    are never mixed with new ones. Several processes may fill one stage's shards at once
+    (`worker=True`, each writing only its own shards): workers delete nothing, and a plain
+    (merging) run removes what other fingerprints and killed writes left behind.
     """
 
-    def __init__(self, stage_dir: Path, fingerprint: str):
-        self.dir = Path(stage_dir) / "shards"
+    def __init__(self, stage_dir: Path, fingerprint: str, worker: bool = False):
+        root = Path(stage_dir) / "shards"
+        self.dir = root / fingerprint[:16]
         self.dir.mkdir(parents=True, exist_ok=True)
-        stamp = self.dir / "FINGERPRINT"
-        if not stamp.exists() or stamp.read_text().strip() != fingerprint:
-            for p in self.dir.glob("*.jsonl*"):
+        if not worker:
+            for old in root.iterdir():
+                if old.is_dir() and old != self.dir:
+                    shutil.rmtree(old, ignore_errors=True)
+                elif old.is_file():  # the flat layout of earlier versions
+                    old.unlink()
+            for p in self.dir.glob("*.tmp"):  # a write interrupted by a kill
                 p.unlink()
-            stamp.write_text(fingerprint + "\n")
-        for p in self.dir.glob("*.tmp"):  # a write interrupted by a kill
-            p.unlink()
 
     def path(self, i: int) -> Path:
         return self.dir / f"{i:05d}.jsonl"

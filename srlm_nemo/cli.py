@@ -9,7 +9,7 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from .artifacts import ArtifactError
+from .artifacts import ArtifactError, write_text_atomic
 from .config import ConfigError, load_config
 from .cluster.layout import LayoutError
 from .models import ModelNotFound
@@ -28,7 +28,23 @@ def _stages(cfg, convert: bool):
     return ctx, recipe_stages(cfg, ctx.run_dir, base)
 
 
-def cmd_run(overrides, only: str | None = None, only_prefix: str | None = None) -> int:
+SHARDED_KINDS = ("candidates", "judge", "eft", "rm_eval")
+
+
+def _worker_rank(rank: int | None, world: int | None) -> tuple[int, int]:
+    import os
+    try:  # Slurm sets these in every task of `srun --ntasks=N`
+        r = rank if rank is not None else int(os.environ["SLURM_PROCID"])
+        w = world if world is not None else int(os.environ["SLURM_NTASKS"])
+    except KeyError as e:
+        raise ConfigError(f"--shard-worker outside a Slurm step needs --rank and --world ({e.args[0]} is not set)")
+    if not 0 <= r < w:
+        raise ConfigError(f"--shard-worker: rank {r} is not in 0..{w - 1}")
+    return r, w
+
+
+def cmd_run(overrides, only: str | None = None, only_prefix: str | None = None,
+            shard_worker: tuple[int, int] | None = None) -> int:
     from .pipeline import run_stage
     from .stages import runner
     from .summary import write_summary
@@ -42,8 +58,15 @@ def cmd_run(overrides, only: str | None = None, only_prefix: str | None = None) 
             raise ConfigError(f"unknown stage {only!r}; stages of this recipe: {names}")
     if only_prefix is not None:
         stages = [s for s in stages if s.name.startswith(only_prefix)]
+    if shard_worker is not None:
+        bad = [s.name for s in stages if s.kind not in SHARDED_KINDS]
+        if bad:
+            raise ConfigError(f"--shard-worker: {', '.join(bad)} is not a sharded generation stage "
+                              f"(sharded: {', '.join(SHARDED_KINDS)})")
+        ctx.shard_worker = shard_worker
     ctx.run_dir.mkdir(parents=True, exist_ok=True)
-    (ctx.run_dir / "config.yaml").write_text(OmegaConf.to_yaml(dcfg))
+    if shard_worker is None:  # workers run side by side: the run's files are the merging run's
+        write_text_atomic(ctx.run_dir / "config.yaml", OmegaConf.to_yaml(dcfg))
     from .models import resolve_model
     for path in {cfg.model.path, cfg.prompts.generator} - {"policy"}:
         if path.startswith("embedded:"):
@@ -52,10 +75,12 @@ def cmd_run(overrides, only: str | None = None, only_prefix: str | None = None) 
         for s in stages:
             before = s.manifest_path.stat().st_mtime_ns if s.manifest_path.exists() else None
             run_stage(s, ctx, runner(s.kind))
-            if s.manifest_path.stat().st_mtime_ns != before:
+            if shard_worker is None and s.manifest_path.stat().st_mtime_ns != before:
                 _refresh_report(ctx)
     finally:
         ctx.release_generator()
+    if shard_worker is not None:
+        return 0
     summary = write_summary(ctx.run_dir)
     report = _refresh_report(ctx)
     print(summary.read_text())
@@ -109,8 +134,8 @@ def cmd_status(run_dir: str) -> int:
     s = collect(rd)
     for name, st in s["stages"].items():
         print(f"done  {name:24s} {st['seconds']:8.1f}s  {json.dumps(st['outputs'])}")
-    partial = [str(p.parent.parent.relative_to(rd)) for p in rd.glob("**/shards/FINGERPRINT")
-               if not (p.parent.parent / "manifest.json").exists()]
+    partial = sorted({str(p.parent.parent.parent.relative_to(rd)) for p in rd.glob("**/shards/*/*.jsonl")
+                      if not (p.parent.parent.parent / "manifest.json").exists()})
     for p in partial:
         print(f"partial {p}")
     report = rd / "summary.md"
@@ -171,6 +196,11 @@ def main(argv=None) -> int:
     p = sub.add_parser("stage", help="run one stage, e.g. `srlm stage iter_2/judge` or `srlm stage judge -i 2` (iteration 2: M1 -> M2)")
     p.add_argument("name")
     p.add_argument("-i", "--iteration", type=int, default=None)
+    p.add_argument("--shard-worker", action="store_true",
+                   help="fill only this task's shards of a generation stage (rank/world from SLURM_PROCID/"
+                        "SLURM_NTASKS); a plain `srlm stage` afterwards merges them")
+    p.add_argument("--rank", type=int, default=None, help="with --shard-worker, outside Slurm")
+    p.add_argument("--world", type=int, default=None, help="with --shard-worker, outside Slurm")
     p.add_argument("overrides", nargs="*")
     p = sub.add_parser("plan", help="print the resolved config and each stage's state; runs nothing")
     p.add_argument("overrides", nargs="*")
@@ -218,7 +248,8 @@ def main(argv=None) -> int:
             return cmd_run(a.overrides)
         if a.cmd == "stage":
             name = a.name if "/" in a.name or a.name in ("seed", "sft") else f"iter_{a.iteration or 2}/{a.name}"
-            return cmd_run(a.overrides, only=name)
+            worker = _worker_rank(a.rank, a.world) if a.shard_worker else None
+            return cmd_run(a.overrides, only=name, shard_worker=worker)
         if a.cmd == "eval" and a.what == "rm-metrics":
             if not a.scores:
                 ap.error("rm-metrics needs --scores FILE")

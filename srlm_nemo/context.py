@@ -21,6 +21,8 @@ class Context:
         self._gen = None
         self._gen_model = None
         self._trainer = None
+        # (rank, world) when this process is one of several filling a generation stage's shards
+        self.shard_worker: tuple[int, int] | None = None
 
     def log(self, msg: str) -> None:
         if not self.quiet:

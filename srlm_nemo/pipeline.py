@@ -74,7 +74,7 @@ def state(stage: Stage, fp: Optional[str] = None) -> str:
             return "done"
         if fp is not None:
             return "stale"
-    if any((stage.dir / "shards").glob("*.jsonl")) or any((stage.dir / "work").glob("checkpoint-*")):
+    if any((stage.dir / "shards").glob("*/*.jsonl")) or any((stage.dir / "work").glob("checkpoint-*")):
         return "partial"
     return "pending" if fp is not None else "waiting"
 
@@ -108,13 +108,19 @@ def run_stage(stage: Stage, ctx, runner: Callable) -> dict:
     if st == "done":
         ctx.log(f"[skip] {stage.name}: done (inputs and config unchanged)")
         return read_manifest(stage)
-    ctx.log(f"[run ] {stage.name}" + (" (resuming)" if st == "partial" else " (inputs or config changed)" if st == "stale" else ""))
+    ctx.log(f"[run ] {stage.name}" + (" (resuming)" if st == "partial" else " (inputs or config changed)" if st == "stale" else "")
+            + (f" as shard worker {ctx.shard_worker[0]} of {ctx.shard_worker[1]}" if ctx.shard_worker else ""))
     stage.dir.mkdir(parents=True, exist_ok=True)
-    if st == "stale":
+    if st == "stale" and not ctx.shard_worker:  # workers run side by side: only the merging run cleans
         stage.manifest_path.unlink(missing_ok=True)
         shutil.rmtree(stage.dir / "work", ignore_errors=True)
     started = time.time()
-    stats = runner(ctx, stage, fp) or {}
+    from .stages._shards import ShardWorkDone
+    try:
+        stats = runner(ctx, stage, fp) or {}
+    except ShardWorkDone as done:
+        ctx.log(f"[part] {stage.name}: {done} (a plain run of the stage merges them)")
+        return {"stage": stage.name, "worker": str(done)}
     seconds = time.time() - started
     manifest = {
         "stage": stage.name, "kind": stage.kind, "iteration": stage.iteration,

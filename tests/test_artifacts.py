@@ -45,4 +45,16 @@ def test_shards_reset_when_fingerprint_changes(tmp_path):
     w2 = ShardedWriter(tmp_path, "fp1")
     assert w2.finished() == [0] and not (w.dir / "00001.jsonl.tmp").exists()
     w3 = ShardedWriter(tmp_path, "fp2")  # config or inputs changed: old shards must not mix in
-    assert w3.finished() == []
+    assert w3.finished() == [] and not w.dir.exists()
+
+
+def test_shard_workers_delete_nothing(tmp_path):
+    """Workers of one stage run at once: none may remove another's shard or half-written file."""
+    w = ShardedWriter(tmp_path, "fp1")
+    w.write(0, [{"a": 1}])
+    (w.dir / "00001.jsonl.tmp").write_text("being written by another worker")
+    other = ShardedWriter(tmp_path, "fp2", worker=True)  # a worker of a changed config
+    ShardedWriter(tmp_path, "fp1", worker=True).write(2, [{"a": 3}])
+    assert (w.dir / "00001.jsonl.tmp").exists() and w.finished() == [0, 2] and other.finished() == []
+    assert ShardedWriter(tmp_path, "fp1").finished() == [0, 2]  # the merging run cleans up
+    assert not (w.dir / "00001.jsonl.tmp").exists() and not other.dir.exists()

@@ -99,7 +99,7 @@ def test_kill_mid_generation_resumes_to_same_result(tiny_run, tiny_model, tmp_pa
              check=False)
     assert p.returncode == -9
     cdir = run_dir / "iter_2" / "candidates"
-    assert [x.name for x in (cdir / "shards").glob("*.jsonl")] == ["00000.jsonl"]
+    assert [x.name for x in (cdir / "shards").glob("*/*.jsonl")] == ["00000.jsonl"]
     plan = srlm("plan", *_args(tiny_model, run_dir)).stdout.splitlines()
     assert any("iter_2/candidates" in line and "partial" in line for line in plan)
     assert not (cdir / "manifest.json").exists()
@@ -259,3 +259,30 @@ def test_dpo_checkpoint_selection_by_pairwise_judge(tiny_run, tiny_model, tmp_pa
     assert all(r["tie"] == 2 and not r["picked"] for r in sel["rounds"]) and sel["picked"] == "start"
     assert st["kept"] == "start" and sel["prompts"] == 2
     assert file_sha256(run_dir / "iter_2/dpo/model/model.safetensors") == file_sha256(run_dir / "sft/model/model.safetensors")
+
+
+def test_shard_workers_then_merge_equal_one_process(tiny_run, tiny_model, tmp_path):
+    """Data-parallel generation as on a cluster (Slurm tasks, one per replica): workers fill
+    disjoint shards at the same time, a plain run merges them in order. Same bytes as one process."""
+    import subprocess
+    import sys
+
+    from .conftest import REPO
+    ref_dir, _ = tiny_run
+    run_dir = tmp_path / "run"
+    shutil.copytree(ref_dir, run_dir, ignore=shutil.ignore_patterns("candidates", "judge"))
+    for stage, world in (("iter_2/candidates", 2), ("iter_2/judge", 3)):
+        procs = [subprocess.Popen([sys.executable, "-m", "srlm_nemo.cli", "stage", stage, "--shard-worker",
+                                   "--rank", str(r), "--world", str(world), *_args(tiny_model, run_dir)],
+                                  cwd=REPO, stderr=subprocess.PIPE, text=True) for r in range(world)]
+        logs = [p.communicate(timeout=600)[1] for p in procs]
+        assert all(p.returncode == 0 for p in procs), logs
+        assert all(f"as shard worker {r} of {world}" in log for r, log in enumerate(logs))
+        assert not (run_dir / stage / "manifest.json").exists()  # workers never finish the stage
+        merged = srlm("stage", stage, *_args(tiny_model, run_dir))
+        assert "starting" not in merged.stderr  # every shard was there: the merge generated nothing
+        out = "candidates.jsonl" if stage.endswith("candidates") else "judgements.jsonl"
+        assert (run_dir / stage / out).read_bytes() == (ref_dir / stage / out).read_bytes()
+    bad = srlm("stage", "iter_2/pairs", "--shard-worker", "--rank", "0", "--world", "2", *_args(tiny_model, run_dir),
+               check=False)
+    assert bad.returncode == 2 and "not a sharded generation stage" in bad.stderr

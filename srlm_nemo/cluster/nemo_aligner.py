@@ -48,7 +48,9 @@ def write_sft_data(tok, rows: list[dict], path: Path, global_batch: int) -> int:
     """rows: TRL prompt-completion records (as the SFT stage builds them)."""
     out = []
     for r in rows:
-        inp, outp = _render_pair(tok, r["prompt"], r["completion"][0]["content"])
+        # NeMo's GPTSFTDataset strips spaces at both ends of every field: strip them here so the
+        # file says exactly what is trained (tests/test_nemo_aligner_contract.py found this).
+        inp, outp = _render_pair(tok, r["prompt"], r["completion"][0]["content"].strip(" "))
         out.append({"input": inp, "output": outp})
     _check_size(path, len(out), global_batch, "sft.global_batch_size")
     return write_jsonl(path, out)
@@ -117,15 +119,21 @@ def _trainer(cluster, s, algo: str) -> list[str]:
             f"trainer.{algo}.save_interval={s.save_steps}", f"trainer.{algo}.val_check_interval={s.save_steps}"]
 
 
+def _sft_split(split: str, path: str, s) -> list[str]:
+    k = f"model.data.{split}"
+    # Both splits explicitly: left alone, validation_ds keeps the example config's
+    # "{input} {output}" template and add_eos=True, which would not match the training data.
+    return [f"{k}.file_path={path}", f"{k}.global_batch_size={s.global_batch_size}",
+            f"{k}.micro_batch_size={s.micro_batch_size}", f"{k}.max_seq_length={s.max_seq_len}",
+            f"{k}.label_key=output", f"{k}.truncation_field=input",
+            # Hydra needs the quotes: an unquoted { starts a dict
+            f'{k}.prompt_template="{{input}}{{output}}"', f"{k}.add_eos=False", f"{k}.add_bos=False"]
+
+
 def train_sft_command(cluster, s, nemo_in: str, train: str, val: str, out_dir: str) -> list[str]:
     return [*_trainer(cluster, s, "sft"),
-            f"model.restore_from_path={nemo_in}", f"model.data.train_ds.file_path={train}",
-            f"model.data.validation_ds.file_path={val}",
-            f"model.data.train_ds.global_batch_size={s.global_batch_size}",
-            f"model.data.train_ds.micro_batch_size={s.micro_batch_size}",
-            f"model.data.train_ds.max_seq_length={s.max_seq_len}",
-            # Hydra needs the quotes: an unquoted { starts a dict
-            'model.data.train_ds.prompt_template="{input}{output}"', "model.data.train_ds.add_eos=False",
+            f"model.restore_from_path={nemo_in}", *_sft_split("train_ds", train, s),
+            *_sft_split("validation_ds", val, s),
             f"model.seed={s.seed}", f"exp_manager.explicit_log_dir={out_dir}",
             "exp_manager.checkpoint_callback_params.save_nemo_on_train_end=True",
             *_optim(s), *_layout_overrides(s.parallel, s.max_seq_len)]

@@ -6,13 +6,29 @@ from tqdm import tqdm
 from ..artifacts import ShardedWriter
 
 
+class ShardWorkDone(Exception):
+    """A shard worker wrote its share; a plain run of the stage then merges every shard."""
+
+
 def generate_in_shards(ctx, stage, fp, items: list, shard_size: int, make_records, record_type,
                        desc: str) -> list:
     """`make_records(shard_items, shard_index) -> records`. Finished shards are read back,
-    so a killed run resumes at the first missing shard with nothing lost or repeated."""
-    writer = ShardedWriter(stage.dir, fp)
+    so a killed run resumes at the first missing shard with nothing lost or repeated.
+
+    As worker `rank` of `world` (ctx.shard_worker; Slurm tasks on several nodes), fill only the
+    shards i with i % world == rank, then stop: the merging run reads them back in order and
+    makes any shard still missing. Seeds depend on the shard, not the worker, so the result is
+    the same for any number of workers."""
+    worker = ctx.shard_worker
+    writer = ShardedWriter(stage.dir, fp, worker=worker is not None)
     n_shards = (len(items) + shard_size - 1) // shard_size
     done = set(writer.finished())
+    if worker is not None:
+        rank, world = worker
+        mine = [i for i in range(n_shards) if i % world == rank and i not in done]
+        for i in tqdm(mine, desc=f"{desc} [worker {rank}/{world}]", unit="shard", disable=ctx.quiet):
+            writer.write(i, make_records(items[i * shard_size:(i + 1) * shard_size], i))
+        raise ShardWorkDone(f"worker {rank} of {world}: wrote {len(mine)} of {n_shards} shards")
     out = []
     with tqdm(total=len(items), desc=desc, unit="item", disable=ctx.quiet) as bar:
         for i in range(n_shards):

