@@ -223,9 +223,9 @@ def main(argv=None) -> int:
     p.add_argument("--threshold", type=float, default=0.7, help="drop when max ROUGE-L F > threshold")
     p.add_argument("--tokenizer", choices=["rouge_score", "unicode"], default="rouge_score",
                    help="rouge_score (the reference; drops non-Latin scripts) or unicode")
-    p = sub.add_parser("cluster", help="`srlm cluster steps --part sft|iteration [--iteration T|auto]`: "
-                                       "the srun lines of one Slurm job (used by slurm/*.sh)")
-    p.add_argument("what", choices=["steps"])
+    p = sub.add_parser("cluster", help="`srlm cluster steps|sbatch-args --part sft|iteration [--iteration T|auto]`: "
+                                       "the job steps of one Slurm job, or its sbatch options (used by slurm/*.sh)")
+    p.add_argument("what", choices=["steps", "sbatch-args"])
     p.add_argument("--part", choices=["sft", "iteration"], required=True)
     p.add_argument("--iteration", default="auto")
     p.add_argument("--python", default="python", help="interpreter inside the job steps")
@@ -264,12 +264,23 @@ def main(argv=None) -> int:
         if a.cmd == "plan":
             return cmd_plan(a.overrides)
         if a.cmd == "cluster":
-            from .cluster.steps import job_stages, step_lines
+            import os
+
+            from .cluster.steps import AllocationTooSmall, check_allocation, job_stages, sbatch_args, step_lines
             cfg, _ = load_config(a.overrides)
+            if a.what == "sbatch-args":  # one per line, for `mapfile`
+                print("\n".join(sbatch_args(cfg, a.part)))
+                return 0
+            try:
+                nodes = os.environ.get("SLURM_JOB_NUM_NODES")
+                check_allocation(cfg, a.part, int(nodes) if nodes else None)
+            except AllocationTooSmall as e:
+                print(f"srlm: {e}", file=sys.stderr)
+                return 3  # the sbatch scripts resubmit themselves with `sbatch-args`
             ctx, stages = _stages(cfg, convert=False)
             t, chosen = job_stages(stages, a.part, a.iteration)
             print(f"# iteration {t}" if a.part == "iteration" else "# seed and SFT")
-            print("\n".join(step_lines(cfg, chosen, a.overrides, a.python)))
+            print("\n".join(step_lines(cfg, chosen, a.overrides, a.python, a.part)))
             return 0
         if a.cmd == "report":
             from .report import write_report

@@ -76,6 +76,11 @@ class GenerationBackendConfig:
     name: str = "vllm"  # vllm | hf | openai
     # vLLM
     tensor_parallel_size: int = 1
+    # Data parallelism on a Slurm cluster: the sharded stages (candidates, judge, EFT, RM eval) run
+    # one worker task per replica, each on tensor_parallel_size GPUs of its node; shards are dealt
+    # round-robin and merged in order afterwards (same result for any number of workers).
+    nodes: Optional[int] = None  # null: every node of the job
+    replicas_per_node: Optional[int] = None  # null: cluster.gpus_per_node // tensor_parallel_size (1 without GPUs)
     enforce_eager: bool = True  # CPU: 15 s engine start instead of ~2 min of torch.compile
     enable_prefix_caching: bool = True
     kv_cache_space_gib: int = 4  # VLLM_CPU_KVCACHE_SPACE; vLLM's CPU default takes ~17 GiB
@@ -329,6 +334,15 @@ def validate(cfg: Config) -> None:
         if not ok:
             raise ConfigError(f"{key}: {why}")
     need(cfg.generation.name in ("vllm", "hf", "openai"), "generation.name", "one of vllm, hf, openai")
+    g, gpn = cfg.generation, cfg.cluster.gpus_per_node
+    need(g.nodes is None or g.nodes >= 1, "generation.nodes", "at least 1 (or null: every node of the job)")
+    need(g.replicas_per_node is None or g.replicas_per_node >= 1, "generation.replicas_per_node", "at least 1")
+    need(gpn == 0 or g.replicas_per_node is None or g.replicas_per_node * g.tensor_parallel_size <= gpn,
+         "generation.replicas_per_node",
+         f"{g.replicas_per_node} replicas x generation.tensor_parallel_size={g.tensor_parallel_size} GPUs "
+         f"is more than cluster.gpus_per_node={gpn}")
+    need(gpn == 0 or g.tensor_parallel_size <= gpn, "generation.tensor_parallel_size",
+         f"{g.tensor_parallel_size} is more than cluster.gpus_per_node={gpn} (vLLM's tensor parallelism stays inside a node)")
     need(cfg.training.name in ("trl", "nemo_aligner"), "training.name", "one of trl, nemo_aligner")
     need(cfg.seed.source in ("demo", "oasst_trees", "oasst_hf"), "seed.source",
          "one of demo, oasst_trees, oasst_hf")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import platform
 import shutil
 import time
@@ -109,7 +110,9 @@ def run_stage(stage: Stage, ctx, runner: Callable) -> dict:
         ctx.log(f"[skip] {stage.name}: done (inputs and config unchanged)")
         return read_manifest(stage)
     ctx.log(f"[run ] {stage.name}" + (" (resuming)" if st == "partial" else " (inputs or config changed)" if st == "stale" else "")
-            + (f" as shard worker {ctx.shard_worker[0]} of {ctx.shard_worker[1]}" if ctx.shard_worker else ""))
+            + (f" as shard worker {ctx.shard_worker[0]} of {ctx.shard_worker[1]} on "
+               f"{os.environ.get('SLURMD_NODENAME', platform.node())} "
+               f"(CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES', 'unset')})" if ctx.shard_worker else ""))
     stage.dir.mkdir(parents=True, exist_ok=True)
     if st == "stale" and not ctx.shard_worker:  # workers run side by side: only the merging run cleans
         stage.manifest_path.unlink(missing_ok=True)

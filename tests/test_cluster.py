@@ -55,7 +55,7 @@ def test_rendered_dpo_command_carries_every_knob():
     convert, verify, train, back, copy = (shlex.join(x) for x in cmds)
     assert "--llama31" not in convert and "convert_llama_hf_to_nemo.py" in convert
     assert "srlm_nemo.cluster.verify /ck/run/iter_2/dpo/nemo/input.nemo /ck/run/sft/model" in verify
-    for want in ["srun --nodes=4 --ntasks-per-node=8", "train_gpt_dpo.py", "trainer.num_nodes=4", "trainer.devices=8",
+    for want in ["srun --nodes=4 --ntasks=32 --ntasks-per-node=8", "train_gpt_dpo.py", "trainer.num_nodes=4", "trainer.devices=8",
                  "model.dpo.ref_policy_kl_penalty=0.1", "model.optim.lr=1e-06", "model.optim.sched.min_lr=1e-07",
                  "model.optim.sched.name=CosineAnnealing", "model.optim.sched.constant_steps=0",
                  "trainer.dpo.save_interval=200", "model.global_batch_size=16", "model.micro_batch_size=1",
@@ -84,7 +84,7 @@ def test_pyxis_flags_only_with_a_container():
     assert any(x.startswith("--container-image") for x in srun_prefix(c, 1, "img.sqsh", 1))
     c.mounts = []
     bare = srun_prefix(c, 2, None, 8)
-    assert bare == ["srun", "--nodes=2", "--ntasks-per-node=8"]
+    assert bare == ["srun", "--nodes=2", "--ntasks=16", "--ntasks-per-node=8"]
 
 
 def test_gpu_hours_estimate_by_hand():
@@ -153,7 +153,10 @@ def test_nemo_aligner_backend_writes_data_then_runs_each_step(tiny_model, tmp_pa
     from srlm_nemo.cluster.trainer import StepFailed
     c = load_config(["experiment=llama2_7b_h100", "dpo.global_batch_size=8"])[0]
     ran = []
-    monkeypatch.setattr(subprocess, "run", lambda cmd: ran.append(cmd) or subprocess.CompletedProcess(cmd, 0))
+    monkeypatch.setenv("SLURM_NTASKS", "1")  # as inside a job step: must not reach the trainer's steps
+    envs = []
+    monkeypatch.setattr(subprocess, "run", lambda cmd, env=None: ran.append(cmd) or envs.append(env)
+                        or subprocess.CompletedProcess(cmd, 0))
     trainer = make_trainer(c)
     pairs = [{"prompt": [{"role": "user", "content": f"q{i}"}], "chosen": [{"role": "assistant", "content": "a"}],
               "rejected": [{"role": "assistant", "content": "b"}]} for i in range(20)]
@@ -166,6 +169,7 @@ def test_nemo_aligner_backend_writes_data_then_runs_each_step(tiny_model, tmp_pa
         f"{c.cluster.nemo_dir}/scripts/checkpoint_converters/convert_llama_hf_to_nemo.py", "-m",
         f"{c.cluster.nemo_aligner_dir}/examples/nlp/gpt/train_gpt_dpo.py"]
     assert (work / "commands.sh").read_text().count("srun") == 5
-    monkeypatch.setattr(subprocess, "run", lambda cmd: subprocess.CompletedProcess(cmd, 3))
+    assert all("SLURM_NTASKS" not in e and "PATH" in e for e in envs)
+    monkeypatch.setattr(subprocess, "run", lambda cmd, env=None: subprocess.CompletedProcess(cmd, 3))
     with pytest.raises(StepFailed, match="dpo: step exited 3: srun"):
         trainer.dpo(str(tiny_model), pairs, out, c.dpo)

@@ -1,5 +1,7 @@
 """slurm/*.sh submitted for real to a Slurm started on 127.0.0.1 by the test (Debian slurm-wlm +
-munge; .ci/run installs them). Tiny experiment, trl backend, no containers. Skips where absent."""
+munge; .ci/run installs them): two emulated nodes (one slurmd each) with 4 fake GPUs each (device
+files are symlinks to /dev/null, so Slurm allocates and binds them but nothing runs on them).
+Tiny experiment, hf generation, trl training, no containers. Skips where absent."""
 import json
 import os
 import shutil
@@ -23,7 +25,8 @@ def slurm(tmp_path_factory):
         pytest.skip("needs root and Debian's slurm-wlm + munge")
     d = tmp_path_factory.mktemp("slurm")
     try:
-        subprocess.run([str(REPO / "tests/slurm/local_slurm.sh"), "start", str(d)], check=True, timeout=120)
+        subprocess.run([str(REPO / "tests/slurm/local_slurm.sh"), "start", str(d)], check=True, timeout=120,
+                       env={**os.environ, "NODES": "2", "GPUS": "4"})
     except (subprocess.CalledProcessError, subprocess.TimeoutExpired):
         subprocess.run([str(REPO / "tests/slurm/local_slurm.sh"), "stop", str(d)])
         logs = "\n".join(f"--- {f.name}\n{f.read_text()[-2000:]}" for f in (d / "log").glob("*.log"))
@@ -47,16 +50,28 @@ def _args(model, run_dir):
     return ["experiment=tiny", "model=hf_dir", f"model.path={model}", f"run.run_dir={run_dir}"]
 
 
-@pytest.mark.slow
-def test_pipeline_then_kill_and_resubmit(slurm, tiny_model, tmp_path):
-    run_dir = tmp_path / "run"
-    env = {**slurm, "SBATCH_ARGS": f"--output={tmp_path}/slurm-%x-%j.out"}
+@pytest.fixture(scope="module")
+def pipeline_run(slurm, tiny_model, tmp_path_factory):
+    """slurm/pipeline.sh: the SFT job and iterations 2 and 3, chained with afterok."""
+    tmp = tmp_path_factory.mktemp("pipeline")
+    run_dir = tmp / "run"
+    env = {**slurm, "SBATCH_ARGS": f"--output={tmp}/slurm-%x-%j.out"}
     p = subprocess.run([str(REPO / "slurm/pipeline.sh"), *_args(tiny_model, run_dir)], cwd=REPO, env=env,
                        capture_output=True, text=True, timeout=120)
     assert p.returncode == 0, p.stderr
     assert [line.split(":")[0] for line in p.stdout.splitlines()] == ["sft", "iteration 2", "iteration 3"]
     _wait_idle(env)
-    logs = {f.name: f.read_text() for f in tmp_path.glob("slurm-*.out")}
+    return run_dir, p, {f.name: f.read_text() for f in tmp.glob("slurm-*.out")}
+
+
+def _job_state(env, job):
+    return subprocess.run(["squeue", "-h", "-j", job, "-o", "%T"], env=env, capture_output=True, text=True).stdout.strip()
+
+
+@pytest.mark.slow
+def test_pipeline_then_kill_requeue_and_resubmit(slurm, pipeline_run, tiny_model, tmp_path):
+    run_dir, _, logs = pipeline_run
+    env = slurm
     assert len(logs) == 3, logs
     for name in ["seed", "sft", "iter_2/dpo", "iter_3/dpo", "eval/rm/M3"]:
         assert (run_dir / name / "manifest.json").exists(), (name, logs)
@@ -64,16 +79,25 @@ def test_pipeline_then_kill_and_resubmit(slurm, tiny_model, tmp_path):
                     "iter_3/candidates/candidates.jsonl": "candidates"}.items():
         read_jsonl(run_dir / f, ARTIFACT_TYPES[kind])  # same schema as the local run
 
-    # kill a job mid-way (scancel once iteration 3's prompts are done), resubmit, and it resumes
-    for stage in ("iter_3/candidates", "iter_3/judge", "iter_3/pairs", "iter_3/dpo", "eval/rm/M2", "eval/rm/M3"):
-        shutil.rmtree(run_dir / stage)
-    shutil.rmtree(run_dir / "iter_3/prompts")
-    out = tmp_path / "killed-%j.out"
-    job = subprocess.run(["sbatch", "--parsable", f"--output={out}", "slurm/iteration.sh", *_args(tiny_model, run_dir)],
-                         cwd=REPO, env=env, capture_output=True, text=True, check=True).stdout.strip()
-    deadline = time.time() + 300
-    while not (run_dir / "iter_3/prompts/manifest.json").exists() and time.time() < deadline:
-        time.sleep(0.2)
+    def redo_iteration_3():
+        for stage in ("iter_3/prompts", "iter_3/candidates", "iter_3/judge", "iter_3/pairs", "iter_3/dpo",
+                      "eval/rm/M2", "eval/rm/M3"):
+            shutil.rmtree(run_dir / stage)
+
+    def submit(out):
+        return subprocess.run(["sbatch", "--parsable", f"--output={out}", "slurm/iteration.sh", *_args(tiny_model, run_dir)],
+                              cwd=REPO, env=env, capture_output=True, text=True, check=True).stdout.strip()
+
+    def wait_for(path):
+        deadline = time.time() + 300
+        while not path.exists() and time.time() < deadline:
+            time.sleep(0.2)
+        assert path.exists(), path
+
+    # killed mid-way (scancel once iteration 3's prompts are done), resubmitted: it resumes
+    redo_iteration_3()
+    job = submit(tmp_path / "killed-%j.out")
+    wait_for(run_dir / "iter_3/prompts/manifest.json")
     subprocess.run(["scancel", job], env=env, check=True)
     _wait_idle(env)
     assert not (run_dir / "iter_3/dpo/manifest.json").exists()
@@ -83,6 +107,56 @@ def test_pipeline_then_kill_and_resubmit(slurm, tiny_model, tmp_path):
     text = log.read_text()
     assert "# iteration 3" in text and "[skip] iter_3/prompts" in text and "[run ] iter_3/candidates" in text
     assert json.loads((run_dir / "iter_3/dpo/manifest.json").read_text())["stage"] == "iter_3/dpo"
+
+    # the time-limit warning (USR1 to the batch shell, as --signal=B:USR1@300 sends it): the job
+    # requeues itself, and its second run skips what the first finished
+    redo_iteration_3()
+    out = tmp_path / "requeued.out"
+    job = submit(out)
+    wait_for(run_dir / "iter_3/prompts/manifest.json")
+    subprocess.run(["scancel", "--signal=USR1", "--batch", job], env=env, check=True)
+    deadline = time.time() + 60
+    while _job_state(env, job) != "PENDING" and time.time() < deadline:
+        time.sleep(0.2)
+    assert _job_state(env, job) == "PENDING", out.read_text()
+    # Slurm holds a requeued job back for a while (begin time); let it start now
+    subprocess.run(["scontrol", "update", f"JobId={job}", "StartTime=now"], env=env, check=True)
+    _wait_idle(env)
+    text = out.read_text()
+    assert f"requeueing job {job}" in text
+    second = text[text.index("requeueing job"):]
+    assert "[skip] iter_3/prompts" in second and "[done] iter_3/dpo" in second
+    assert (run_dir / "iter_3/dpo/manifest.json").exists()
+
+
+@pytest.mark.slow
+def test_sharded_generation_on_two_nodes_with_bound_gpus(slurm, pipeline_run, tiny_model, tmp_path):
+    """Iteration 2 again as one job on 2 nodes x 4 (fake) GPUs, vLLM-style layout TP 2: 2 replicas
+    per node, 4 shard workers, each bound by Slurm to its own pair of GPUs; the merged candidates
+    and judgements are byte-identical to the 1-process run of the pipeline."""
+    ref_dir, _, _ = pipeline_run
+    run_dir = tmp_path / "run"
+    shutil.copytree(ref_dir, run_dir, ignore=shutil.ignore_patterns("iter_3", "eval"))
+    for stage in ("candidates", "judge", "pairs", "dpo"):
+        shutil.rmtree(run_dir / "iter_2" / stage)
+    args = [*_args(tiny_model, run_dir), "cluster.gpus_per_node=4", "generation.tensor_parallel_size=2",
+            "generation.nodes=2", "run.iterations=2"]
+    # submitted with the header's single node: the job resubmits itself with 2 nodes and the GPUs
+    log = tmp_path / "iteration.out"
+    subprocess.run(["sbatch", "--parsable", f"--output={log}", "slurm/iteration.sh", *args],
+                   cwd=REPO, env=slurm, capture_output=True, text=True, check=True)
+    _wait_idle(slurm)
+    text = log.read_text()  # the resubmitted job appends to the first one's log
+    assert "the iteration job needs 2" in text and "Submitted batch job" in text
+    workers = [line for line in text.splitlines() if "as shard worker" in line]
+    for stage in ("iter_2/candidates", "iter_2/judge"):
+        mine = [line for line in workers if f"] {stage} " in line]
+        assert len(mine) == 4, text[-3000:]
+        bound = {(line.split(" on ")[1].split()[0], line.split("CUDA_VISIBLE_DEVICES=")[1].rstrip(")")) for line in mine}
+        assert bound == {("n1", "0,1"), ("n1", "2,3"), ("n2", "0,1"), ("n2", "2,3")}, mine
+    for f in ("iter_2/candidates/candidates.jsonl", "iter_2/judge/judgements.jsonl"):
+        assert (run_dir / f).read_bytes() == (ref_dir / f).read_bytes(), f
+    assert (run_dir / "iter_2/dpo/manifest.json").exists()
 
 
 def test_scripts_pass_shellcheck():

@@ -24,6 +24,8 @@ def validate_layout(sec: str, stage, arch, cluster) -> int:
     def need(ok, keys, why):
         if not ok:
             raise LayoutError(f"{keys}: {why}")
+    need(cluster.gpus_per_node >= 1, "cluster.gpus_per_node",
+         f"cluster={cluster.name} has no GPUs; training=nemo_aligner needs a GPU cluster (conf/cluster/)")
     need(tp >= 1 and pp >= 1 and p.nodes >= 1, f"{k}.tensor_parallel/pipeline_parallel/nodes", "must be >= 1")
     need(gpus % (tp * pp) == 0, f"{k}.tensor_parallel x {k}.pipeline_parallel vs {k}.nodes x cluster.gpus_per_node",
          f"TP x PP = {tp * pp} does not divide the {gpus} GPUs")

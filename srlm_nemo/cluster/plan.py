@@ -7,9 +7,12 @@ from . import nemo_aligner as na
 from .layout import estimate, validate_layout
 
 
-def srun_prefix(cluster, nodes: int, image: str | None, tasks_per_node: int) -> list[str]:
-    """Pyxis flags appear only with a container: without Pyxis, srun rejects them."""
-    cmd = ["srun", f"--nodes={nodes}", f"--ntasks-per-node={tasks_per_node}"]
+def srun_prefix(cluster, nodes: int, image: str | None, tasks_per_node: int, extra: list[str] = ()) -> list[str]:
+    """Pyxis flags appear only with a container: without Pyxis, srun rejects them. --ntasks is
+    explicit: srun otherwise takes SLURM_NTASKS from the batch script's environment (the job's
+    tasks), which caps the step below --nodes x --ntasks-per-node (seen on Slurm 22.05)."""
+    cmd = ["srun", f"--nodes={nodes}", f"--ntasks={nodes * tasks_per_node}", f"--ntasks-per-node={tasks_per_node}",
+           *extra]
     if image:
         cmd += [f"--container-image={image}", f"--container-workdir={cluster.workdir}", "--no-container-mount-home"]
         if cluster.mounts:

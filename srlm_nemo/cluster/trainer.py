@@ -1,8 +1,9 @@
 """The `nemo_aligner` training backend: the same `sft()` / `dpo()` calls as TRL's adapter.
 
 Each call writes NeMo-Aligner's data files next to the stage, then runs, as Slurm job steps of
-the allocation it is in (slurm/iteration.sh provides it): HF -> .nemo, the conversion check,
-training on all the stage's GPUs, .nemo -> HF. A failing step raises with the command and its
+the allocation it is in (slurm/iteration.sh runs the stage on the batch host, so these are plain
+steps, not steps inside a step): HF -> .nemo, the conversion check, training on all the stage's
+GPUs, .nemo -> HF. A failing step raises with the command and its
 exit code; the stage has no manifest then and runs again on resubmission.
 
 Unverified here: this machine has no GPU and no NeMo container. What it can check (data files,
@@ -20,6 +21,20 @@ from .plan import training_commands
 
 class StepFailed(RuntimeError):
     pass
+
+
+# Set by Slurm for one job step; inherited by an srun started from inside a step they override its
+# layout (an inner `srun --nodes=2 --ntasks-per-node=2` ran 1 task: SLURM_NTASKS=1 won).
+_STEP_VARS = ("SLURM_NTASKS", "SLURM_NPROCS", "SLURM_NNODES", "SLURM_NODELIST", "SLURM_TASKS_PER_NODE",
+              "SLURM_NTASKS_PER_NODE", "SLURM_CPUS_PER_TASK", "SLURM_GPUS_PER_TASK", "SLURM_TRES_PER_TASK",
+              "SLURM_DISTRIBUTION", "SLURM_PROCID", "SLURM_LOCALID", "SLURM_NODEID", "SLURM_GTIDS")
+
+
+def step_env() -> dict:
+    """The environment for the job steps the trainer launches: the job's, without one step's layout."""
+    import os
+    return {k: v for k, v in os.environ.items()
+            if k not in _STEP_VARS and not k.startswith(("SLURM_STEP_", "SLURM_SRUN_COMM_"))}
 
 
 class NemoAlignerTrainer:
@@ -42,8 +57,9 @@ class NemoAlignerTrainer:
         writer(tok, val, work / "val.jsonl", s.global_batch_size)
         cmds = training_commands(self.cfg, str(stage_dir), sec, model_path, str(out_dir))
         (work / "commands.sh").write_text("\n".join(na.render(c) for c in cmds) + "\n")
+        env = step_env()
         for c in cmds:
-            done = subprocess.run(c)
+            done = subprocess.run(c, env=env)
             if done.returncode != 0:
                 raise StepFailed(f"{sec}: step exited {done.returncode}: {na.render(c)}")
         ckpts = sorted(str(p.name) for p in (work / "results" / "checkpoints").glob("*.ckpt"))
