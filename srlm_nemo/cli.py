@@ -122,7 +122,7 @@ def cmd_plan(overrides) -> int:
     if cfg.training.name == "nemo_aligner":
         from .cluster.plan import cluster_plan
         con.print("\n[bold]cluster plan[/bold]")
-        con.print(cluster_plan(cfg, ctx.run_dir), markup=False, highlight=False, soft_wrap=True)
+        con.print(cluster_plan(cfg, ctx.run_dir, stages, overrides), markup=False, highlight=False, soft_wrap=True)
     return 0
 
 

