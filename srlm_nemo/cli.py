@@ -82,15 +82,21 @@ def cmd_run(overrides, only: str | None = None, only_prefix: str | None = None,
     if shard_worker is not None:
         return 0
     summary = write_summary(ctx.run_dir)
-    report = _refresh_report(ctx)
+    report = _refresh_report(ctx, final=True)
     print(summary.read_text())
     print(f"artifacts: {ctx.run_dir}\nsummary:   {summary}\nreport:    {report}\nwall time: {time.time() - t0:.1f}s")
     return 0
 
 
-def _refresh_report(ctx):
-    """The report is a view of the manifests: a failure to draw it never stops the run."""
+def _refresh_report(ctx, final: bool = False):
+    """The report (and the configured trackers) are views of the manifests: a failure to draw
+    them never stops the run."""
     from .report import write_report
+    from .tracking import refresh
+    try:
+        refresh(ctx.run_dir, ctx.cfg.log, OmegaConf.to_container(OmegaConf.structured(ctx.cfg)), final=final)
+    except Exception as e:  # noqa: BLE001
+        ctx.log(f"       trackers not updated: {type(e).__name__}: {e}")
     try:
         return write_report(ctx.run_dir)
     except Exception as e:  # noqa: BLE001
@@ -161,18 +167,27 @@ def cmd_eval(a, ap) -> int:
         stage = evaluate.mtbench_stage(cfg, label, path, Path(a.questions).resolve())
     else:
         if not (a.model and a.instructions):
-            ap.error("alpaca needs --model and --instructions")
+            ap.error("alpaca needs --model and --instructions (a file, or `hub` for tatsu-lab/alpaca_eval)")
+        from .alpaca_eval_run import hub_instructions
         label, path = evaluate.model_path(cfg, a.model)
-        stage = evaluate.alpaca_stage(cfg, label, path, Path(a.instructions).resolve())
+        instructions = hub_instructions(cfg.run.cache_dir) if a.instructions == "hub" else Path(a.instructions).resolve()
+        stage = evaluate.alpaca_stage(cfg, label, path, instructions)
     ctx = Context(cfg)
+    stages = [stage]
+    if a.what == "alpaca" and cfg.eval.alpaca_annotator:
+        from .alpaca_eval_run import score_stage
+        stages.append(score_stage(cfg, stage.model, stage.outputs["model_outputs"]))
     try:
-        m = run_stage(stage, ctx, runner(stage.kind))
+        for st in stages:
+            m = run_stage(st, ctx, runner(st.kind))
+            ctx.release_generator()
     finally:
         ctx.release_generator()
     _refresh_report(ctx)
     print(json.dumps(m["stats"], indent=2))
-    for name, out in stage.outputs.items():
-        print(f"{name}: {out}")
+    for st in stages:
+        for name, out in st.outputs.items():
+            print(f"{name}: {out}")
     return 0
 
 

@@ -253,6 +253,13 @@ class EvalConfig:
     judge_template: str = "pairwise.j2"
     judge_max_new_tokens: int = 256
     judge_temperature: float = 0.0
+    judge_api_key_env: str = "OPENAI_API_KEY"  # for judge_base_url; a local server takes any key
+    # AlpacaEval scoring by the alpaca_eval package (srlm_nemo/alpaca_eval_run.py): null = only
+    # write model_outputs.json; an alpaca_eval annotator config name (weighted_alpaca_eval_gpt4_turbo
+    # is AlpacaEval 2.0's, OpenAI); or "endpoint" = that classifier on judge_base_url/judge_model.
+    alpaca_annotator: Optional[str] = None
+    alpaca_reference: Optional[str] = None  # baseline model_outputs.json; null = AlpacaEval 2.0's (GPT-4 Turbo)
+    alpaca_max_instances: Optional[int] = None
 
 
 @dataclass
@@ -265,6 +272,14 @@ class RunConfig:
     iterations: int = 3
     seed: int = 0
     max_prompt_chars: int = 8000
+
+
+@dataclass
+class LogConfig:
+    """Optional trackers of the report's metrics (srlm_nemo/tracking.py); the report is always written."""
+    tensorboard: bool = False  # <run_dir>/tensorboard/, rebuilt after every stage
+    wandb_project: Optional[str] = None  # a W&B project: log after each finished `srlm run`
+    wandb_mode: str = "online"  # online | offline (then `wandb sync`)
 
 
 @dataclass
@@ -282,6 +297,7 @@ class Config:
     dpo: DPOConfig = field(default_factory=DPOConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
+    log: LogConfig = field(default_factory=LogConfig)
 
 
 # --- loading ------------------------------------------------------------------------------
@@ -344,6 +360,7 @@ def validate(cfg: Config) -> None:
     need(gpn == 0 or g.tensor_parallel_size <= gpn, "generation.tensor_parallel_size",
          f"{g.tensor_parallel_size} is more than cluster.gpus_per_node={gpn} (vLLM's tensor parallelism stays inside a node)")
     need(cfg.training.name in ("trl", "nemo_aligner"), "training.name", "one of trl, nemo_aligner")
+    need(cfg.log.wandb_mode in ("online", "offline"), "log.wandb_mode", "one of online, offline")
     need(cfg.seed.source in ("demo", "oasst_trees", "oasst_hf"), "seed.source",
          "one of demo, oasst_trees, oasst_hf")
     need(cfg.seed.source != "oasst_trees" or bool(cfg.seed.path), "seed.path",

@@ -153,13 +153,44 @@ def write_report(run_dir: str | Path) -> Path:
         ax.set_title("Head-to-head outcomes")
         panels.append(("Head-to-head", _save(fig, out / "head_to_head.png")))
     alpaca = sorted((run_dir / "eval" / "alpaca").glob("*/model_outputs.json"))
+    scored = {p.parent.parent.name: json.loads(p.read_text())
+              for p in sorted((run_dir / "eval" / "alpaca").glob("*/alpaca_eval/result.json"))}
     if alpaca:
         from .evaluate import PAPER_ALPACA
-        md += ["", "AlpacaEval answers written (score them with alpaca_eval and an annotator; a non-default "
-               "annotator is not comparable with the public leaderboard): "
-               + ", ".join(f"`{p.relative_to(run_dir)}`" for p in alpaca),
-               "", "Paper, AlpacaEval 2.0 win rate vs GPT-4 Turbo: "
+        md += ["", "AlpacaEval answers written: " + ", ".join(f"`{p.relative_to(run_dir)}`" for p in alpaca)
+               + (" (score them with `eval.alpaca_annotator=...`)" if not scored else "")]
+        if scored:
+            md += ["", "| model | win rate | LC win rate | n | annotator | reference | comparable with the leaderboard |",
+                   "|---|---|---|---|---|---|---|"]
+            md += [f"| {m} | {r['win_rate'] if r['win_rate'] is None else round(r['win_rate'], 2)} | "
+                   f"{r['length_controlled_win_rate'] if r['length_controlled_win_rate'] is None else round(r['length_controlled_win_rate'], 2)} | "
+                   f"{int(r['n_total'] or 0)} | {r['annotator']} | {r['reference']} | {'yes' if r['comparable'] else 'NO'} |"
+                   for m, r in scored.items()]
+        md += ["", "Paper, AlpacaEval 2.0 win rate vs GPT-4 Turbo: "
                + ", ".join(f"{k} {v}" for k, v in PAPER_ALPACA.items())]
+    # across iterations: AlpacaEval win rate per model (paper beside) and M_t vs M_(t-1) head-to-head
+    def _t(label):
+        return int(label[1:]) if label[:1] == "M" and label[1:].isdigit() else None
+    series_alpaca = sorted((_t(m), r["win_rate"], r["comparable"]) for m, r in scored.items()
+                           if _t(m) is not None and r["win_rate"] is not None)
+    series_h2h = sorted((_t(h["a"]), 100 * h["win_rate_ties_half"]) for h in h2h
+                        if _t(h["a"]) is not None and _t(h["b"]) == _t(h["a"]) - 1 and h["win_rate_ties_half"] is not None)
+    if series_alpaca or series_h2h:
+        from .evaluate import PAPER_ALPACA
+        fig, ax = plt.subplots(figsize=(6, 3.4))
+        if series_alpaca:
+            comparable = all(c for _, _, c in series_alpaca)
+            ax.plot([f"M{t}" for t, _, _ in series_alpaca], [w for _, w, _ in series_alpaca], marker="o",
+                    label="AlpacaEval win rate, this run" + ("" if comparable else " (NOT leaderboard-comparable)"))
+        ax.plot(["M1", "M2", "M3"], [PAPER_ALPACA[m] for m in ("M1", "M2", "M3")], marker="s", linestyle="--",
+                label="AlpacaEval 2.0, paper (70B)")
+        if series_h2h:
+            ax.plot([f"M{t}" for t, _ in series_h2h], [w for _, w in series_h2h], marker="^",
+                    label="head-to-head vs previous model (ties half)")
+        ax.set_ylabel("win rate (%)")
+        ax.set_title("Win rates across iterations")
+        ax.legend(fontsize=6)
+        panels.append(("Win rates across iterations", _save(fig, out / "win_rates.png")))
     mt = [json.loads(m.read_text())["stats"] | {"model": json.loads(m.read_text())["model"]}
           for m in sorted((run_dir / "eval" / "mt_bench").glob("*/manifest.json"))]
     if mt:

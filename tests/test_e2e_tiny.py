@@ -200,15 +200,25 @@ def test_eval_alpaca_and_h2h_on_tiny_models(tiny_run, tiny_model, tmp_path):
     outs = json.loads((run_dir / "eval/alpaca/M3/model_outputs.json").read_text())
     assert [set(o) for o in outs] == [{"instruction", "output", "generator", "dataset"}] * 2
     assert outs[0]["instruction"] == "Name a fruit." and outs[0]["generator"] == "srlm-nemo-M3"
-    srlm("eval", "h2h", "--a", "M3", "--b", "M1", "--prompts", str(instr),
+    srlm("eval", "h2h", "--a", "M3", "--b", "M2", "--prompts", str(instr),
              *_args(tiny_model, run_dir, "eval.max_new_tokens=8", "eval.judge_max_new_tokens=8"))
-    stats = json.loads((run_dir / "eval/h2h/M3_vs_M1/manifest.json").read_text())["stats"]
+    stats = json.loads((run_dir / "eval/h2h/M3_vs_M2/manifest.json").read_text())["stats"]
     assert stats["win"] + stats["tie"] + stats["loss"] == stats["prompts"] == 2
     # a random judge writes no verdict: every prompt is a tie, and the unparseable ones are counted
     assert stats["tie"] == 2 and stats["unparseable_verdicts"] == 4
-    assert len(read_jsonl(run_dir / "eval/h2h/M3_vs_M1/judgements.jsonl")) == 2
+    assert len(read_jsonl(run_dir / "eval/h2h/M3_vs_M2/judgements.jsonl")) == 2
     report = (run_dir / "report/index.md").read_text()
-    assert "| M3 | M1 |" in report and "model_outputs.json" in report and "head_to_head.png" in report
+    assert "| M3 | M2 |" in report and "model_outputs.json" in report and "head_to_head.png" in report
+    # M_t against M_(t-1) is a point of the across-iterations panel, drawn beside the paper's line
+    from PIL import Image
+    assert "win_rates.png" in report
+    with Image.open(run_dir / "report/win_rates.png") as im:
+        assert im.format == "PNG" and len(im.convert("L").getcolors(maxcolors=1 << 16) or []) > 10
+    # the hub's AlpacaEval set cannot be fetched offline: a clear error that says what to do
+    p = srlm("eval", "alpaca", "--model", "M3", "--instructions", "hub",
+             *_args(tiny_model, run_dir, f"run.cache_dir={tmp_path}/empty-cache"),
+             env={"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}, check=False)
+    assert p.returncode == 2 and "give a local file with --instructions FILE" in p.stderr
 
 
 def _mt_questions(path):
@@ -286,3 +296,30 @@ def test_shard_workers_then_merge_equal_one_process(tiny_run, tiny_model, tmp_pa
     bad = srlm("stage", "iter_2/pairs", "--shard-worker", "--rank", "0", "--world", "2", *_args(tiny_model, run_dir),
                check=False)
     assert bad.returncode == 2 and "not a sharded generation stage" in bad.stderr
+
+
+def test_tensorboard_and_wandb_offline_logging(tiny_run, tiny_model, tmp_path):
+    """The report's metrics in TensorBoard (rebuilt from the manifests: a re-run logs nothing twice)
+    and in an offline W&B run that a resumed recipe continues."""
+    pytest.importorskip("tensorboard")
+    pytest.importorskip("wandb")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    run_dir = tmp_path / "tracked"
+    shutil.copytree(tiny_run[0], run_dir)
+    args = _args(tiny_model, run_dir, "log.tensorboard=true", "log.wandb_project=srlm-test", "log.wandb_mode=offline")
+    for _ in range(2):  # the second run is a resume with nothing to do
+        srlm("run", *args, env={"WANDB_SILENT": "true"})
+    events = list((run_dir / "tensorboard").glob("events.out.tfevents.*"))
+    assert len(events) == 1
+    acc = EventAccumulator(str(events[0]))
+    acc.Reload()
+    tags = set(acc.Tags()["scalars"])
+    # (the tiny random judge parses nothing: no pairs, no DPO curve, no ranking metrics, only parse rates)
+    assert {"iteration/pairs", "iteration/judge_parse_rate", "reward_model/parse_rate", "train_sft/loss"} <= tags
+    assert [e.step for e in acc.Scalars("iteration/pairs")] == [2, 3]  # once per iteration, not per refresh
+    pairs = {e.step: e.value for e in acc.Scalars("iteration/pairs")}
+    for t in (2, 3):
+        assert pairs[t] == len(read_jsonl(run_dir / f"iter_{t}/pairs/pairs.jsonl"))
+    run_id = (run_dir / "wandb_id").read_text().strip()
+    offline = sorted((run_dir / "wandb").glob(f"offline-run-*-{run_id}"))
+    assert len(offline) == 2  # one W&B run id, continued by the second `srlm run`

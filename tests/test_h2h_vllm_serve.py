@@ -36,3 +36,33 @@ def test_mtbench_with_a_vllm_serve_judge(server, tiny_model, tmp_path):
     judgments = [json.loads(l) for l in (run_dir / "eval/mt_bench/model/judgments.jsonl").read_text().splitlines()]
     assert all(j["judgment"].strip() for j in judgments)  # the served judge wrote a verdict for each
     assert all(j["score"] is None or 1 <= j["score"] <= 10 for j in judgments)
+
+
+def test_alpaca_eval_scores_our_file_with_a_vllm_serve_annotator(server, tiny_model, tmp_path):
+    """`srlm eval alpaca` writes model_outputs.json, and the alpaca_eval package itself reads it and
+    annotates it with AlpacaEval 2.0's weighted classifier sent to a real `vllm serve`."""
+    pytest.importorskip("alpaca_eval")
+    from .conftest import REPO
+    src = REPO.parent / "shared" / "data" / "alpaca_eval_instructions.json"
+    if not src.exists():
+        pytest.skip("../shared/data/alpaca_eval_instructions.json is absent")
+    instr = tmp_path / "alpaca_eval.json"
+    instr.write_text(json.dumps(json.loads(src.read_text())[:6]))
+    run_dir = tmp_path / "run"
+    base = ["experiment=tiny", "model=hf_dir", f"model.path={tiny_model}", f"run.run_dir={run_dir}",
+            "eval.max_new_tokens=16"]
+    srlm("eval", "alpaca", "--model", str(tiny_model), "--instructions", str(instr), *base)  # the baseline
+    ref = json.loads((run_dir / "eval/alpaca/model/model_outputs.json").read_text())
+    for r in ref:
+        r["generator"] = "baseline"
+    (tmp_path / "reference.json").write_text(json.dumps(ref))
+    p = srlm("eval", "alpaca", "--model", str(tiny_model), "--instructions", str(instr), *base, "run.seed=1",
+             "eval.alpaca_annotator=endpoint", f"eval.alpaca_reference={tmp_path / 'reference.json'}",
+             f"eval.judge_base_url={server}", "eval.judge_model=smol")
+    result = json.loads((run_dir / "eval/alpaca/model/alpaca_eval/result.json").read_text())
+    assert result["annotator"] == "srlm_endpoint" and result["n_total"] == 6
+    assert 0.0 <= result["win_rate"] <= 100.0
+    assert result["comparable"] is False and "NOT comparable" in result["note"] and "NOT comparable" in p.stdout
+    annotations = json.loads(open(result["annotations"]).read())
+    assert len(annotations) == 6 and all(a["generator_2"] == "srlm-nemo-model" for a in annotations)
+    assert sum(a["preference"] is not None for a in annotations) >= 1  # the served judge gave logprobs

@@ -1,0 +1,147 @@
+"""Scoring AlpacaEval answers with the `alpaca_eval` package (optional; `pip install alpaca-eval`).
+
+`eval.alpaca_annotator` picks the annotator:
+* a name of alpaca_eval's own configs, e.g. `weighted_alpaca_eval_gpt4_turbo` (AlpacaEval 2.0's
+  default; OpenAI, key from OPENAI_API_KEY);
+* `endpoint`: the same weighted classifier (alpaca_eval's own AlpacaEval 2.0 prompt file, answer
+  token logprobs of `m` vs `M`) sent to the OpenAI-compatible server at `eval.judge_base_url`
+  serving `eval.judge_model` (e.g. `vllm serve`).
+The baseline is `eval.alpaca_reference` (a model_outputs.json) or, when null, AlpacaEval 2.0's
+GPT-4 Turbo reference outputs, which alpaca_eval downloads itself.
+
+Only the default annotator against the default reference gives numbers comparable with the public
+leaderboard (and the paper's); every other result says so in its `comparable` field and note.
+alpaca_eval runs in a subprocess: its import reads OpenAI settings from the environment."""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+import yaml
+
+from .artifacts import ArtifactError, write_json
+from .pipeline import Stage
+
+DEFAULT_ANNOTATOR = "weighted_alpaca_eval_gpt4_turbo"
+ENDPOINT = "srlm_endpoint"
+
+
+def score_stage(cfg, label: str, model_outputs: Path) -> Stage:
+    d = model_outputs.parent / "alpaca_eval"
+    inputs = {"model_outputs": model_outputs}
+    if cfg.eval.alpaca_reference:
+        inputs["reference_outputs"] = Path(cfg.eval.alpaca_reference).expanduser().resolve()
+    keys = ("alpaca_annotator", "alpaca_reference", "alpaca_max_instances", "judge_base_url", "judge_model")
+    return Stage(f"eval/alpaca/{label}/score", "alpaca_score", d, config={k: asdict(cfg.eval)[k] for k in keys},
+                 inputs=inputs, outputs={"result": d / "result.json"}, model=label)
+
+
+def _package_dir() -> Path:
+    import importlib.util
+    spec = importlib.util.find_spec("alpaca_eval")
+    if spec is None or not spec.origin:
+        raise ArtifactError("eval.alpaca_annotator is set but the alpaca_eval package is not installed "
+                            "(pip install alpaca-eval==0.6.6)")
+    return Path(spec.origin).parent
+
+
+def endpoint_annotator(e, work: Path) -> tuple[Path, dict]:
+    """alpaca_eval's AlpacaEval 2.0 classifier settings, pointed at our endpoint. Returns the config
+    file and the environment that tells alpaca_eval's OpenAI client where to send requests."""
+    if not (e.judge_base_url and e.judge_model):
+        raise ArtifactError("eval.alpaca_annotator=endpoint needs eval.judge_base_url and eval.judge_model")
+    template = _package_dir() / "evaluators_configs" / "alpaca_eval_clf_gpt4_turbo" / "alpaca_eval_clf.txt"
+    if not template.exists():
+        raise ArtifactError(f"{template}: alpaca_eval's classifier prompt is missing (alpaca_eval version?)")
+    cfg = {ENDPOINT: {
+        "prompt_template": str(template), "fn_completions": "openai_completions",
+        "completions_kwargs": {"model_name": e.judge_model, "max_tokens": 1, "temperature": 1,
+                               "logprobs": True, "top_logprobs": 5, "requires_chatml": True},
+        "fn_completion_parser": "logprob_parser",
+        "completion_parser_kwargs": {"numerator_token": "m", "denominator_tokens": ["m", "M"], "is_binarize": False},
+        "completion_key": "completions_all", "batch_size": 1}}
+    ann = work / ENDPOINT
+    ann.mkdir(parents=True, exist_ok=True)
+    (ann / "configs.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    key = os.environ.get(e.judge_api_key_env) or "EMPTY"  # local servers take any key
+    clients = work / "client_configs.yaml"
+    clients.write_text(yaml.safe_dump({"default": [{"api_key": key, "base_url": e.judge_base_url}]}))
+    clients.chmod(0o600)
+    return ann / "configs.yaml", {"OPENAI_CLIENT_CONFIG_PATH": str(clients)}
+
+
+def run_score(ctx, stage, fp):
+    e = ctx.cfg.eval
+    work = stage.dir
+    work.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ)
+    if e.alpaca_annotator == "endpoint":
+        annotator, extra = endpoint_annotator(e, work)
+        env.update(extra)
+        name = ENDPOINT
+    else:
+        _package_dir()
+        annotator, name = e.alpaca_annotator, e.alpaca_annotator
+    out = work / "output"
+    cmd = [sys.executable, "-m", "alpaca_eval.main", "evaluate", "--model_outputs", str(stage.inputs["model_outputs"]),
+           "--annotators_config", str(annotator), "--output_path", str(out), "--is_overwrite_leaderboard", "True",
+           "--precomputed_leaderboard", "None"]
+    if "reference_outputs" in stage.inputs:
+        cmd += ["--reference_outputs", str(stage.inputs["reference_outputs"])]
+    comparable = name == DEFAULT_ANNOTATOR and not e.alpaca_reference
+    if not comparable:
+        # the length-controlled rate fits its GLM against data fetched for the leaderboard's
+        # annotator and reference; elsewhere it is meaningless (and needs the hub): plain win rate
+        cmd += ["--fn_metric", "get_winrate", "--sort_by", "win_rate"]
+    if e.alpaca_max_instances:
+        cmd += ["--max_instances", str(e.alpaca_max_instances)]
+    ctx.log(f"       alpaca_eval with annotator {name}")
+    p = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    (work / "alpaca_eval.log").write_text(p.stdout + p.stderr)
+    if p.returncode != 0:
+        raise ArtifactError(f"alpaca_eval exited {p.returncode}; see {work / 'alpaca_eval.log'}:\n{p.stderr[-2000:]}")
+    board = next(out.rglob("leaderboard.csv"), None)
+    if board is None:
+        raise ArtifactError(f"alpaca_eval wrote no leaderboard.csv under {out}; see {work / 'alpaca_eval.log'}")
+    rows = list(csv.DictReader(board.open()))
+    generator = json.loads(Path(stage.inputs["model_outputs"]).read_text())[0]["generator"]
+    row = next((r for r in rows if r.get("") == generator or r.get("name") == generator), rows[0])
+
+    def num(k):
+        try:
+            return float(row[k])
+        except (KeyError, TypeError, ValueError):
+            return None
+    result = {"annotator": name, "reference": e.alpaca_reference or "AlpacaEval 2.0 (GPT-4 Turbo)",
+              "win_rate": num("win_rate"), "length_controlled_win_rate": num("length_controlled_winrate"),
+              "standard_error": num("standard_error"), "n_total": num("n_total"), "comparable": comparable,
+              "note": "comparable with the AlpacaEval 2.0 leaderboard" if comparable else
+              "NOT comparable with the AlpacaEval 2.0 leaderboard or the paper: " + " and ".join(
+                  x for x, bad in (("non-default annotator", name != DEFAULT_ANNOTATOR),
+                                   ("non-default reference outputs", bool(e.alpaca_reference))) if bad),
+              "annotations": str(next(out.rglob("annotations.json"), "")), "leaderboard": str(board)}
+    write_json(stage.outputs["result"], result)
+    ctx.log(f"       AlpacaEval win rate {result['win_rate']} (LC {result['length_controlled_win_rate']}); {result['note']}")
+    return result
+
+
+def hub_instructions(cache_dir: str | Path) -> Path:
+    """AlpacaEval's 805 instructions from the hub (tatsu-lab/alpaca_eval) via `datasets`, saved once
+    as a local JSON file (the form `--instructions` takes)."""
+    out = Path(cache_dir).expanduser() / "alpaca_eval" / "alpaca_eval.json"
+    if out.exists():
+        return out
+    try:
+        from datasets import load_dataset
+        ds = load_dataset("json", data_files="hf://datasets/tatsu-lab/alpaca_eval/alpaca_eval.json", split="train")
+    except Exception as err:  # noqa: BLE001 - offline, hub down, or moved: say what to do instead
+        raise ArtifactError(f"could not load AlpacaEval's instructions from the hub ({type(err).__name__}: {err}); "
+                            "give a local file with --instructions FILE") from err
+    rows = [{"instruction": r["instruction"], "dataset": r.get("dataset", "alpaca_eval")} for r in ds]
+    write_json(out, rows)
+    return out
