@@ -44,7 +44,7 @@ def _worker_rank(rank: int | None, world: int | None) -> tuple[int, int]:
 
 
 def cmd_run(overrides, only: str | None = None, only_prefix: str | None = None,
-            shard_worker: tuple[int, int] | None = None) -> int:
+            shard_worker: tuple[int, int] | None = None, train_only: bool = False) -> int:
     from .pipeline import run_stage
     from .stages import runner
     from .summary import write_summary
@@ -64,6 +64,7 @@ def cmd_run(overrides, only: str | None = None, only_prefix: str | None = None,
             raise ConfigError(f"--shard-worker: {', '.join(bad)} is not a sharded generation stage "
                               f"(sharded: {', '.join(SHARDED_KINDS)})")
         ctx.shard_worker = shard_worker
+    ctx.train_only = train_only
     ctx.run_dir.mkdir(parents=True, exist_ok=True)
     if shard_worker is None:  # workers run side by side: the run's files are the merging run's
         write_text_atomic(ctx.run_dir / "config.yaml", OmegaConf.to_yaml(dcfg))
@@ -75,7 +76,8 @@ def cmd_run(overrides, only: str | None = None, only_prefix: str | None = None,
         for s in stages:
             before = s.manifest_path.stat().st_mtime_ns if s.manifest_path.exists() else None
             run_stage(s, ctx, runner(s.kind))
-            if shard_worker is None and s.manifest_path.stat().st_mtime_ns != before:
+            after = s.manifest_path.stat().st_mtime_ns if s.manifest_path.exists() else None
+            if shard_worker is None and after is not None and after != before:
                 _refresh_report(ctx)
     finally:
         ctx.release_generator()
@@ -214,6 +216,8 @@ def main(argv=None) -> int:
     p.add_argument("--shard-worker", action="store_true",
                    help="fill only this task's shards of a generation stage (rank/world from SLURM_PROCID/"
                         "SLURM_NTASKS); a plain `srlm stage` afterwards merges them")
+    p.add_argument("--train-only", action="store_true",
+                   help="DPO with dpo.select=judge: train, then stop before the checkpoint selection")
     p.add_argument("--rank", type=int, default=None, help="with --shard-worker, outside Slurm")
     p.add_argument("--world", type=int, default=None, help="with --shard-worker, outside Slurm")
     p.add_argument("overrides", nargs="*")
@@ -264,7 +268,7 @@ def main(argv=None) -> int:
         if a.cmd == "stage":
             name = a.name if "/" in a.name or a.name in ("seed", "sft") else f"iter_{a.iteration or 2}/{a.name}"
             worker = _worker_rank(a.rank, a.world) if a.shard_worker else None
-            return cmd_run(a.overrides, only=name, shard_worker=worker)
+            return cmd_run(a.overrides, only=name, shard_worker=worker, train_only=a.train_only)
         if a.cmd == "eval" and a.what == "rm-metrics":
             if not a.scores:
                 ap.error("rm-metrics needs --scores FILE")

@@ -382,8 +382,6 @@ def validate(cfg: Config) -> None:
              f"must be divisible by {sec}.micro_batch_size")
     need(cfg.dpo.select in ("last", "judge"), "dpo.select", "one of last, judge")
     if cfg.training.name == "nemo_aligner":
-        need(cfg.dpo.select == "last", "dpo.select",
-             "'judge' needs each NeMo checkpoint exported to HF, not built for training=nemo_aligner yet")
         from .cluster.layout import validate_layout
         for sec in ("sft", "dpo"):
             validate_layout(sec, getattr(cfg, sec), cfg.model.arch, cfg.cluster)

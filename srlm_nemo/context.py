@@ -23,6 +23,9 @@ class Context:
         self._trainer = None
         # (rank, world) when this process is one of several filling a generation stage's shards
         self.shard_worker: tuple[int, int] | None = None
+        # DPO: stop after training when a separate step selects the checkpoint (cluster: training
+        # on the batch host, selection with vLLM in the generation container)
+        self.train_only = False
 
     def log(self, msg: str) -> None:
         if not self.quiet:

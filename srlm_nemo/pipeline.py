@@ -98,6 +98,11 @@ def count_records(p: Path) -> Optional[int]:
     return None
 
 
+class StagePartDone(Exception):
+    """A step of a stage finished (a shard worker's share, or DPO training before the selection
+    step); the stage has no manifest yet and a later plain run completes it."""
+
+
 def run_stage(stage: Stage, ctx, runner: Callable) -> dict:
     """Runs one stage unless done; writes its manifest last, so a kill leaves it unfinished."""
     fp = fingerprint(stage)
@@ -118,12 +123,11 @@ def run_stage(stage: Stage, ctx, runner: Callable) -> dict:
         stage.manifest_path.unlink(missing_ok=True)
         shutil.rmtree(stage.dir / "work", ignore_errors=True)
     started = time.time()
-    from .stages._shards import ShardWorkDone
     try:
         stats = runner(ctx, stage, fp) or {}
-    except ShardWorkDone as done:
-        ctx.log(f"[part] {stage.name}: {done} (a plain run of the stage merges them)")
-        return {"stage": stage.name, "worker": str(done)}
+    except StagePartDone as done:
+        ctx.log(f"[part] {stage.name}: {done}")
+        return {"stage": stage.name, "part": str(done)}
     seconds = time.time() - started
     manifest = {
         "stage": stage.name, "kind": stage.kind, "iteration": stage.iteration,

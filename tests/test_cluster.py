@@ -215,3 +215,39 @@ def test_container_build_script_dry_run():
                        capture_output=True, text=True, check=True)
     assert "docker build -f" in p.stdout and "containers/train.Dockerfile -t srlm-nemo-train:t" in p.stdout
     assert "enroot import -o /sq/srlm-nemo-vllm.sqsh dockerd://srlm-nemo-vllm:t" in p.stdout
+
+
+def test_nemo_aligner_dpo_with_judge_selection_exports_each_checkpoint(tiny_model, tmp_path, monkeypatch):
+    """dpo.select=judge on the cluster backend: the job runs the DPO stage on the batch host with
+    --train-only (training + an HF export of every saved checkpoint), then the same stage in the
+    generation image, where the pairwise selection generates with vLLM."""
+    from srlm_nemo.backends.training import make_trainer
+    from srlm_nemo.cluster.steps import step_lines
+    from srlm_nemo.pipeline import Stage
+    c = load_config(["experiment=llama2_70b_h100", "dpo.global_batch_size=8"])[0]
+    assert c.dpo.select == "judge"
+    stage = Stage("iter_2/dpo", "dpo", tmp_path / "iter_2/dpo", config={}, inputs={}, outputs={}, iteration=2)
+    lines = step_lines(c, [stage], ["experiment=llama2_70b_h100"])
+    assert lines[0] == "python -m srlm_nemo.cli stage iter_2/dpo --train-only experiment=llama2_70b_h100"
+    assert lines[1].startswith("srun --nodes=1 --ntasks=1 --ntasks-per-node=1 --gres=gpu:8 "
+                               "--container-image=/lustre/containers/srlm-nemo-vllm.sqsh")
+    assert lines[1].endswith("stage iter_2/dpo experiment=llama2_70b_h100")
+    ckdir = tmp_path / "iter_2/dpo/nemo/results/checkpoints"
+    for n in ("megatron_gpt--validation_loss=0.6-step=400-consumed_samples=6400.0.ckpt",
+              "megatron_gpt--validation_loss=0.7-step=200-consumed_samples=3200.0.ckpt",
+              "megatron_gpt--validation_loss=0.6-step=400-consumed_samples=6400.0-last.ckpt"):
+        (ckdir / n).mkdir(parents=True)
+    ran = []
+    monkeypatch.setattr(subprocess, "run", lambda cmd, env=None: ran.append(cmd) or subprocess.CompletedProcess(cmd, 0))
+    pairs = [{"prompt": [{"role": "user", "content": f"q{i}"}], "chosen": [{"role": "assistant", "content": "a"}],
+              "rejected": [{"role": "assistant", "content": "b"}]} for i in range(20)]
+    result = make_trainer(c).dpo(str(tiny_model), pairs, tmp_path / "iter_2/dpo/model", c.dpo)
+    assert result.checkpoints == ["step-200", "step-400"]  # in step order, the -last copy skipped
+    exports = [cmd for cmd in ran if any(a.endswith("megatron_ckpt_to_nemo.py") for a in cmd)]
+    assert len(exports) == 2
+    e = exports[0]
+    assert e[:4] == ["srun", "--nodes=2", "--ntasks=16", "--ntasks-per-node=8"]  # TP 8 x PP 2 ranks
+    assert e[e.index("--tensor_model_parallel_size") + 1] == "8" and e[e.index("--pipeline_model_parallel_size") + 1] == "2"
+    assert e[e.index("--checkpoint_name") + 1].endswith("step=200-consumed_samples=3200.0.ckpt")
+    to_hf = ran[ran.index(e) + 1]
+    assert str(tmp_path / "iter_2/dpo/work/step-200") in to_hf  # where select_checkpoint looks

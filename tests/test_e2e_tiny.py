@@ -262,7 +262,13 @@ def test_dpo_checkpoint_selection_by_pairwise_judge(tiny_run, tiny_model, tmp_pa
     extra = ("dpo.select=judge", "dpo.save_steps=1", "dpo.select_max_prompts=2", "eval.max_new_tokens=4",
              "eval.judge_max_new_tokens=4", "eval.judge=M1")
     srlm("stage", "pairs", "-i", "2", *_args(tiny_model, run_dir, *extra))
-    srlm("stage", "dpo", "-i", "2", *_args(tiny_model, run_dir, *extra))
+    # in two steps, as on a cluster: training (batch host), then selection (generation container)
+    p = srlm("stage", "dpo", "-i", "2", "--train-only", *_args(tiny_model, run_dir, *extra))
+    assert "[part] iter_2/dpo: trained; the checkpoint selection runs as the next step" in p.stderr
+    assert not (run_dir / "iter_2/dpo/manifest.json").exists()
+    assert (run_dir / "iter_2/dpo/work/train_result.json").exists()
+    p = srlm("stage", "dpo", "-i", "2", *_args(tiny_model, run_dir, *extra))
+    assert "trained already (2 checkpoints); not training again" in p.stderr
     st = json.loads((run_dir / "iter_2/dpo/manifest.json").read_text())["stats"]
     sel = st["selection"]
     assert [r["candidate"] for r in sel["rounds"]] == ["checkpoint-1", "checkpoint-2", "final"]

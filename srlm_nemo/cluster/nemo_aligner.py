@@ -85,6 +85,26 @@ def convert_nemo_to_hf(cluster, nemo_path: str, base_hf: str, out_dir: str) -> l
                            f"{shlex.quote(out_dir)}/ 2>/dev/null; true"]]
 
 
+def export_checkpoint(cluster, s, ckpt_dir: str, name: str, nemo_out: str, base_hf: str, out_dir: str) -> list[list[str]]:
+    """A checkpoint saved during training (Megatron-sharded .ckpt) -> .nemo -> HF, for the paper's
+    checkpoint selection. NeMo's megatron_ckpt_to_nemo.py runs on TP x PP ranks, the layout the
+    checkpoint was saved in. Unverified here (needs GPUs and NeMo)."""
+    p = s.parallel
+    return [["python", f"{cluster.nemo_dir}/examples/nlp/language_modeling/megatron_ckpt_to_nemo.py",
+             "--checkpoint_folder", ckpt_dir, "--checkpoint_name", name, "--nemo_file_path", nemo_out,
+             "--gpus_per_node", str(min(cluster.gpus_per_node, p.tensor_parallel * p.pipeline_parallel)),
+             "--tensor_model_parallel_size", str(p.tensor_parallel),
+             "--pipeline_model_parallel_size", str(p.pipeline_parallel), "--model_type", "gpt"],
+            *convert_nemo_to_hf(cluster, nemo_out, base_hf, out_dir)]
+
+
+def checkpoint_label(name: str) -> str:
+    """`megatron_gpt--validation_loss=0.61-step=200-consumed_samples=3200.0.ckpt` -> `step-200`."""
+    import re
+    m = re.search(r"step=(\d+)", name)
+    return f"step-{m.group(1)}" if m else name.removesuffix(".ckpt")
+
+
 def _layout_overrides(p, seq_len: int) -> list[str]:
     o = [f"++model.tensor_model_parallel_size={p.tensor_parallel}",
          f"++model.pipeline_model_parallel_size={p.pipeline_parallel}",

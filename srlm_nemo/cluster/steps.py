@@ -101,7 +101,14 @@ def step_lines(cfg, stages, overrides: list[str], python: str = "python", part: 
                 # On the batch host, not in a step: the trainer launches its own steps (conversion,
                 # training on every node, export). An srun inside a step waits forever for the
                 # resources the outer step holds (seen on Slurm 22.05), and containers have no srun.
-                lines.append(shlex.join(cmd + overrides))
+                if s.kind == "dpo" and cfg.dpo.select == "judge":
+                    # train and export every checkpoint on the host's steps; then pick one by
+                    # pairwise judging, which generates with vLLM: a step in the generation image
+                    lines.append(shlex.join(cmd + ["--train-only"] + overrides))
+                    gpu = [f"--gres=gpu:{lay.gpus_per_replica}"] if lay.gpus_per_replica else []
+                    lines.append(shlex.join(srun_prefix(c, 1, c.generation_image, 1, gpu) + cmd + overrides))
+                else:
+                    lines.append(shlex.join(cmd + overrides))
             else:
                 lines.append(shlex.join(srun_prefix(c, 1, c.training_image, 1) + cmd + overrides))
             continue

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ..backends.training import TrainResult
 from . import nemo_aligner as na
-from .plan import training_commands
+from .plan import srun_prefix, training_commands
 
 
 class StepFailed(RuntimeError):
@@ -62,7 +62,29 @@ class NemoAlignerTrainer:
             done = subprocess.run(c, env=env)
             if done.returncode != 0:
                 raise StepFailed(f"{sec}: step exited {done.returncode}: {na.render(c)}")
-        ckpts = sorted(str(p.name) for p in (work / "results" / "checkpoints").glob("*.ckpt"))
+        saved = sorted((p.name for p in (work / "results" / "checkpoints").glob("*.ckpt") if "-last" not in p.name),
+                       key=lambda n: int(na.checkpoint_label(n).split("-")[-1]) if na.checkpoint_label(n)[5:].isdigit() else 0)
+        ckpts = []
+        if sec == "dpo" and self.cfg.dpo.select == "judge":
+            # every saved checkpoint as an HF model in <stage>/work/<step-N>, where the selection looks
+            c = self.cfg.cluster
+            ranks = s.parallel.tensor_parallel * s.parallel.pipeline_parallel  # one model replica
+            many = srun_prefix(c, -(-ranks // c.gpus_per_node), c.training_image, min(c.gpus_per_node, ranks))
+            one = srun_prefix(c, 1, c.training_image, 1)
+            for name in saved:
+                label = na.checkpoint_label(name)
+                hf = stage_dir / "work" / label
+                if (hf / "config.json").exists():
+                    ckpts.append(label)
+                    continue
+                to_nemo, to_hf, tok = na.export_checkpoint(c, s, str(work / "results" / "checkpoints"), name,
+                                                           str(work / f"{label}.nemo"), model_path, str(hf))
+                for cmd in (many + to_nemo, one + to_hf, one + tok):
+                    with open(work / "commands.sh", "a") as f:
+                        f.write(na.render(cmd) + "\n")
+                    if subprocess.run(cmd, env=env).returncode != 0:
+                        raise StepFailed(f"{sec}: exporting {name} failed: {na.render(cmd)}")
+                ckpts.append(label)
         return TrainResult(model_dir=str(out_dir), steps=-1, checkpoints=ckpts, kept="final")
 
     def sft(self, model_path: str, examples: list[dict], out_dir: Path, s) -> TrainResult:

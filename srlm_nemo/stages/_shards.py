@@ -4,9 +4,10 @@ from __future__ import annotations
 from tqdm import tqdm
 
 from ..artifacts import ShardedWriter
+from ..pipeline import StagePartDone
 
 
-class ShardWorkDone(Exception):
+class ShardWorkDone(StagePartDone):
     """A shard worker wrote its share; a plain run of the stage then merges every shard."""
 
 
@@ -28,7 +29,8 @@ def generate_in_shards(ctx, stage, fp, items: list, shard_size: int, make_record
         mine = [i for i in range(n_shards) if i % world == rank and i not in done]
         for i in tqdm(mine, desc=f"{desc} [worker {rank}/{world}]", unit="shard", disable=ctx.quiet):
             writer.write(i, make_records(items[i * shard_size:(i + 1) * shard_size], i))
-        raise ShardWorkDone(f"worker {rank} of {world}: wrote {len(mine)} of {n_shards} shards")
+        raise ShardWorkDone(f"worker {rank} of {world}: wrote {len(mine)} of {n_shards} shards "
+                            "(a plain run of the stage merges them)")
     out = []
     with tqdm(total=len(items), desc=desc, unit="item", disable=ctx.quiet) as bar:
         for i in range(n_shards):

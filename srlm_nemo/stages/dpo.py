@@ -7,8 +7,24 @@ from __future__ import annotations
 
 import shutil
 
-from ..artifacts import read_jsonl
+from dataclasses import asdict
+
+from ..artifacts import read_jsonl, write_json
+from ..backends.training import TrainResult
+from ..pipeline import StagePartDone
 from ..schemas import PreferencePair
+
+
+def _trained(stage, fp):
+    """The result of a finished training of this very stage (same fingerprint), if any."""
+    import json
+    p = stage.dir / "work" / "train_result.json"
+    if not p.exists():
+        return None
+    d = json.loads(p.read_text())
+    if d.pop("fingerprint", None) != fp or not stage.outputs["model"].exists():
+        return None
+    return TrainResult(**d)
 
 
 def run(ctx, stage, fp):
@@ -25,9 +41,17 @@ def run(ctx, stage, fp):
         return {"pairs": 0, "steps": 0, "kept": "carried_over"}
     rows = [{"prompt": [m.model_dump() for m in p.prompt], "chosen": [m.model_dump() for m in p.chosen],
              "rejected": [m.model_dump() for m in p.rejected]} for p in pairs]
-    result = ctx.trainer().dpo(str(stage.inputs["model"]), rows, out, ctx.cfg.dpo)
+    result = _trained(stage, fp)
+    if result is None:
+        result = ctx.trainer().dpo(str(stage.inputs["model"]), rows, out, ctx.cfg.dpo)
+        # kept, so a crash (or the cluster's step split) between training and selection never retrains
+        write_json(stage.dir / "work" / "train_result.json", {"fingerprint": fp, **asdict(result)})
+    else:
+        ctx.log(f"       {stage.name}: trained already ({len(result.checkpoints)} checkpoints); not training again")
     selection = None
     if ctx.cfg.dpo.select == "judge":
+        if ctx.train_only:
+            raise StagePartDone("trained; the checkpoint selection runs as the next step")
         selection = select_checkpoint(ctx, stage, result)
     margins = [r["rewards/margins"] for r in result.log if "rewards/margins" in r]
     losses = [r["loss"] for r in result.log if "loss" in r]
