@@ -17,8 +17,10 @@ class HFGenerator:
             self.tok.pad_token = self.tok.eos_token
         if not self.tok.chat_template:
             self.tok.chat_template = fallback_chat_template()
+        # the first GPU when there is one (the one-GPU path), else the CPU
+        self.device = "cuda" if torch.cuda.is_available() else "cpu"
         self.model = AutoModelForCausalLM.from_pretrained(
-            model_path, dtype=getattr(torch, model_cfg.dtype)).eval()
+            model_path, dtype=getattr(torch, model_cfg.dtype)).to(self.device).eval()
         self.max_len = model_cfg.max_model_len
 
     def complete(self, prompts, s: Sampling):
@@ -28,7 +30,7 @@ class HFGenerator:
         out: list[list[Completion]] = []
         for i in range(0, len(prompts), self.batch_size):
             batch = prompts[i:i + self.batch_size]
-            enc = self.tok(batch, return_tensors="pt", padding=True, add_special_tokens=False)
+            enc = self.tok(batch, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
             kw = dict(max_new_tokens=s.max_tokens, num_return_sequences=s.n,
                       pad_token_id=self.tok.pad_token_id)
             if s.temperature > 0:
