@@ -7,6 +7,8 @@
     sft    M0 -> M1, loss on response tokens (lr 5.5e-6 cosine -> 1.1e-6, batch 16)
     iter t `recipes/iteration.py` for t = 2..T: M_{t-1} makes prompts, candidates, judgements,
            pairs; DPO trains M_t. (The paper's numbering: iteration 1 is M1 itself.)
+    eval   reward-model metrics of every model; with eval.h2h_each_iteration, M_t vs M_(t-1)
+           head-to-head (each pair judged in both orders)
 
 Every stage reads and writes typed artifacts under `run.run_dir` and records a manifest;
 `srlm run` skips finished stages whose config and inputs are unchanged. Which engines run
@@ -60,6 +62,11 @@ def recipe_stages(cfg: Config, run_dir: Path, base_model: Path) -> list[Stage]:
         policy, label = it[-1].outputs["model"], it[-1].model
     if trees:  # the last model has no iteration of its own
         stages.append(rm_eval_stage(cfg, run_dir, policy, label, trees))
+    if cfg.eval.h2h_each_iteration:  # the paper's M_t vs M_(t-1), once every model exists
+        from srlm_nemo.evaluate import h2h_stage, model_path
+        prompts = Path(cfg.eval.h2h_prompts).expanduser() if cfg.eval.h2h_prompts else seed.outputs["eval_trees"]
+        for t in range(2, cfg.run.iterations + 1):
+            stages.append(h2h_stage(cfg, model_path(cfg, f"M{t}"), model_path(cfg, f"M{t - 1}"), prompts))
     return stages
 
 

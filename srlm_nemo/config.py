@@ -254,6 +254,11 @@ class EvalConfig:
     judge_max_new_tokens: int = 256
     judge_temperature: float = 0.0
     judge_api_key_env: str = "OPENAI_API_KEY"  # for judge_base_url; a local server takes any key
+    # The paper's head-to-head of each new model against the one before it (M2 vs M1, M3 vs M2),
+    # as stages at the end of `srlm run`, on the held-out prompts of seed/eval_trees.jsonl (or
+    # h2h_prompts), judged by `judge` (default: the run's last model; the paper used GPT-4).
+    h2h_each_iteration: bool = False
+    h2h_prompts: Optional[str] = None
     # AlpacaEval scoring by the alpaca_eval package (srlm_nemo/alpaca_eval_run.py): null = only
     # write model_outputs.json; an alpaca_eval annotator config name (weighted_alpaca_eval_gpt4_turbo
     # is AlpacaEval 2.0's, OpenAI); or "endpoint" = that classifier on judge_base_url/judge_model.

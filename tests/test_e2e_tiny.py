@@ -17,7 +17,7 @@ from srlm_nemo.schemas import (ARTIFACT_TYPES, Candidate, CandidateScore, Genera
 from .conftest import srlm
 
 STAGES = ["seed", "sft"] + [f"iter_{t}/{s}" for t in (2, 3) for s in ("prompts", "candidates", "judge", "pairs", "dpo")] \
-    + ["eval/rm/M1", "eval/rm/M2", "eval/rm/M3"]
+    + ["eval/rm/M1", "eval/rm/M2", "eval/rm/M3", "eval/h2h/M2_vs_M1", "eval/h2h/M3_vs_M2"]
 
 
 def _args(model, run_dir, *extra):
@@ -181,7 +181,7 @@ def test_report_renders_and_links_resolve(tiny_run, tmp_path):
     assert str(page) in p.stdout
     links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", page.read_text())
     assert {"prompts_filters.png", "judge.png", "pairs.png", "dpo.png", "response_length.png",
-            "reward_model.png"} <= set(links)
+            "reward_model.png", "head_to_head.png", "win_rates.png"} <= set(links)  # every panel after `srlm run`
     for link in links:
         with Image.open(page.parent / link) as im:  # a real, decodable PNG with content
             assert im.format == "PNG" and im.size[0] > 300 and im.size[1] > 200

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from ..pipeline import state
 from .plan import srun_prefix
 
-GENERATION_KINDS = {"prompts", "candidates", "judge", "eft", "rm_eval"}
+GENERATION_KINDS = {"prompts", "candidates", "judge", "eft", "rm_eval", "h2h", "alpaca", "mtbench"}
 SHARDED_KINDS = {"candidates", "judge", "eft", "rm_eval"}
 
 
@@ -38,8 +38,9 @@ def job_stages(stages, part: str, iteration: str) -> tuple[int | None, list]:
     else:
         t = int(iteration)
     chosen = [s for s in stages if s.iteration == t]
-    if t == max(iters):  # the last model's own evaluation closes the last iteration's job
-        chosen += [s for s in stages if s.iteration is None and s.name.startswith("eval/rm/") and s.model == f"M{t}"]
+    if t == max(iters):  # the evaluations after the last iteration close its job
+        last = max(i for i, s in enumerate(stages) if s.iteration == t)
+        chosen += [s for s in stages[last + 1:] if s.iteration is None]
     return t, chosen
 
 
