@@ -243,7 +243,7 @@ def main(argv=None) -> int:
     p.add_argument("--tokenizer", choices=["rouge_score", "unicode"], default="rouge_score",
                    help="rouge_score (the reference; drops non-Latin scripts) or unicode")
     p = sub.add_parser("cluster", help="`srlm cluster steps|sbatch-args --part sft|iteration [--iteration T|auto]`: "
-                                       "the job steps of one Slurm job, or its sbatch options (used by slurm/*.sh)")
+                                       "the job steps of one Slurm job, or its sbatch options (what slurm/*.sh run)")
     p.add_argument("what", choices=["steps", "sbatch-args"])
     p.add_argument("--part", choices=["sft", "iteration"], required=True)
     p.add_argument("--iteration", default="auto")
@@ -283,19 +283,11 @@ def main(argv=None) -> int:
         if a.cmd == "plan":
             return cmd_plan(a.overrides)
         if a.cmd == "cluster":
-            import os
-
-            from .cluster.steps import AllocationTooSmall, check_allocation, job_stages, sbatch_args, step_lines
+            from .cluster.steps import job_stages, sbatch_args, step_lines
             cfg, _ = load_config(a.overrides)
             if a.what == "sbatch-args":  # one per line, for `mapfile`
                 print("\n".join(sbatch_args(cfg, a.part)))
                 return 0
-            try:
-                nodes = os.environ.get("SLURM_JOB_NUM_NODES")
-                check_allocation(cfg, a.part, int(nodes) if nodes else None)
-            except AllocationTooSmall as e:
-                print(f"srlm: {e}", file=sys.stderr)
-                return 3  # the sbatch scripts resubmit themselves with `sbatch-args`
             ctx, stages = _stages(cfg, convert=False)
             t, chosen = job_stages(stages, a.part, a.iteration)
             print(f"# iteration {t}" if a.part == "iteration" else "# seed and SFT")

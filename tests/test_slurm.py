@@ -40,10 +40,23 @@ def slurm(tmp_path_factory):
 def _wait_idle(env, timeout=900):
     deadline = time.time() + timeout
     while time.time() < deadline:
-        if not subprocess.run(["squeue", "-h"], env=env, capture_output=True, text=True).stdout.strip():
+        q = subprocess.run(["squeue", "-h"], env=env, capture_output=True, text=True)
+        if q.returncode == 0 and not q.stdout.strip():  # a busy slurmctld answers with an error, not "empty"
             return
         time.sleep(1)
     pytest.fail("Slurm jobs did not finish in time")
+
+
+def _wait_job_end(env, job, timeout=900):
+    """Until the controller reports the job finished (it keeps finished jobs for MinJobAge, 300 s)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        q = subprocess.run(["scontrol", "show", "job", job], env=env, capture_output=True, text=True)
+        state = next((w.split("=", 1)[1] for w in q.stdout.split() if w.startswith("JobState=")), None)
+        if q.returncode == 0 and state in ("COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY"):
+            return state
+        time.sleep(1)
+    pytest.fail(f"job {job} did not finish in time")
 
 
 def _args(model, run_dir):
@@ -121,7 +134,7 @@ def test_pipeline_then_kill_requeue_and_resubmit(slurm, pipeline_run, tiny_model
     assert _job_state(env, job) == "PENDING", out.read_text()
     # Slurm holds a requeued job back for a while (begin time); let it start now
     subprocess.run(["scontrol", "update", f"JobId={job}", "StartTime=now"], env=env, check=True)
-    _wait_idle(env)
+    assert _wait_job_end(env, job) == "COMPLETED", out.read_text()
     text = out.read_text()
     assert f"requeueing job {job}" in text
     second = text[text.index("requeueing job"):]
