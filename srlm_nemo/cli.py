@@ -28,9 +28,6 @@ def _stages(cfg, convert: bool):
     return ctx, recipe_stages(cfg, ctx.run_dir, base)
 
 
-SHARDED_KINDS = ("candidates", "judge", "eft", "rm_eval")
-
-
 def _worker_rank(rank: int | None, world: int | None) -> tuple[int, int]:
     import os
     try:  # Slurm sets these in every task of `srun --ntasks=N`
@@ -59,10 +56,11 @@ def cmd_run(overrides, only: str | None = None, only_prefix: str | None = None,
     if only_prefix is not None:
         stages = [s for s in stages if s.name.startswith(only_prefix)]
     if shard_worker is not None:
+        from .cluster.steps import SHARDED_KINDS
         bad = [s.name for s in stages if s.kind not in SHARDED_KINDS]
         if bad:
             raise ConfigError(f"--shard-worker: {', '.join(bad)} is not a sharded generation stage "
-                              f"(sharded: {', '.join(SHARDED_KINDS)})")
+                              f"(sharded: {', '.join(sorted(SHARDED_KINDS))})")
         ctx.shard_worker = shard_worker
     ctx.train_only = train_only
     ctx.run_dir.mkdir(parents=True, exist_ok=True)
@@ -96,7 +94,7 @@ def _refresh_report(ctx, final: bool = False):
     from .report import write_report
     from .tracking import refresh
     try:
-        refresh(ctx.run_dir, ctx.cfg.log, OmegaConf.to_container(OmegaConf.structured(ctx.cfg)), final=final)
+        refresh(ctx.run_dir, ctx.cfg, final=final)
     except Exception as e:  # noqa: BLE001
         ctx.log(f"       trackers not updated: {type(e).__name__}: {e}")
     try:
@@ -283,15 +281,13 @@ def main(argv=None) -> int:
         if a.cmd == "plan":
             return cmd_plan(a.overrides)
         if a.cmd == "cluster":
-            from .cluster.steps import job_stages, sbatch_args, step_lines
+            from .cluster.steps import job_steps, sbatch_args
             cfg, _ = load_config(a.overrides)
             if a.what == "sbatch-args":  # one per line, for `mapfile`
                 print("\n".join(sbatch_args(cfg, a.part)))
                 return 0
-            ctx, stages = _stages(cfg, convert=False)
-            t, chosen = job_stages(stages, a.part, a.iteration)
-            print(f"# iteration {t}" if a.part == "iteration" else "# seed and SFT")
-            print("\n".join(step_lines(cfg, chosen, a.overrides, a.python, a.part)))
+            header, lines = job_steps(cfg, a.part, a.iteration, a.overrides, a.python)
+            print("\n".join([header, *lines]))
             return 0
         if a.cmd == "report":
             from .report import write_report

@@ -103,8 +103,10 @@ def log_wandb(run_dir: Path, log_cfg, config: dict) -> str:
     return run_id
 
 
-def refresh(run_dir: Path, log_cfg, config: dict | None = None, final: bool = False) -> None:
-    if log_cfg.tensorboard:
+def refresh(run_dir: Path, cfg, final: bool = False) -> None:
+    """After each stage (TensorBoard) and at the end of `srlm run` (W&B, with the whole config)."""
+    if cfg.log.tensorboard:
         write_tensorboard(run_dir)
-    if final and log_cfg.wandb_project:
-        log_wandb(run_dir, log_cfg, config or {})
+    if final and cfg.log.wandb_project:
+        from omegaconf import OmegaConf
+        log_wandb(run_dir, cfg.log, OmegaConf.to_container(OmegaConf.structured(cfg)))

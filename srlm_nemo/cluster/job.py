@@ -52,12 +52,10 @@ def main(argv=None) -> int:
         sys.exit(0)
     signal.signal(signal.SIGUSR1, requeue)
 
-    from ..cli import _stages
-    from .steps import job_stages, step_lines
-    _, stages = _stages(cfg, convert=False)
-    t, chosen = job_stages(stages, a.part, os.environ.get("ITERATION", "auto"))
-    _say(f"# iteration {t}" if a.part == "iteration" else "# seed and SFT")
-    for line in step_lines(cfg, chosen, overrides, python, a.part):
+    from .steps import job_steps
+    header, lines = job_steps(cfg, a.part, os.environ.get("ITERATION", "auto"), overrides, python)
+    _say(header)
+    for line in lines:
         _say(line)
         rc = subprocess.run(["bash", "-c", line]).returncode
         if rc != 0:

@@ -98,11 +98,17 @@ def export_checkpoint(cluster, s, ckpt_dir: str, name: str, nemo_out: str, base_
             *convert_nemo_to_hf(cluster, nemo_out, base_hf, out_dir)]
 
 
-def checkpoint_label(name: str) -> str:
-    """`megatron_gpt--validation_loss=0.61-step=200-consumed_samples=3200.0.ckpt` -> `step-200`."""
+def checkpoint_step(name: str) -> int | None:
+    """`megatron_gpt--validation_loss=0.61-step=200-consumed_samples=3200.0.ckpt` -> 200."""
     import re
     m = re.search(r"step=(\d+)", name)
-    return f"step-{m.group(1)}" if m else name.removesuffix(".ckpt")
+    return int(m.group(1)) if m else None
+
+
+def checkpoint_label(name: str) -> str:
+    """The HF export's directory name: `step-200` (or the file name without `.ckpt`)."""
+    step = checkpoint_step(name)
+    return f"step-{step}" if step is not None else name.removesuffix(".ckpt")
 
 
 def _layout_overrides(p, seq_len: int) -> list[str]:

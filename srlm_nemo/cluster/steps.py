@@ -91,6 +91,14 @@ def check_allocation(cfg, part: str, have_nodes: int | None) -> None:
             f"Submit with: sbatch {shlex.join(sbatch_args(cfg, part))} slurm/{part}.sh ...  (slurm/pipeline.sh does)")
 
 
+def job_steps(cfg, part: str, iteration: str, overrides: list[str], python: str = "python") -> tuple[str, list[str]]:
+    """The header line and the job steps of the sft job or of one iteration's job."""
+    from ..cli import _stages
+    _, stages = _stages(cfg, convert=False)
+    t, chosen = job_stages(stages, part, iteration)
+    return (f"# iteration {t}" if part == "iteration" else "# seed and SFT"), step_lines(cfg, chosen, overrides, python, part)
+
+
 def step_lines(cfg, stages, overrides: list[str], python: str = "python", part: str = "iteration") -> list[str]:
     c = cfg.cluster
     lay = generation_layout(cfg, part)

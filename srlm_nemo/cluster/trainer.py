@@ -55,18 +55,26 @@ class NemoAlignerTrainer:
         train, val = self._split(rows, s.global_batch_size)
         writer(tok, train, work / "train.jsonl", s.global_batch_size)
         writer(tok, val, work / "val.jsonl", s.global_batch_size)
-        cmds = training_commands(self.cfg, str(stage_dir), sec, model_path, str(out_dir))
-        (work / "commands.sh").write_text("\n".join(na.render(c) for c in cmds) + "\n")
+        log = work / "commands.sh"
+        log.write_text("")
         env = step_env()
-        for c in cmds:
-            done = subprocess.run(c, env=env)
-            if done.returncode != 0:
-                raise StepFailed(f"{sec}: step exited {done.returncode}: {na.render(c)}")
-        saved = sorted((p.name for p in (work / "results" / "checkpoints").glob("*.ckpt") if "-last" not in p.name),
-                       key=lambda n: int(na.checkpoint_label(n).split("-")[-1]) if na.checkpoint_label(n)[5:].isdigit() else 0)
+
+        def steps(what: str, cmds: list[list[str]]) -> None:
+            """Recorded in commands.sh first, then run in order; the first failure stops the stage."""
+            with open(log, "a") as f:
+                f.write("".join(na.render(c) + "\n" for c in cmds))
+            for c in cmds:
+                done = subprocess.run(c, env=env)
+                if done.returncode != 0:
+                    raise StepFailed(f"{what}: step exited {done.returncode}: {na.render(c)}")
+
+        steps(sec, training_commands(self.cfg, str(stage_dir), sec, model_path, str(out_dir)))
         ckpts = []
         if sec == "dpo" and self.cfg.dpo.select == "judge":
-            # every saved checkpoint as an HF model in <stage>/work/<step-N>, where the selection looks
+            # every saved checkpoint, in step order, as an HF model in <stage>/work/<step-N>, where
+            # the selection looks
+            saved = sorted((p.name for p in (work / "results" / "checkpoints").glob("*.ckpt") if "-last" not in p.name),
+                           key=lambda n: na.checkpoint_step(n) or 0)
             c = self.cfg.cluster
             ranks = s.parallel.tensor_parallel * s.parallel.pipeline_parallel  # one model replica
             many = srun_prefix(c, -(-ranks // c.gpus_per_node), c.training_image, min(c.gpus_per_node, ranks))
@@ -74,16 +82,10 @@ class NemoAlignerTrainer:
             for name in saved:
                 label = na.checkpoint_label(name)
                 hf = stage_dir / "work" / label
-                if (hf / "config.json").exists():
-                    ckpts.append(label)
-                    continue
-                to_nemo, to_hf, tok = na.export_checkpoint(c, s, str(work / "results" / "checkpoints"), name,
-                                                           str(work / f"{label}.nemo"), model_path, str(hf))
-                for cmd in (many + to_nemo, one + to_hf, one + tok):
-                    with open(work / "commands.sh", "a") as f:
-                        f.write(na.render(cmd) + "\n")
-                    if subprocess.run(cmd, env=env).returncode != 0:
-                        raise StepFailed(f"{sec}: exporting {name} failed: {na.render(cmd)}")
+                if not (hf / "config.json").exists():
+                    to_nemo, to_hf, copy_tokenizer = na.export_checkpoint(c, s, str(work / "results" / "checkpoints"), name,
+                                                               str(work / f"{label}.nemo"), model_path, str(hf))
+                    steps(f"{sec}: exporting {name}", [many + to_nemo, one + to_hf, one + copy_tokenizer])
                 ckpts.append(label)
         return TrainResult(model_dir=str(out_dir), steps=-1, checkpoints=ckpts, kept="final")
 
