@@ -51,6 +51,7 @@ class ClusterConfig:
     workdir: str = "/workspace/srlm-nemo"  # where the repository is inside the containers
     nemo_dir: str = "/opt/NeMo"
     nemo_aligner_dir: str = "/opt/NeMo-Aligner"
+    gpu_memory_gb: float = 80.0  # per GPU; NeMo's .nemo -> HF converter loads the whole model on one
     requeue_signal_s: int = 300  # SIGUSR1 this long before the time limit: save state and requeue
     # Achieved model TFLOP/s per GPU used for GPU-hour estimates. Reference: NeMo's published
     # 759 TFLOP/s per H100 for Llama 2 70B pre-training in FP8.

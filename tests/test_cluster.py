@@ -66,7 +66,14 @@ def test_rendered_dpo_command_carries_every_knob():
                  "validation:[/ck/run/iter_2/dpo/nemo/val.jsonl],test:[/ck/run/iter_2/dpo/nemo/val.jsonl]}'"]:
         assert want in train, want
     assert "convert_llama_nemo_to_hf.py" in back and "--hf_output_path /ck/run/iter_2/dpo/model" in back
+    assert back.endswith("--cpu-only")  # 140 GB of bf16 weights do not fit one 80 GB GPU
     assert "chat_template.jinja" in copy
+
+
+def test_small_models_convert_back_on_the_gpu():
+    c = load_config(["experiment=llama2_7b_h100"])[0]
+    back = training_commands(c, "/r/iter_1/dpo", "dpo", "/hf", "/r/iter_1/dpo/model")[3]
+    assert "convert_llama_nemo_to_hf.py" in back[back.index("python") + 1] and "--cpu-only" not in back
 
 
 def test_sft_command_and_fp8_knobs():
@@ -249,5 +256,6 @@ def test_nemo_aligner_dpo_with_judge_selection_exports_each_checkpoint(tiny_mode
     assert e[:4] == ["srun", "--nodes=2", "--ntasks=16", "--ntasks-per-node=8"]  # TP 8 x PP 2 ranks
     assert e[e.index("--tensor_model_parallel_size") + 1] == "8" and e[e.index("--pipeline_model_parallel_size") + 1] == "2"
     assert e[e.index("--checkpoint_name") + 1].endswith("step=200-consumed_samples=3200.0.ckpt")
+    assert e[e.index("--precision") + 1] == "bf16-mixed"  # the script's default would load it as fp16
     to_hf = ran[ran.index(e) + 1]
     assert str(tmp_path / "iter_2/dpo/work/step-200") in to_hf  # where select_checkpoint looks

@@ -75,27 +75,35 @@ def convert_hf_to_nemo(cluster, hf_dir: str, nemo_path: str) -> list[str]:
             "--input_name_or_path", hf_dir, "--output_path", nemo_path, "--precision", "bf16"]
 
 
-def convert_nemo_to_hf(cluster, nemo_path: str, base_hf: str, out_dir: str) -> list[list[str]]:
+def convert_nemo_to_hf(cluster, nemo_path: str, base_hf: str, out_dir: str, params_b: float) -> list[list[str]]:
+    # The converter loads the whole model (TP 1, PP 1) on one GPU unless told --cpu-only: a 70B
+    # model's 140 GB of bf16 weights do not fit an 80 GB H100, so such models convert in host memory.
+    cpu_only = ["--cpu-only"] if 2 * params_b * 1.15 > cluster.gpu_memory_gb else []
     return [["python", f"{cluster.nemo_dir}/scripts/checkpoint_converters/convert_llama_nemo_to_hf.py",
              "--input_name_or_path", nemo_path, "--output_path", f"{out_dir}/pytorch_model.bin",
-             "--hf_input_path", base_hf, "--hf_output_path", out_dir, "--precision", "bf16"],
+             "--hf_input_path", base_hf, "--hf_output_path", out_dir, "--precision", "bf16", *cpu_only],
             # tokenizer and chat template travel with the weights (vLLM needs them)
             ["bash", "-c", f"cp {shlex.quote(base_hf)}/tokenizer* {shlex.quote(base_hf)}/special_tokens_map.json "
                            f"{shlex.quote(out_dir)}/ 2>/dev/null; cp {shlex.quote(base_hf)}/chat_template.jinja "
                            f"{shlex.quote(out_dir)}/ 2>/dev/null; true"]]
 
 
-def export_checkpoint(cluster, s, ckpt_dir: str, name: str, nemo_out: str, base_hf: str, out_dir: str) -> list[list[str]]:
+def export_checkpoint(cluster, s, ckpt_dir: str, name: str, nemo_out: str, base_hf: str, out_dir: str,
+                      params_b: float) -> list[list[str]]:
     """A checkpoint saved during training (Megatron-sharded .ckpt) -> .nemo -> HF, for the paper's
     checkpoint selection. NeMo's megatron_ckpt_to_nemo.py runs on TP x PP ranks, the layout the
-    checkpoint was saved in. Unverified here (needs GPUs and NeMo)."""
+    checkpoint was saved in; it loads the DPO checkpoint as a plain MegatronGPTModel (NeMo-Aligner
+    0.7 keeps the reference policy out of the checkpoint, so the saved keys are the GPT's).
+    Read against NeMo v2.1.0's script; never run here (needs GPUs and NeMo)."""
     p = s.parallel
     return [["python", f"{cluster.nemo_dir}/examples/nlp/language_modeling/megatron_ckpt_to_nemo.py",
              "--checkpoint_folder", ckpt_dir, "--checkpoint_name", name, "--nemo_file_path", nemo_out,
              "--gpus_per_node", str(min(cluster.gpus_per_node, p.tensor_parallel * p.pipeline_parallel)),
              "--tensor_model_parallel_size", str(p.tensor_parallel),
-             "--pipeline_model_parallel_size", str(p.pipeline_parallel), "--model_type", "gpt"],
-            *convert_nemo_to_hf(cluster, nemo_out, base_hf, out_dir)]
+             "--pipeline_model_parallel_size", str(p.pipeline_parallel), "--model_type", "gpt",
+             # the script's default is 16-mixed (fp16); NeMo-Aligner's configs train in bf16
+             "--precision", "bf16-mixed"],
+            *convert_nemo_to_hf(cluster, nemo_out, base_hf, out_dir, params_b)]
 
 
 def checkpoint_step(name: str) -> int | None:

@@ -84,7 +84,8 @@ class NemoAlignerTrainer:
                 hf = stage_dir / "work" / label
                 if not (hf / "config.json").exists():
                     to_nemo, to_hf, copy_tokenizer = na.export_checkpoint(c, s, str(work / "results" / "checkpoints"), name,
-                                                               str(work / f"{label}.nemo"), model_path, str(hf))
+                                                               str(work / f"{label}.nemo"), model_path, str(hf),
+                                                               self.cfg.model.arch.params_b)
                     steps(f"{sec}: exporting {name}", [many + to_nemo, one + to_hf, one + copy_tokenizer])
                 ckpts.append(label)
         return TrainResult(model_dir=str(out_dir), steps=-1, checkpoints=ckpts, kept="final")
