@@ -130,6 +130,10 @@ def test_converted_model_check(tmp_path):
     wrong = _nemo_file(tmp_path / "wrong.nemo", hidden_size=4096, num_layers=80, num_attention_heads=64, vocab_size=32064)
     with pytest.raises(na.ConversionError, match="hidden_size=4096.*vocab_size=32064"):
         na.verify_converted(wrong, hf)
+    llama3_tok = _nemo_file(tmp_path / "tok.nemo", hidden_size=8192, num_layers=80, num_attention_heads=64,
+                            tokenizer={"library": "huggingface", "type": "meta-llama/Meta-Llama-3-70B"})
+    with pytest.raises(na.ConversionError, match="tokenizer.type=meta-llama/Meta-Llama-3-70B.*32000-token"):
+        na.verify_converted(llama3_tok, hf)
 
 
 def test_nemo_aligner_data_files(tiny_model, tmp_path):

@@ -218,9 +218,15 @@ def verify_converted(nemo_path: str | Path, hf_config: dict) -> dict:
     vocab = cfg.get("vocab_size") or (cfg.get("tokenizer") or {}).get("vocab_size")
     if vocab is not None and vocab != hf_config.get("vocab_size"):
         problems.append(f"vocab_size={vocab} but the HF config has {hf_config.get('vocab_size')}")
+    # NeMo v2.1.0's converter, given an HF folder without tokenizer.model, names a Llama 3 hub
+    # tokenizer for any 32- or 80-layer model: a Llama 2 would then train on the wrong vocabulary.
+    tok_type = str((cfg.get("tokenizer") or {}).get("type") or "")
+    if "Llama-3" in tok_type and (hf_config.get("vocab_size") or 0) < 128000:
+        problems.append(f"tokenizer.type={tok_type} but the HF model has a {hf_config.get('vocab_size')}-token "
+                        "vocabulary (its folder has no tokenizer.model?)")
     if problems:
         raise ConversionError(f"{nemo_path}: " + "; ".join(problems))
-    return {"checked": ["rope_scaling", "hidden_size", "num_layers", "num_attention_heads"]
+    return {"checked": ["rope_scaling", "hidden_size", "num_layers", "num_attention_heads", "tokenizer"]
             + (["vocab_size"] if vocab is not None else []), "files": len(names)}
 
 
