@@ -5,6 +5,7 @@ import json
 import shlex
 import subprocess
 import tarfile
+from pathlib import Path
 
 import pytest
 import yaml
@@ -263,3 +264,37 @@ def test_nemo_aligner_dpo_with_judge_selection_exports_each_checkpoint(tiny_mode
     assert e[e.index("--precision") + 1] == "bf16-mixed"  # the script's default would load it as fp16
     to_hf = ran[ran.index(e) + 1]
     assert str(tmp_path / "iter_2/dpo/work/step-200") in to_hf  # where select_checkpoint looks
+
+
+CONFIG_KEYS = Path(__file__).parent / "contract" / "nemo_aligner_config_keys.json"
+
+
+@pytest.mark.parametrize("experiment", ["llama2_70b_h100", "llama2_7b_h100"])
+@pytest.mark.parametrize("sec", ["sft", "dpo"])
+def test_plain_overrides_name_keys_of_nemo_aligner_configs(experiment, sec):
+    """Hydra refuses `key=value` for a key the config lacks (and `+key` for one it has): every
+    override we render is checked against the key paths of NeMo-Aligner v0.7.0's own gpt_sft.yaml
+    / gpt_dpo.yaml (recorded by tests/contract/config_keys.py). `++key` may do either."""
+    keys = json.loads(CONFIG_KEYS.read_text())
+    assert keys["nemo_aligner"] == "v0.7.0"
+    known = set(keys[f"gpt_{sec}.yaml"])
+    cmd = training_commands(load_config([f"experiment={experiment}"])[0], "/r/x", sec, "/hf", "/out")[2]
+    script = next(i for i, a in enumerate(cmd) if a.endswith(f"train_gpt_{sec}.py"))
+    overrides = [a.split("=", 1)[0] for a in cmd[script + 1:]]
+    assert len(overrides) > 20
+    missing = [k for k in overrides if not k.startswith("+") and k not in known]
+    present = [k for k in overrides if k.startswith("+") and not k.startswith("++") and k[1:] in known]
+    assert not missing and not present, (missing, present)
+
+
+def test_checkpoints_kept_for_selection_and_final_nemo_named():
+    c = cfg70()
+    dpo = training_commands(c, "/r/iter_2/dpo", "dpo", "/hf", "/r/iter_2/dpo/model")
+    sft = training_commands(c, "/r/sft", "sft", "/hf", "/r/sft/model")
+    assert "exp_manager.checkpoint_callback_params.save_top_k=-1" in dpo[2]  # select=judge needs them all
+    for cmds, stage in ((dpo, "iter_2/dpo"), (sft, "sft")):
+        assert "exp_manager.name=megatron_gpt" in cmds[2]  # gpt_sft.yaml would name it megatron_gpt_sft
+        back = cmds[3]
+        assert back[back.index("--input_name_or_path") + 1] == f"/r/{stage}/nemo/results/checkpoints/megatron_gpt.nemo"
+    final = training_commands(cfg70("dpo.select=last"), "/r/d", "dpo", "/hf", "/r/d/model")[2]
+    assert not any("save_top_k" in a for a in final)

@@ -142,7 +142,8 @@ def _optim(s) -> list[str]:
     return [f"model.optim.lr={s.learning_rate}", "model.optim.sched.name=CosineAnnealing",
             f"model.optim.sched.warmup_steps={s.warmup_steps}", "model.optim.sched.constant_steps=0",
             f"model.optim.sched.min_lr={s.min_learning_rate}", f"model.optim.weight_decay={getattr(s, 'weight_decay', 0.0)}",
-            f"model.hidden_dropout={s.dropout}", f"model.attention_dropout={s.dropout}", f"model.ffn_dropout={s.dropout}"]
+            # `++`: gpt_dpo.yaml has no dropout keys, and Hydra refuses a plain override of a missing key
+            f"++model.hidden_dropout={s.dropout}", f"++model.attention_dropout={s.dropout}", f"++model.ffn_dropout={s.dropout}"]
 
 
 def _trainer(cluster, s, algo: str) -> list[str]:
@@ -164,12 +165,25 @@ def _sft_split(split: str, path: str, s) -> list[str]:
             f'{k}.prompt_template="{{input}}{{output}}"', f"{k}.add_eos=False", f"{k}.add_bos=False"]
 
 
+# The final .nemo is <out_dir>/checkpoints/<exp_manager.name>.nemo; the example configs name it
+# differently (megatron_gpt_sft / megatron_gpt), so both commands set it.
+NEMO_NAME = "megatron_gpt"
+
+
+def final_nemo(out_dir: str) -> str:
+    return f"{out_dir}/checkpoints/{NEMO_NAME}.nemo"
+
+
+def _exp_manager(out_dir: str) -> list[str]:
+    return [f"exp_manager.explicit_log_dir={out_dir}", f"exp_manager.name={NEMO_NAME}",
+            "exp_manager.checkpoint_callback_params.save_nemo_on_train_end=True"]
+
+
 def train_sft_command(cluster, s, nemo_in: str, train: str, val: str, out_dir: str) -> list[str]:
     return [*_trainer(cluster, s, "sft"),
             f"model.restore_from_path={nemo_in}", *_sft_split("train_ds", train, s),
             *_sft_split("validation_ds", val, s),
-            f"model.seed={s.seed}", f"exp_manager.explicit_log_dir={out_dir}",
-            "exp_manager.checkpoint_callback_params.save_nemo_on_train_end=True",
+            f"model.seed={s.seed}", *_exp_manager(out_dir),
             *_optim(s), *_layout_overrides(s.parallel, s.max_seq_len)]
 
 
@@ -180,8 +194,10 @@ def train_dpo_command(cluster, s, nemo_in: str, train: str, val: str, out_dir: s
             f"model.data.seq_length={s.max_seq_len}",
             f"model.global_batch_size={s.global_batch_size}", f"model.micro_batch_size={s.micro_batch_size}",
             f"model.dpo.ref_policy_kl_penalty={s.beta}",  # the paper's beta
-            f"model.seed={s.seed}", f"exp_manager.explicit_log_dir={out_dir}",
-            "exp_manager.checkpoint_callback_params.save_nemo_on_train_end=True",
+            f"model.seed={s.seed}", *_exp_manager(out_dir),
+            # The paper's selection judges every saved checkpoint; gpt_dpo.yaml keeps only the 3
+            # with the lowest validation loss and deletes the rest.
+            *(["exp_manager.checkpoint_callback_params.save_top_k=-1"] if s.select == "judge" else []),
             *_optim(s), *_layout_overrides(s.parallel, s.max_seq_len)]
 
 

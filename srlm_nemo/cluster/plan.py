@@ -31,7 +31,7 @@ def training_commands(cfg, stage_dir: str, sec: str, hf_in: str, out_hf: str) ->
     return [one + na.convert_hf_to_nemo(c, hf_in, f"{work}/input.nemo"),
             one + ["python", "-m", "srlm_nemo.cluster.verify", f"{work}/input.nemo", hf_in],
             many + train,
-            *[one + x for x in na.convert_nemo_to_hf(c, f"{work}/results/checkpoints/megatron_gpt.nemo", hf_in, out_hf,
+            *[one + x for x in na.convert_nemo_to_hf(c, na.final_nemo(f"{work}/results"), hf_in, out_hf,
                                                            cfg.model.arch.params_b)]]
 
 
