@@ -56,15 +56,15 @@ def test_rendered_dpo_command_carries_every_knob():
     cmds = training_commands(c, "/ck/run/iter_2/dpo", "dpo", "/ck/run/sft/model", "/ck/run/iter_2/dpo/model")
     convert, verify, train, back, copy = (shlex.join(x) for x in cmds)
     assert "--llama31" not in convert and "convert_llama_hf_to_nemo.py" in convert
-    assert "srlm_nemo.cluster.verify /ck/run/iter_2/dpo/nemo/input.nemo /ck/run/sft/model" in verify
+    assert "srlm_nemo.cluster.verify /ck/run/iter_2/dpo/work/nemo/input.nemo /ck/run/sft/model" in verify
     for want in ["srun --nodes=4 --ntasks=32 --ntasks-per-node=8", "train_gpt_dpo.py", "trainer.num_nodes=4", "trainer.devices=8",
                  "model.dpo.ref_policy_kl_penalty=0.1", "model.optim.lr=1e-06", "model.optim.sched.min_lr=1e-07",
                  "model.optim.sched.name=CosineAnnealing", "model.optim.sched.constant_steps=0",
                  "trainer.dpo.save_interval=200", "model.global_batch_size=16", "model.micro_batch_size=1",
                  "model.hidden_dropout=0.1", "++model.tensor_model_parallel_size=8",
                  "++model.pipeline_model_parallel_size=2", "++model.sequence_parallel=True", "++model.fp8=False",
-                 "'model.data.data_prefix={train:[/ck/run/iter_2/dpo/nemo/train.jsonl],"
-                 "validation:[/ck/run/iter_2/dpo/nemo/val.jsonl],test:[/ck/run/iter_2/dpo/nemo/val.jsonl]}'"]:
+                 "'model.data.data_prefix={train:[/ck/run/iter_2/dpo/work/nemo/train.jsonl],"
+                 "validation:[/ck/run/iter_2/dpo/work/nemo/val.jsonl],test:[/ck/run/iter_2/dpo/work/nemo/val.jsonl]}'"]:
         assert want in train, want
     assert "convert_llama_nemo_to_hf.py" in back and "--hf_output_path /ck/run/iter_2/dpo/model" in back
     assert back.endswith("--cpu-only")  # 140 GB of bf16 weights do not fit one 80 GB GPU
@@ -80,7 +80,7 @@ def test_small_models_convert_back_on_the_gpu():
 def test_sft_command_and_fp8_knobs():
     c = cfg70("sft.parallel.fp8=true")
     train = shlex.join(training_commands(c, "/r/sft", "sft", "/hf", "/r/sft/model")[2])
-    for want in ["train_gpt_sft.py", "model.restore_from_path=/r/sft/nemo/input.nemo", "model.optim.lr=5.5e-06",
+    for want in ["train_gpt_sft.py", "model.restore_from_path=/r/sft/work/nemo/input.nemo", "model.optim.lr=5.5e-06",
                  "model.optim.sched.min_lr=1.1e-06", "model.data.train_ds.global_batch_size=16",
                  "'model.data.train_ds.prompt_template=\"{input}{output}\"'", "++model.virtual_pipeline_model_parallel_size=20",
                  "++model.fp8=True", "++model.fp8_hybrid=True", "++model.fp8_amax_history_len=1024",
@@ -175,7 +175,7 @@ def test_nemo_aligner_backend_writes_data_then_runs_each_step(tiny_model, tmp_pa
               "rejected": [{"role": "assistant", "content": "b"}]} for i in range(20)]
     out = tmp_path / "iter_2" / "dpo" / "model"
     trainer.dpo(str(tiny_model), pairs, out, c.dpo)
-    work = tmp_path / "iter_2" / "dpo" / "nemo"
+    work = tmp_path / "iter_2" / "dpo" / "work" / "nemo"
     assert len((work / "train.jsonl").read_text().splitlines()) == 12  # 8 held out: one global batch
     assert len((work / "val.jsonl").read_text().splitlines()) == 8
     assert [next(a for a in cmd if a.endswith(".py") or a in ("-m", "-c")) for cmd in ran][:3] == [
@@ -183,9 +183,17 @@ def test_nemo_aligner_backend_writes_data_then_runs_each_step(tiny_model, tmp_pa
         f"{c.cluster.nemo_aligner_dir}/examples/nlp/gpt/train_gpt_dpo.py"]
     assert (work / "commands.sh").read_text().count("srun") == 5
     assert all("SLURM_NTASKS" not in e and "PATH" in e for e in envs)
+    # run again (a requeued job): the checked conversion is not repeated, training resumes in place
+    ran.clear()
+    trainer.dpo(str(tiny_model), pairs, out, c.dpo)
+    assert [next(a for a in cmd if a.endswith(".py") or a in ("-m", "-c")) for cmd in ran][0] == \
+        f"{c.cluster.nemo_aligner_dir}/examples/nlp/gpt/train_gpt_dpo.py"
+    assert "converted and checked by an earlier run" in (work / "commands.sh").read_text()
+    (work / "input.nemo.verified").unlink()
     monkeypatch.setattr(subprocess, "run", lambda cmd, env=None: subprocess.CompletedProcess(cmd, 3))
-    with pytest.raises(StepFailed, match="dpo: step exited 3: srun"):
+    with pytest.raises(StepFailed, match="dpo: HF -> .nemo: step exited 3: srun .*convert_llama_hf_to_nemo.py"):
         trainer.dpo(str(tiny_model), pairs, out, c.dpo)
+    assert not (work / "input.nemo.verified").exists()  # a failed conversion is done again next time
 
 
 def _dockerfile_args(path):
@@ -244,7 +252,7 @@ def test_nemo_aligner_dpo_with_judge_selection_exports_each_checkpoint(tiny_mode
     assert lines[1].startswith("srun --nodes=1 --ntasks=1 --ntasks-per-node=1 --gres=gpu:8 "
                                "--container-image=/lustre/containers/srlm-nemo-vllm.sqsh")
     assert lines[1].endswith("stage iter_2/dpo experiment=llama2_70b_h100")
-    ckdir = tmp_path / "iter_2/dpo/nemo/results/checkpoints"
+    ckdir = tmp_path / "iter_2/dpo/work/nemo/results/checkpoints"
     for n in ("megatron_gpt--validation_loss=0.6-step=400-consumed_samples=6400.0.ckpt",
               "megatron_gpt--validation_loss=0.7-step=200-consumed_samples=3200.0.ckpt",
               "megatron_gpt--validation_loss=0.6-step=400-consumed_samples=6400.0-last.ckpt"):
@@ -295,6 +303,6 @@ def test_checkpoints_kept_for_selection_and_final_nemo_named():
     for cmds, stage in ((dpo, "iter_2/dpo"), (sft, "sft")):
         assert "exp_manager.name=megatron_gpt" in cmds[2]  # gpt_sft.yaml would name it megatron_gpt_sft
         back = cmds[3]
-        assert back[back.index("--input_name_or_path") + 1] == f"/r/{stage}/nemo/results/checkpoints/megatron_gpt.nemo"
+        assert back[back.index("--input_name_or_path") + 1] == f"/r/{stage}/work/nemo/results/checkpoints/megatron_gpt.nemo"
     final = training_commands(cfg70("dpo.select=last"), "/r/d", "dpo", "/hf", "/r/d/model")[2]
     assert not any("save_top_k" in a for a in final)

@@ -50,7 +50,9 @@ class NemoAlignerTrainer:
         from transformers import AutoTokenizer
         s = getattr(self.cfg, sec)
         stage_dir = out_dir.parent
-        work = stage_dir / "nemo"
+        # Under the stage's work/: a resumed stage (requeue, resubmission) finds NeMo's checkpoints
+        # there and NeMo resumes from them; a stage whose inputs or config changed starts clean.
+        work = stage_dir / "work" / "nemo"
         tok = AutoTokenizer.from_pretrained(model_path)
         train, val = self._split(rows, s.global_batch_size)
         writer(tok, train, work / "train.jsonl", s.global_batch_size)
@@ -68,7 +70,15 @@ class NemoAlignerTrainer:
                 if done.returncode != 0:
                     raise StepFailed(f"{what}: step exited {done.returncode}: {na.render(c)}")
 
-        steps(sec, training_commands(self.cfg, str(stage_dir), sec, model_path, str(out_dir)))
+        convert, verify, *train_and_back = training_commands(self.cfg, str(stage_dir), sec, model_path, str(out_dir))
+        converted = work / "input.nemo.verified"  # written only after the check passed
+        if converted.exists():  # a 70B conversion takes long: not again on every requeue
+            with open(log, "a") as f:
+                f.write(f"# {work / 'input.nemo'}: converted and checked by an earlier run\n")
+        else:
+            steps(f"{sec}: HF -> .nemo", [convert, verify])
+            converted.write_text(f"{model_path}\n")
+        steps(sec, train_and_back)
         ckpts = []
         if sec == "dpo" and self.cfg.dpo.select == "judge":
             # every saved checkpoint, in step order, as an HF model in <stage>/work/<step-N>, where
