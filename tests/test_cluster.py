@@ -253,10 +253,12 @@ def test_nemo_aligner_dpo_with_judge_selection_exports_each_checkpoint(tiny_mode
                                "--container-image=/lustre/containers/srlm-nemo-vllm.sqsh")
     assert lines[1].endswith("stage iter_2/dpo experiment=llama2_70b_h100")
     ckdir = tmp_path / "iter_2/dpo/work/nemo/results/checkpoints"
-    for n in ("megatron_gpt--validation_loss=0.6-step=400-consumed_samples=6400.0.ckpt",
-              "megatron_gpt--validation_loss=0.7-step=200-consumed_samples=3200.0.ckpt",
-              "megatron_gpt--validation_loss=0.6-step=400-consumed_samples=6400.0-last.ckpt"):
+    # distributed checkpoints, as NeMo names them: folders without the .ckpt of the formatted name
+    for n in ("megatron_gpt--val_loss=0.612-step=400-consumed_samples=6400.0-epoch=0",
+              "megatron_gpt--val_loss=0.693-step=200-consumed_samples=3200.0-epoch=0",
+              "megatron_gpt--val_loss=0.612-step=400-consumed_samples=6400.0-epoch=0-last"):
         (ckdir / n).mkdir(parents=True)
+    (ckdir / "megatron_gpt.nemo").write_text("")
     ran = []
     monkeypatch.setattr(subprocess, "run", lambda cmd, env=None: ran.append(cmd) or subprocess.CompletedProcess(cmd, 0))
     pairs = [{"prompt": [{"role": "user", "content": f"q{i}"}], "chosen": [{"role": "assistant", "content": "a"}],
@@ -268,7 +270,7 @@ def test_nemo_aligner_dpo_with_judge_selection_exports_each_checkpoint(tiny_mode
     e = exports[0]
     assert e[:4] == ["srun", "--nodes=2", "--ntasks=16", "--ntasks-per-node=8"]  # TP 8 x PP 2 ranks
     assert e[e.index("--tensor_model_parallel_size") + 1] == "8" and e[e.index("--pipeline_model_parallel_size") + 1] == "2"
-    assert e[e.index("--checkpoint_name") + 1].endswith("step=200-consumed_samples=3200.0.ckpt")
+    assert e[e.index("--checkpoint_name") + 1] == "megatron_gpt--val_loss=0.693-step=200-consumed_samples=3200.0-epoch=0"
     assert e[e.index("--precision") + 1] == "bf16-mixed"  # the script's default would load it as fp16
     to_hf = ran[ran.index(e) + 1]
     assert str(tmp_path / "iter_2/dpo/work/step-200") in to_hf  # where select_checkpoint looks
@@ -306,3 +308,22 @@ def test_checkpoints_kept_for_selection_and_final_nemo_named():
         assert back[back.index("--input_name_or_path") + 1] == f"/r/{stage}/work/nemo/results/checkpoints/megatron_gpt.nemo"
     final = training_commands(cfg70("dpo.select=last"), "/r/d", "dpo", "/hf", "/r/d/model")[2]
     assert not any("save_top_k" in a for a in final)
+
+
+def test_saved_checkpoints_in_both_layouts(tmp_path):
+    """What NeMo writes: distributed checkpoints are folders named without `.ckpt`; legacy ones are
+    `.ckpt` files, in per-rank folders when model-parallel. The `-last` copy is not a candidate."""
+    dist = tmp_path / "dist"
+    for n in ("m--val_loss=0.5-step=1000-consumed_samples=16000.0-epoch=1", "m--val_loss=0.6-step=200-consumed_samples=3200.0-epoch=0",
+              "m--val_loss=0.5-step=1000-consumed_samples=16000.0-epoch=1-last"):
+        (dist / n).mkdir(parents=True)
+    (dist / "m.nemo").write_text("")
+    assert na.saved_checkpoints(dist) == ["m--val_loss=0.6-step=200-consumed_samples=3200.0-epoch=0",
+                                          "m--val_loss=0.5-step=1000-consumed_samples=16000.0-epoch=1"]
+    legacy = tmp_path / "legacy"
+    for rank in ("tp_rank_00_pp_rank_000", "tp_rank_01_pp_rank_000"):
+        (legacy / rank).mkdir(parents=True)
+        for n in ("m--val_loss=0.6-step=200.ckpt", "m--val_loss=0.6-step=200-last.ckpt"):
+            (legacy / rank / n).write_text("")
+    assert na.saved_checkpoints(legacy) == ["m--val_loss=0.6-step=200.ckpt"]
+    assert na.saved_checkpoints(tmp_path / "none") == []

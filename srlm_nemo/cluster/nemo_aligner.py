@@ -106,6 +106,21 @@ def export_checkpoint(cluster, s, ckpt_dir: str, name: str, nemo_out: str, base_
             *convert_nemo_to_hf(cluster, nemo_out, base_hf, out_dir, params_b)]
 
 
+def saved_checkpoints(ckpt_dir: Path) -> list[str]:
+    """The checkpoints a NeMo-Aligner run saved, in step order, without the `-last` copy.
+    Distributed checkpoints (the default for Megatron-core models) are folders whose names drop
+    the `.ckpt` of the name NeMo formats (nlp_overrides.NLPDDPStrategy.save_checkpoint); legacy
+    ones are `.ckpt` files, inside `mp_rank_*` / `tp_rank_*_pp_rank_*` folders when model-parallel.
+    megatron_ckpt_to_nemo.py takes either name as --checkpoint_name."""
+    names = set()
+    for p in Path(ckpt_dir).iterdir() if Path(ckpt_dir).is_dir() else ():
+        if p.name.startswith(("mp_rank_", "tp_rank_")) and p.is_dir():
+            names.update(f.name for f in p.glob("*.ckpt"))
+        elif p.is_dir() or p.suffix == ".ckpt":
+            names.add(p.name)
+    return sorted((n for n in names if checkpoint_step(n) is not None and "-last" not in n), key=checkpoint_step)
+
+
 def checkpoint_step(name: str) -> int | None:
     """`megatron_gpt--validation_loss=0.61-step=200-consumed_samples=3200.0.ckpt` -> 200."""
     import re

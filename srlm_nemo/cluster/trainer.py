@@ -83,8 +83,7 @@ class NemoAlignerTrainer:
         if sec == "dpo" and self.cfg.dpo.select == "judge":
             # every saved checkpoint, in step order, as an HF model in <stage>/work/<step-N>, where
             # the selection looks
-            saved = sorted((p.name for p in (work / "results" / "checkpoints").glob("*.ckpt") if "-last" not in p.name),
-                           key=lambda n: na.checkpoint_step(n) or 0)
+            saved = na.saved_checkpoints(work / "results" / "checkpoints")
             c = self.cfg.cluster
             ranks = s.parallel.tensor_parallel * s.parallel.pipeline_parallel  # one model replica
             many = srun_prefix(c, -(-ranks // c.gpus_per_node), c.training_image, min(c.gpus_per_node, ranks))
