@@ -12,6 +12,7 @@ from omegaconf import OmegaConf
 from .artifacts import ArtifactError, write_text_atomic
 from .config import ConfigError, load_config
 from .cluster.layout import LayoutError
+from .cluster.timeleft import EXIT_REQUEUE, TimeLimitNear
 from .models import ModelNotFound
 
 STATE_STYLE = {"done": "green", "stale": "yellow", "partial": "yellow", "pending": "cyan", "waiting": "dim"}
@@ -299,6 +300,9 @@ def main(argv=None) -> int:
     except (ConfigError, ArtifactError, ModelNotFound, FileNotFoundError, LayoutError) as e:
         print(f"srlm: error: {e}", file=sys.stderr)
         return 2
+    except TimeLimitNear as e:  # the Slurm job runner requeues on this exit code
+        print(f"srlm: {e}", file=sys.stderr)
+        return EXIT_REQUEUE
 
 
 if __name__ == "__main__":

@@ -53,6 +53,9 @@ class ClusterConfig:
     nemo_aligner_dir: str = "/opt/NeMo-Aligner"
     gpu_memory_gb: float = 80.0  # per GPU; NeMo's .nemo -> HF converter loads the whole model on one
     requeue_signal_s: int = 300  # SIGUSR1 this long before the time limit: save state and requeue
+    # What one NeMo checkpoint save takes (70B with optimizer state: ~1 TB). Training stops and
+    # saves this long before the warning signal, so a requeue loses no steps.
+    checkpoint_save_s: int = 900
     # Achieved model TFLOP/s per GPU used for GPU-hour estimates. Reference: NeMo's published
     # 759 TFLOP/s per H100 for Llama 2 70B pre-training in FP8.
     assumed_tflops_per_gpu: float = 759.0

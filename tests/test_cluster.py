@@ -1,6 +1,7 @@
 """The cluster path as far as a CPU machine can check it: layouts, rendered commands, NeMo-Aligner
 data files, the converted-model check and GPU-hour estimates. Nothing here runs NeMo."""
 import io
+import os
 import json
 import shlex
 import subprocess
@@ -156,6 +157,21 @@ def test_nemo_aligner_data_files(tiny_model, tmp_path):
         sft[0]["prompt"] + sft[0]["completion"], tokenize=False)
 
 
+def _fake_steps(ran, envs=None, final_nemo=True):
+    """Stands in for subprocess.run of the job steps: records them; the training step writes the
+    final .nemo, as NeMo does at the end of training (not when it stopped for the time limit)."""
+    def run(cmd, env=None):
+        ran.append(cmd)
+        if envs is not None:
+            envs.append(env)
+        if final_nemo and any(a.endswith(("train_gpt_dpo.py", "train_gpt_sft.py")) for a in cmd):
+            out = next(a.split("=", 1)[1] for a in cmd if a.startswith("exp_manager.explicit_log_dir="))
+            Path(na.final_nemo(out)).parent.mkdir(parents=True, exist_ok=True)
+            Path(na.final_nemo(out)).write_text("")
+        return subprocess.CompletedProcess(cmd, 0)
+    return run
+
+
 def test_nemo_aligner_backend_writes_data_then_runs_each_step(tiny_model, tmp_path, monkeypatch):
     """The backend's own flow, with `subprocess.run` recording the steps instead of needing
     srun and NeMo (absent here): data files first, then the four steps in order; a failing step
@@ -168,8 +184,7 @@ def test_nemo_aligner_backend_writes_data_then_runs_each_step(tiny_model, tmp_pa
     ran = []
     monkeypatch.setenv("SLURM_NTASKS", "1")  # as inside a job step: must not reach the trainer's steps
     envs = []
-    monkeypatch.setattr(subprocess, "run", lambda cmd, env=None: ran.append(cmd) or envs.append(env)
-                        or subprocess.CompletedProcess(cmd, 0))
+    monkeypatch.setattr(subprocess, "run", _fake_steps(ran, envs))
     trainer = make_trainer(c)
     pairs = [{"prompt": [{"role": "user", "content": f"q{i}"}], "chosen": [{"role": "assistant", "content": "a"}],
               "rejected": [{"role": "assistant", "content": "b"}]} for i in range(20)]
@@ -260,7 +275,7 @@ def test_nemo_aligner_dpo_with_judge_selection_exports_each_checkpoint(tiny_mode
         (ckdir / n).mkdir(parents=True)
     (ckdir / "megatron_gpt.nemo").write_text("")
     ran = []
-    monkeypatch.setattr(subprocess, "run", lambda cmd, env=None: ran.append(cmd) or subprocess.CompletedProcess(cmd, 0))
+    monkeypatch.setattr(subprocess, "run", _fake_steps(ran))
     pairs = [{"prompt": [{"role": "user", "content": f"q{i}"}], "chosen": [{"role": "assistant", "content": "a"}],
               "rejected": [{"role": "assistant", "content": "b"}]} for i in range(20)]
     result = make_trainer(c).dpo(str(tiny_model), pairs, tmp_path / "iter_2/dpo/model", c.dpo)
@@ -327,3 +342,74 @@ def test_saved_checkpoints_in_both_layouts(tmp_path):
             (legacy / rank / n).write_text("")
     assert na.saved_checkpoints(legacy) == ["m--val_loss=0.6-step=200.ckpt"]
     assert na.saved_checkpoints(tmp_path / "none") == []
+
+
+def test_time_left_parsing():
+    from srlm_nemo.cluster.timeleft import as_duration, parse_time_left
+    assert parse_time_left("1-02:03:04\n") == 93784 and parse_time_left("05:00:00") == 18000
+    assert parse_time_left("12:34") == 754
+    assert all(parse_time_left(t) is None for t in ("UNLIMITED", "NOT_SET", "INVALID", ""))
+    assert as_duration(13200) == "00:03:40:00" and as_duration(93784) == "01:02:03:04"
+
+
+def test_training_stops_before_the_time_limit_and_requeues(tiny_model, tmp_path, monkeypatch):
+    """In a job with a time limit, NeMo-Aligner is told to save and stop before it (its own
+    max_time_per_run); when it did, the stage asks the job to requeue (exit 75) instead of failing."""
+    from types import SimpleNamespace
+
+    from srlm_nemo.backends.training import make_trainer
+    from srlm_nemo.cluster import timeleft
+    from srlm_nemo.cluster import trainer as trainer_mod
+    from srlm_nemo.cluster.trainer import StepFailed
+    c = load_config(["experiment=llama2_7b_h100", "sft.global_batch_size=8"])[0]
+    rows = [{"prompt": [{"role": "user", "content": f"q{i}"}], "completion": [{"role": "assistant", "content": "a"}]}
+            for i in range(20)]
+    out = tmp_path / "sft" / "model"
+    monkeypatch.setattr(timeleft, "job_seconds_left", lambda: 4 * 3600.0)
+    ran = []
+    monkeypatch.setattr(subprocess, "run", _fake_steps(ran))
+    make_trainer(c).sft(str(tiny_model), rows, out, c.sft)
+    train = next(cmd for cmd in ran if any(a.endswith("train_gpt_sft.py") for a in cmd))
+    # 4 h - the 300 s warning - one 900 s checkpoint save
+    assert train[-1] == "++exp_manager.max_time_per_run=00:03:40:00"
+    assert any("convert_llama_nemo_to_hf.py" in " ".join(cmd) for cmd in ran)
+
+    # NeMo stopped at that time (no final .nemo): requeue, no conversion back
+    ran.clear()
+    monkeypatch.setattr(subprocess, "run", _fake_steps(ran, final_nemo=False))
+    (tmp_path / "sft/work/nemo/results/checkpoints/megatron_gpt.nemo").unlink()
+    clock = iter([0.0, 13200.0])
+    monkeypatch.setattr(trainer_mod, "time", SimpleNamespace(monotonic=lambda: next(clock)))
+    with pytest.raises(timeleft.TimeLimitNear, match="resumes from it"):
+        make_trainer(c).sft(str(tiny_model), rows, out, c.sft)
+    assert not any("convert_llama_nemo_to_hf.py" in " ".join(cmd) for cmd in ran)
+    # ... but a run that ended early, well inside its time, is an error, not a requeue loop
+    clock = iter([0.0, 60.0])
+    with pytest.raises(StepFailed, match="wrote no .*megatron_gpt.nemo"):
+        make_trainer(c).sft(str(tiny_model), rows, out, c.sft)
+    # too little time left to train at all: requeue before starting
+    ran.clear()
+    monkeypatch.setattr(timeleft, "job_seconds_left", lambda: 1500.0)
+    with pytest.raises(timeleft.TimeLimitNear, match="too little to train"):
+        make_trainer(c).sft(str(tiny_model), rows, out, c.sft)
+    assert not any("train_gpt_sft.py" in " ".join(cmd) for cmd in ran)
+
+
+def test_stage_exit_code_75_requeues_the_job(tmp_path, monkeypatch):
+    """The job runner requeues its own job when a step exits 75 (EXIT_REQUEUE), as on USR1;
+    `srlm` maps TimeLimitNear to that exit code."""
+    from srlm_nemo import cli
+    from srlm_nemo.cluster import job, steps, timeleft
+    assert timeleft.EXIT_REQUEUE == 75
+    monkeypatch.setattr(cli, "cmd_plan", lambda overrides: (_ for _ in ()).throw(timeleft.TimeLimitNear("x")))
+    assert cli.main(["plan"]) == 75
+    calls = tmp_path / "scontrol.calls"
+    (tmp_path / "scontrol").write_text(f"#!/bin/sh\necho \"$@\" >> {calls}\n")
+    (tmp_path / "scontrol").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
+    monkeypatch.setenv("SLURM_JOB_ID", "4242")
+    monkeypatch.delenv("SLURM_JOB_NUM_NODES", raising=False)
+    monkeypatch.setattr(steps, "job_steps", lambda *a: ("steps", ["true", "exit 75", "echo never > " + str(tmp_path / "ran")]))
+    with pytest.raises(SystemExit) as e:
+        job.main(["--part", "iteration", "--script", "slurm/iteration.sh", "experiment=tiny"])
+    assert e.value.code == 0 and calls.read_text() == "requeue 4242\n" and not (tmp_path / "ran").exists()

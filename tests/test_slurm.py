@@ -178,3 +178,14 @@ def test_scripts_pass_shellcheck():
     scripts = sorted(str(p) for p in [*REPO.glob("slurm/*.sh"), *REPO.glob("tests/slurm/*.sh"), REPO / ".ci/run"])
     p = subprocess.run(["shellcheck", *scripts], capture_output=True, text=True)
     assert p.returncode == 0, p.stdout
+
+
+def test_time_left_read_inside_a_real_job(slurm, tmp_path):
+    """What the training step's time budget starts from: squeue's time left, read from inside a
+    job submitted with a 10-minute limit."""
+    out = tmp_path / "left.out"
+    code = "from srlm_nemo.cluster.timeleft import job_seconds_left; print(job_seconds_left())"
+    subprocess.run(["sbatch", "--wait", "--time=10", f"--output={out}", f"--wrap={sys.executable} -c '{code}'"],
+                   env=slurm, check=True, timeout=300, capture_output=True)
+    left = float(out.read_text().split()[-1])
+    assert 480 < left <= 600

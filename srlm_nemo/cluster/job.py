@@ -6,7 +6,8 @@
    job's own sbatch options (`srlm cluster sbatch-args`), appending to the same log, and stop.
 2. Run the job steps (`srlm cluster steps`) one after another; stages already done skip themselves.
 3. On USR1 (`--signal=B:USR1@...`, sent to this process: the script execs it) requeue the job;
-   its next run continues with the first unfinished stage.
+   its next run continues with the first unfinished stage. Likewise when a training stage exits
+   with EXIT_REQUEUE: NeMo-Aligner saved a checkpoint and stopped before the time limit.
 """
 from __future__ import annotations
 
@@ -53,11 +54,14 @@ def main(argv=None) -> int:
     signal.signal(signal.SIGUSR1, requeue)
 
     from .steps import job_steps
+    from .timeleft import EXIT_REQUEUE
     header, lines = job_steps(cfg, a.part, os.environ.get("ITERATION", "auto"), overrides, python)
     _say(header)
     for line in lines:
         _say(line)
         rc = subprocess.run(["bash", "-c", line]).returncode
+        if rc == EXIT_REQUEUE:  # training saved and stopped before the time limit
+            requeue(None, None)
         if rc != 0:
             _say(f"step exited {rc}; finished stages are kept, resubmit to continue")
             return rc

@@ -12,10 +12,12 @@ commands, layouts, the conversion check) is tested in tests/test_cluster.py.
 from __future__ import annotations
 
 import subprocess
+import time
 from pathlib import Path
 
 from ..backends.training import TrainResult
 from . import nemo_aligner as na
+from . import timeleft
 from .plan import srun_prefix, training_commands
 
 
@@ -45,6 +47,18 @@ class NemoAlignerTrainer:
         # Validation needs at least one global batch too; hold out ~2% when there is room.
         n_val = max(gbs, len(rows) // 50)
         return (rows[n_val:], rows[:n_val]) if len(rows) - n_val >= gbs else (rows, rows[:gbs])
+
+    def _time_budget(self, sec: str) -> float | None:
+        """Seconds training may run in this job: what Slurm has left, less the warning signal's
+        lead and one checkpoint save. None outside Slurm or without a time limit."""
+        left = timeleft.job_seconds_left()
+        if left is None:
+            return None
+        c = self.cfg.cluster
+        budget = left - c.requeue_signal_s - c.checkpoint_save_s
+        if budget < c.checkpoint_save_s:  # less than a save's worth of training: not worth starting
+            raise timeleft.TimeLimitNear(f"{sec}: {left:.0f} s left in the job, too little to train; requeueing")
+        return budget
 
     def _run(self, sec: str, model_path: str, rows: list, out_dir: Path, writer) -> TrainResult:
         from transformers import AutoTokenizer
@@ -78,7 +92,21 @@ class NemoAlignerTrainer:
         else:
             steps(f"{sec}: HF -> .nemo", [convert, verify])
             converted.write_text(f"{model_path}\n")
-        steps(sec, train_and_back)
+        train, *back = train_and_back
+        budget = self._time_budget(sec)
+        if budget is not None:
+            # NeMo-Aligner's own timer: validate, save a checkpoint and stop this long after start
+            train = [*train, f"++exp_manager.max_time_per_run={timeleft.as_duration(budget)}"]
+        started = time.monotonic()
+        steps(sec, [train])
+        final = Path(na.final_nemo(str(work / "results")))
+        if not final.exists():
+            # the .nemo is written only at the end of training: it stopped early
+            if budget is not None and time.monotonic() - started >= budget - 120:
+                raise timeleft.TimeLimitNear(f"{sec}: training saved a checkpoint and stopped before the job's time "
+                                             "limit; the requeued job resumes from it")
+            raise StepFailed(f"{sec}: training exited 0 but wrote no {final}")
+        steps(sec, back)
         ckpts = []
         if sec == "dpo" and self.cfg.dpo.select == "judge":
             # every saved checkpoint, in step order, as an HF model in <stage>/work/<step-N>, where
