@@ -180,6 +180,13 @@ def _sft_split(split: str, path: str, s) -> list[str]:
             f'{k}.prompt_template="{{input}}{{output}}"', f"{k}.add_eos=False", f"{k}.add_bos=False"]
 
 
+def work_dir(stage_dir: str | Path) -> Path:
+    """Where a stage's NeMo files live: data, input.nemo, results/ (NeMo's log dir). Under the
+    stage's work/, so a stage whose inputs or config changed starts clean, while a resumed one
+    (requeue, resubmission) finds NeMo's checkpoints and NeMo resumes from them."""
+    return Path(stage_dir) / "work" / "nemo"
+
+
 # The final .nemo is <out_dir>/checkpoints/<exp_manager.name>.nemo; the example configs name it
 # differently (megatron_gpt_sft / megatron_gpt), so both commands set it.
 NEMO_NAME = "megatron_gpt"

@@ -23,7 +23,7 @@ def srun_prefix(cluster, nodes: int, image: str | None, tasks_per_node: int, ext
 def training_commands(cfg, stage_dir: str, sec: str, hf_in: str, out_hf: str) -> list[list[str]]:
     """HF -> .nemo, its check, training on all the stage's GPUs, .nemo -> HF (+ tokenizer)."""
     c, s = cfg.cluster, getattr(cfg, sec)
-    work = f"{stage_dir}/work/nemo"
+    work = na.work_dir(stage_dir)
     one = srun_prefix(c, 1, c.training_image, 1)
     many = srun_prefix(c, s.parallel.nodes, c.training_image, c.gpus_per_node)
     train = (na.train_sft_command if sec == "sft" else na.train_dpo_command)(

@@ -64,9 +64,8 @@ class NemoAlignerTrainer:
         from transformers import AutoTokenizer
         s = getattr(self.cfg, sec)
         stage_dir = out_dir.parent
-        # Under the stage's work/: a resumed stage (requeue, resubmission) finds NeMo's checkpoints
-        # there and NeMo resumes from them; a stage whose inputs or config changed starts clean.
-        work = stage_dir / "work" / "nemo"
+        work = na.work_dir(stage_dir)
+        ckpt_dir = work / "results" / "checkpoints"
         tok = AutoTokenizer.from_pretrained(model_path)
         train, val = self._split(rows, s.global_batch_size)
         writer(tok, train, work / "train.jsonl", s.global_batch_size)
@@ -111,7 +110,7 @@ class NemoAlignerTrainer:
         if sec == "dpo" and self.cfg.dpo.select == "judge":
             # every saved checkpoint, in step order, as an HF model in <stage>/work/<step-N>, where
             # the selection looks
-            saved = na.saved_checkpoints(work / "results" / "checkpoints")
+            saved = na.saved_checkpoints(ckpt_dir)
             c = self.cfg.cluster
             ranks = s.parallel.tensor_parallel * s.parallel.pipeline_parallel  # one model replica
             many = srun_prefix(c, -(-ranks // c.gpus_per_node), c.training_image, min(c.gpus_per_node, ranks))
@@ -120,7 +119,7 @@ class NemoAlignerTrainer:
                 label = na.checkpoint_label(name)
                 hf = stage_dir / "work" / label
                 if not (hf / "config.json").exists():
-                    to_nemo, to_hf, copy_tokenizer = na.export_checkpoint(c, s, str(work / "results" / "checkpoints"), name,
+                    to_nemo, to_hf, copy_tokenizer = na.export_checkpoint(c, s, str(ckpt_dir), name,
                                                                str(work / f"{label}.nemo"), model_path, str(hf),
                                                                self.cfg.model.arch.params_b)
                     steps(f"{sec}: exporting {name}", [many + to_nemo, one + to_hf, one + copy_tokenizer])
