@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .summary import _drops, collect, rm_table
+from .summary import _drops, alpaca_scores, collect, h2h_results, rm_table
 
 
 def _plt():
@@ -135,7 +135,7 @@ def write_report(run_dir: str | Path) -> Path:
     if s["reward_model"]:
         md += ["", "## Reward modelling", ""] + rm_table(s["reward_model"])
     md += ["", "## Win rates", ""]
-    h2h = [json.loads(m.read_text())["stats"] for m in sorted((run_dir / "eval" / "h2h").glob("*/manifest.json"))]
+    h2h = h2h_results(run_dir)
     if h2h:
         md += ["Head-to-head (each pair judged in both orders; disagreement = tie):", "",
                "| A | B | judge | win | tie | loss | A win rate (ties half) |", "|---|---|---|---|---|---|---|"]
@@ -153,8 +153,7 @@ def write_report(run_dir: str | Path) -> Path:
         ax.set_title("Head-to-head outcomes")
         panels.append(("Head-to-head", _save(fig, out / "head_to_head.png")))
     alpaca = sorted((run_dir / "eval" / "alpaca").glob("*/model_outputs.json"))
-    scored = {p.parent.parent.name: json.loads(p.read_text())
-              for p in sorted((run_dir / "eval" / "alpaca").glob("*/alpaca_eval/result.json"))}
+    scored = alpaca_scores(run_dir)
     if alpaca:
         from .evaluate import PAPER_ALPACA
         md += ["", "AlpacaEval answers written: " + ", ".join(f"`{p.relative_to(run_dir)}`" for p in alpaca)

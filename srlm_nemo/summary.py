@@ -12,6 +12,17 @@ def _manifest(run_dir: Path, name: str) -> dict | None:
     return json.loads(p.read_text()) if p.exists() else None
 
 
+def h2h_results(run_dir: Path) -> list[dict]:
+    """The stats of every head-to-head stage (eval/h2h/<A>_vs_<B>), in name order."""
+    return [json.loads(m.read_text())["stats"] for m in sorted((Path(run_dir) / "eval" / "h2h").glob("*/manifest.json"))]
+
+
+def alpaca_scores(run_dir: Path) -> dict[str, dict]:
+    """Model label -> the alpaca_eval result of its AlpacaEval answers (eval/alpaca/<label>/alpaca_eval)."""
+    return {p.parent.parent.name: json.loads(p.read_text())
+            for p in sorted((Path(run_dir) / "eval" / "alpaca").glob("*/alpaca_eval/result.json"))}
+
+
 def collect(run_dir: Path) -> dict:
     run_dir = Path(run_dir)
     out: dict = {"run_dir": str(run_dir), "stages": {}, "iterations": []}

@@ -18,7 +18,7 @@ import shutil
 import time
 from pathlib import Path
 
-from .summary import collect
+from .summary import alpaca_scores, collect, h2h_results
 
 
 def _model_step(label: str) -> int:
@@ -42,12 +42,10 @@ def scalars(run_dir: Path) -> list[tuple[str, float, int]]:
         for key, v in m.items():
             if isinstance(v, (int, float)):
                 out.append((f"reward_model/{key}", float(v), _model_step(label)))
-    for p in sorted((Path(run_dir) / "eval" / "alpaca").glob("*/alpaca_eval/result.json")):
-        r = json.loads(p.read_text())
+    for label, r in alpaca_scores(run_dir).items():
         if r.get("win_rate") is not None:
-            out.append(("eval/alpaca_win_rate", r["win_rate"], _model_step(p.parent.parent.name)))
-    for p in sorted((Path(run_dir) / "eval" / "h2h").glob("*/manifest.json")):
-        st = json.loads(p.read_text())["stats"]
+            out.append(("eval/alpaca_win_rate", r["win_rate"], _model_step(label)))
+    for st in h2h_results(run_dir):
         if st.get("win_rate_ties_half") is not None:
             out.append((f"eval/h2h_vs_{st['b']}", 100 * st["win_rate_ties_half"], _model_step(st["a"])))
     return out
