@@ -56,8 +56,8 @@ def test_rendered_dpo_command_carries_every_knob():
     c = cfg70()
     cmds = training_commands(c, "/ck/run/iter_2/dpo", "dpo", "/ck/run/sft/model", "/ck/run/iter_2/dpo/model")
     convert, verify, train, back, copy = (shlex.join(x) for x in cmds)
-    assert "--llama31" not in convert and "convert_llama_hf_to_nemo.py" in convert
-    assert "srlm_nemo.cluster.verify /ck/run/iter_2/dpo/work/nemo/input.nemo /ck/run/sft/model" in verify
+    assert "convert_llama_hf_to_nemo.py" in convert and "--gres=gpu:1" in convert  # BF16 needs CUDA seen
+    assert "srlm_nemo.cluster.verify /ck/run/iter_2/dpo/work/nemo/input.nemo /ck/run/sft/model --precision bf16" in verify
     for want in ["srun --nodes=4 --ntasks=32 --ntasks-per-node=8", "train_gpt_dpo.py", "trainer.num_nodes=4", "trainer.devices=8",
                  "model.dpo.ref_policy_kl_penalty=0.1", "model.optim.lr=1e-06", "model.optim.sched.min_lr=1e-07",
                  "model.optim.sched.name=CosineAnnealing", "model.optim.sched.constant_steps=0",
@@ -127,8 +127,18 @@ def test_converted_model_check(tmp_path):
     assert "rope_scaling" in na.verify_converted(good, hf)["checked"]
     bad = _nemo_file(tmp_path / "bad.nemo", hidden_size=8192, num_layers=80, num_attention_heads=64,
                      scale_positional_embedding=True)
-    with pytest.raises(na.ConversionError, match="RoPE scaling is switched on"):
+    with pytest.raises(na.ConversionError, match="scale_positional_embedding is true.*--llama31 ''"):
         na.verify_converted(bad, hf)
+    off = _nemo_file(tmp_path / "off.nemo", hidden_size=8192, num_layers=80, num_attention_heads=64,
+                     scale_positional_embedding=False, precision="bf16")
+    assert "precision" in na.verify_converted(off, hf, "bf16")["checked"]
+    fp16 = _nemo_file(tmp_path / "fp16.nemo", hidden_size=8192, num_layers=80, num_attention_heads=64, precision=16)
+    with pytest.raises(na.ConversionError, match="precision=16 but bf16 was asked for.*no CUDA device"):
+        na.verify_converted(fp16, hf, "bf16")
+    interp = _nemo_file(tmp_path / "interp.nemo", hidden_size=8192, num_layers=80, num_attention_heads=64,
+                        seq_len_interpolation_factor=8)
+    with pytest.raises(na.ConversionError, match="RoPE scaling is switched on"):
+        na.verify_converted(interp, hf)
     wrong = _nemo_file(tmp_path / "wrong.nemo", hidden_size=4096, num_layers=80, num_attention_heads=64, vocab_size=32064)
     with pytest.raises(na.ConversionError, match="hidden_size=4096.*vocab_size=32064"):
         na.verify_converted(wrong, hf)
@@ -292,6 +302,56 @@ def test_nemo_aligner_dpo_with_judge_selection_exports_each_checkpoint(tiny_mode
 
 
 CONFIG_KEYS = Path(__file__).parent / "contract" / "nemo_aligner_config_keys.json"
+SCRIPT_ARGS = Path(__file__).parent / "contract" / "nemo_script_args.json"
+
+
+def nemo_parser(script: str):
+    """The argparse parser of one NeMo v2.1.0 script, rebuilt from its recorded add_argument calls
+    (tests/contract/converter_args.py): our rendered arguments parse as that script parses them."""
+    import argparse
+    rec = json.loads(SCRIPT_ARGS.read_text())
+    assert rec["nemo"] == "v2.1.0"
+    types = {"str": str, "int": int, "float": float, "bool": bool}
+    ap = argparse.ArgumentParser(prog=script, exit_on_error=False)
+    for a in rec[script]:
+        kw = {k: v for k, v in a.items() if k != "flags"}
+        if "type" in kw:
+            kw["type"] = types[kw["type"]]
+        if isinstance(kw.get("default"), dict):  # computed at run time there; irrelevant here
+            kw["default"] = None
+        ap.add_argument(*a["flags"], **kw)
+    return ap
+
+
+def script_args(cmd: list[str], script: str) -> list[str]:
+    at = next(i for i, a in enumerate(cmd) if a.endswith("/" + script))
+    return cmd[at + 1:]
+
+
+@pytest.mark.parametrize("experiment", ["llama2_70b_h100", "llama2_7b_h100", "tiny"])
+def test_hf_to_nemo_conversion_leaves_llama31_rope_scaling_off(experiment):
+    """NeMo's converter declares `--llama31` as `type=bool, default=True`: left out (or "False")
+    it turns Llama 3.1 RoPE scaling on for our Llama 2. Parsed by its own definition, ours is off."""
+    script = "convert_llama_hf_to_nemo.py"
+    cmd = training_commands(load_config([f"experiment={experiment}"])[0], "/r/sft", "sft", "/hf", "/r/sft/model")[0]
+    args = nemo_parser(script).parse_args(script_args(cmd, script))
+    assert args.llama31 is False and args.precision == "bf16"
+    # the trap itself, as recorded: the flag left out, or given "False", means True
+    assert nemo_parser(script).parse_args(["--input_name_or_path", "x", "--output_path", "y"]).llama31 is True
+    assert nemo_parser(script).parse_args(["--input_name_or_path", "x", "--output_path", "y",
+                                           "--llama31", "False"]).llama31 is True
+    # what `srlm plan` prints survives a shell: the empty value is quoted
+    assert shlex.split(shlex.join(cmd))[-2:] == ["--llama31", ""]
+
+
+def test_export_and_back_conversion_parse_as_nemo_parses_them():
+    c = cfg70()
+    cmds = na.export_checkpoint(c.cluster, c.dpo, "/ck", "megatron_gpt--step=200", "/o/step-200.nemo", "/hf",
+                                "/o/step-200", c.model.arch.params_b)
+    ckpt = nemo_parser("megatron_ckpt_to_nemo.py").parse_args(script_args(cmds[0], "megatron_ckpt_to_nemo.py"))
+    assert (ckpt.precision, ckpt.tensor_model_parallel_size, ckpt.pipeline_model_parallel_size) == ("bf16-mixed", 8, 2)
+    back = nemo_parser("convert_llama_nemo_to_hf.py").parse_args(script_args(cmds[1], "convert_llama_nemo_to_hf.py"))
+    assert back.precision == "bf16" and back.cpu_only is True and back.hf_output_path == "/o/step-200"
 
 
 @pytest.mark.parametrize("experiment", ["llama2_70b_h100", "llama2_7b_h100"])

@@ -4,10 +4,13 @@
   `output` already ends with the chat template's end of turn).
 * DPO data: `{"prompt", "chosen_response", "rejected_response"}` JSONL, the prompt rendered with
   the checkpoint's own chat template, so prompt tokens are a prefix of prompt+response tokens.
-* Conversion: HF -> .nemo with NeMo's Llama converter, never passing `--llama31` (it is parsed so
-  that any value, "False" included, switches on Llama 3.1 RoPE scaling); the written config is
-  then verified (no RoPE scaling, hidden size, layers, heads, vocabulary). .nemo -> HF after
-  training, since generation (vLLM) serves HF checkpoints.
+* Conversion: HF -> .nemo with NeMo's Llama converter. Its `--llama31` is declared
+  `type=bool, default=True` (NeMo v2.0.0 to v2.2.0): left out, it switches Llama 3.1 RoPE
+  frequency scaling on (`scale_positional_embedding`), and so does any non-empty value, "False"
+  included (`bool("False")` is True). Only an empty value turns it off, so we pass `--llama31 ''`.
+  The written config is then verified (no RoPE scaling, the precision asked for, hidden size,
+  layers, heads, vocabulary). .nemo -> HF after training, since generation (vLLM) serves HF
+  checkpoints.
 * Training: `train_gpt_sft.py` / `train_gpt_dpo.py` with a Hydra override for every knob; the
   layout keys are `++model.*` overrides on the .nemo's own config.
 
@@ -70,9 +73,16 @@ def write_dpo_data(tok, pairs: list[dict], path: Path, global_batch: int) -> int
 
 # --- commands ---------------------------------------------------------------------------------
 
+# The converter writes FP16 instead when it sees no CUDA device (with only a warning), so its step
+# asks for one GPU (plan.training_commands) and verify checks the written precision.
+CONVERT_PRECISION = "bf16"
+
+
 def convert_hf_to_nemo(cluster, hf_dir: str, nemo_path: str) -> list[str]:
     return ["python", f"{cluster.nemo_dir}/scripts/checkpoint_converters/convert_llama_hf_to_nemo.py",
-            "--input_name_or_path", hf_dir, "--output_path", nemo_path, "--precision", "bf16"]
+            "--input_name_or_path", hf_dir, "--output_path", nemo_path, "--precision", CONVERT_PRECISION,
+            # argparse's bool(""): the only value that turns Llama 3.1 RoPE scaling off (see the docstring)
+            "--llama31", ""]
 
 
 def convert_nemo_to_hf(cluster, nemo_path: str, base_hf: str, out_dir: str, params_b: float) -> list[list[str]]:
@@ -242,13 +252,22 @@ def read_nemo_config(nemo_path: str | Path) -> tuple[dict, list[str]]:
         return yaml.safe_load(tar.extractfile(member).read()), names
 
 
-def verify_converted(nemo_path: str | Path, hf_config: dict) -> dict:
-    """Fails loudly when the .nemo does not describe the HF model it came from."""
+def verify_converted(nemo_path: str | Path, hf_config: dict, precision: str | None = None) -> dict:
+    """Fails loudly when the .nemo does not describe the HF model it came from (or, given
+    `precision`, was not written in it)."""
     cfg, names = read_nemo_config(nemo_path)
     problems = []
-    if cfg.get("scale_positional_embedding") or cfg.get("seq_len_interpolation_factor") or cfg.get("rope_scaling"):
-        problems.append("RoPE scaling is switched on (scale_positional_embedding / seq_len_interpolation_factor / "
-                        "rope_scaling): the Llama 3.1 path of the converter was taken")
+    if cfg.get("scale_positional_embedding"):
+        problems.append("scale_positional_embedding is true: Llama 3.1 RoPE frequency scaling is switched on "
+                        "(NeMo's convert_llama_hf_to_nemo.py does this unless given `--llama31 ''`)")
+    if (cfg.get("seq_len_interpolation_factor") or cfg.get("rope_scaling")) and not hf_config.get("rope_scaling"):
+        problems.append("RoPE scaling is switched on (seq_len_interpolation_factor / rope_scaling) but the HF "
+                        "model has none")
+    written = str(cfg.get("precision"))
+    if precision is not None and written != precision:
+        why = (" (NeMo's converter writes FP16 when it sees no CUDA device: run the conversion step with a GPU)"
+               if precision.startswith("bf16") and written.startswith("16") else "")
+        problems.append(f"precision={written} but {precision} was asked for{why}")
     for nemo_key, hf_key in (("hidden_size", "hidden_size"), ("num_layers", "num_hidden_layers"),
                              ("num_attention_heads", "num_attention_heads")):
         if cfg.get(nemo_key) != hf_config.get(hf_key):
@@ -265,7 +284,8 @@ def verify_converted(nemo_path: str | Path, hf_config: dict) -> dict:
     if problems:
         raise ConversionError(f"{nemo_path}: " + "; ".join(problems))
     return {"checked": ["rope_scaling", "hidden_size", "num_layers", "num_attention_heads", "tokenizer"]
-            + (["vocab_size"] if vocab is not None else []), "files": len(names)}
+            + (["vocab_size"] if vocab is not None else []) + (["precision"] if precision is not None else []),
+            "files": len(names)}
 
 
 def hf_config(hf_dir: str | Path) -> dict:

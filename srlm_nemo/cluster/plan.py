@@ -28,8 +28,11 @@ def training_commands(cfg, stage_dir: str, sec: str, hf_in: str, out_hf: str) ->
     many = srun_prefix(c, s.parallel.nodes, c.training_image, c.gpus_per_node)
     train = (na.train_sft_command if sec == "sft" else na.train_dpo_command)(
         c, s, f"{work}/input.nemo", f"{work}/train.jsonl", f"{work}/val.jsonl", f"{work}/results")
-    return [one + na.convert_hf_to_nemo(c, hf_in, f"{work}/input.nemo"),
-            one + ["python", "-m", "srlm_nemo.cluster.verify", f"{work}/input.nemo", hf_in],
+    # NeMo's converter runs on CPU but writes BF16 only when it sees a CUDA device (FP16 otherwise)
+    convert_on = srun_prefix(c, 1, c.training_image, 1, ["--gres=gpu:1"] if c.gpus_per_node else [])
+    return [convert_on + na.convert_hf_to_nemo(c, hf_in, f"{work}/input.nemo"),
+            one + ["python", "-m", "srlm_nemo.cluster.verify", f"{work}/input.nemo", hf_in,
+                   "--precision", na.CONVERT_PRECISION],
             many + train,
             *[one + x for x in na.convert_nemo_to_hf(c, na.final_nemo(f"{work}/results"), hf_in, out_hf,
                                                            cfg.model.arch.params_b)]]
