@@ -15,23 +15,15 @@ Backends are configuration (`generation=`, `training=`); nothing here branches o
 """
 from __future__ import annotations
 
-from dataclasses import asdict
 from pathlib import Path
 
-from srlm_nemo.config import Config
+from srlm_nemo.config import GENERATION_KNOBS, TRAINING_KNOBS, Config
+from srlm_nemo.evaluate import ANSWER_READS, JUDGE_READS
 from srlm_nemo.models import resolve_model
-from srlm_nemo.pipeline import Stage
+from srlm_nemo.pipeline import Stage, reads
+from srlm_nemo.templates import template_path
 
-
-def rm_eval_stage(cfg: Config, run_dir: Path, model: Path, label: str, eval_trees: Path,
-                  iteration: int | None = None) -> Stage:
-    """M judges held-out human-ranked replies: the paper's Table 4 for this model."""
-    d = run_dir / "eval" / "rm" / label
-    return Stage(f"eval/rm/{label}", "rm_eval", d,
-                 config={"judge": asdict(cfg.judge), "system_prompt": cfg.model.system_prompt, "seed": cfg.run.seed},
-                 inputs={"eval_trees": eval_trees, "model": model},
-                 outputs={"rm_scores": d / "rm_scores.jsonl", "judgements": d / "judgements.jsonl"},
-                 iteration=iteration, model=label)
+from recipes.evaluation import JUDGING, judge_input, rm_eval_stage
 
 
 def iteration_stages(cfg: Config, run_dir: Path, t: int, policy: Path, policy_label: str,
@@ -42,43 +34,44 @@ def iteration_stages(cfg: Config, run_dir: Path, t: int, policy: Path, policy_la
     gen_model = policy if cfg.prompts.generator == "policy" else \
         resolve_model(cfg.prompts.generator, cfg.run.cache_dir, convert=False)
     earlier = {f"prompts_iter_{s}": run_dir / f"iter_{s}" / "prompts" / "prompts.jsonl" for s in range(2, t)}
-    sampling_seed = {"seed": cfg.run.seed, "iteration": t}
 
     prompts = Stage(f"iter_{t}/prompts", "prompts", d / "prompts",
-                    config={"prompts": asdict(cfg.prompts), **sampling_seed},
-                    inputs={"ift": ift, "generator": gen_model, **earlier},
+                    config=reads(cfg, "prompts", "run.seed", *GENERATION_KNOBS),
+                    inputs={"ift": ift, "generator": gen_model, **earlier,
+                            "template": template_path(cfg.prompts.template)},
                     outputs={"prompts": d / "prompts" / "prompts.jsonl"}, iteration=t,
                     model=policy_label if cfg.prompts.generator == "policy" else cfg.prompts.generator)
     candidates = Stage(f"iter_{t}/candidates", "candidates", d / "candidates",
-                       config={"candidates": asdict(cfg.candidates), "system_prompt": cfg.model.system_prompt,
-                               **sampling_seed},
+                       config=reads(cfg, "candidates", "model.system_prompt", "run.seed", *GENERATION_KNOBS),
                        inputs={"prompts": prompts.outputs["prompts"], "model": policy},
                        outputs={"candidates": d / "candidates" / "candidates.jsonl"}, iteration=t,
                        model=policy_label)
-    judge = Stage(f"iter_{t}/judge", "judge", d / "judge",
-                  config={"judge": asdict(cfg.judge), "system_prompt": cfg.model.system_prompt, **sampling_seed},
+    judge = Stage(f"iter_{t}/judge", "judge", d / "judge", config=reads(cfg, *JUDGING),
                   inputs={"candidates": candidates.outputs["candidates"], "model": policy,
-                          "template": _template_path(cfg.judge.template)},
+                          "template": template_path(cfg.judge.template)},
                   outputs={"judgements": d / "judge" / "judgements.jsonl", "scores": d / "judge" / "scores.jsonl"},
                   iteration=t, model=policy_label)
-    pairs = Stage(f"iter_{t}/pairs", "pairs", d / "pairs",
-                  config={"pairs": asdict(cfg.pairs), "system_prompt": cfg.model.system_prompt},
+    pairs = Stage(f"iter_{t}/pairs", "pairs", d / "pairs", config=reads(cfg, "pairs", "model.system_prompt"),
                   inputs={"candidates": candidates.outputs["candidates"], "scores": judge.outputs["scores"]},
                   outputs={"pairs": d / "pairs" / "pairs.jsonl"}, iteration=t)
-    dpo = Stage(f"iter_{t}/dpo", "dpo", d / "dpo",
-                config={"dpo": asdict(cfg.dpo), "training": asdict(cfg.training),
-                        **({"eval": asdict(cfg.eval)} if cfg.dpo.select == "judge" else {})},
-                inputs={"pairs": pairs.outputs["pairs"], "model": policy,
-                        **({"select_prompts": Path(cfg.dpo.select_prompts).expanduser() if cfg.dpo.select_prompts
-                            else run_dir / "seed" / "eval_trees.jsonl"} if cfg.dpo.select == "judge" else {})},
+    dpo = Stage(f"iter_{t}/dpo", "dpo", d / "dpo", config=reads(cfg, "dpo", *TRAINING_KNOBS, *_selection_reads(cfg)),
+                inputs={"pairs": pairs.outputs["pairs"], "model": policy, **_selection_inputs(cfg, run_dir, policy)},
                 outputs={"model": d / "dpo" / "model"}, iteration=t, model=next_label)
     # The reward-model evaluation of M_t runs while M_t's engine is up (no extra engine start).
     rm = [rm_eval_stage(cfg, run_dir, policy, policy_label, eval_trees, t)] if eval_trees else []
     return [prompts, candidates, judge, *rm, pairs, dpo]
 
 
-def _template_path(name: str) -> Path:
-    from srlm_nemo.templates import load_template, prompts_dir
-    load_template(name)  # fails early, naming the template, if it does not exist
-    p = Path(name).expanduser()
-    return p if p.exists() else prompts_dir() / name
+def _selection_reads(cfg: Config) -> tuple[str, ...]:
+    """dpo.select=judge: checkpoints meet head-to-head, answered and judged as `eval` says."""
+    return (*ANSWER_READS, *JUDGE_READS, *GENERATION_KNOBS) if cfg.dpo.select == "judge" else ()
+
+
+def _selection_inputs(cfg: Config, run_dir: Path, policy: Path) -> dict[str, Path]:
+    if cfg.dpo.select != "judge":
+        return {}
+    prompts = Path(cfg.dpo.select_prompts).expanduser() if cfg.dpo.select_prompts else run_dir / "seed" / "eval_trees.jsonl"
+    # the judge: M_{t-1} itself (eval.judge=last|policy: the paper's self-judging), a model, or a server
+    judge = {"judge": policy} if cfg.eval.judge in ("last", "policy") and not cfg.eval.judge_base_url \
+        else judge_input(cfg)
+    return {"select_prompts": prompts, **judge, "template": template_path(cfg.eval.judge_template)}

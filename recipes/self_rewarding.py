@@ -17,31 +17,48 @@ same file.
 """
 from __future__ import annotations
 
-from dataclasses import asdict
 from pathlib import Path
 
-from srlm_nemo.config import Config
-from srlm_nemo.pipeline import Stage
+from srlm_nemo.config import GENERATION_KNOBS, TRAINING_KNOBS, Config
+from srlm_nemo.models import resolve_model
+from srlm_nemo.pipeline import Stage, reads
+from srlm_nemo.templates import template_path
 
-from recipes.iteration import iteration_stages, rm_eval_stage
+from recipes.evaluation import h2h_stage, model_path, rm_eval_stage, run_dir
+from recipes.iteration import iteration_stages
+
+SEED_READS = tuple(f"seed.{k}" for k in ("source", "path", "hf_dataset", "hf_split", "lang", "num_ift", "eft_source",
+                                          "num_eft_train", "num_eft_eval", "min_replies", "seed")) + ("run.max_prompt_chars",)
+# What the EFT builder reads of `seed` and `judge` (not judge.k: it samples seed.eft_judge_samples).
+EFT_READS = ("seed.eft_judge_samples", "seed.eft_max_score_ratio", "seed.seed", "seed.num_eft_train",
+             "seed.num_eft_eval", "judge.temperature", "judge.top_p", "judge.max_new_tokens", "judge.template",
+             "judge.min_score", "judge.max_score", "judge.shard_size", "model.system_prompt", "run.seed",
+             *GENERATION_KNOBS)
+
+
+def build(cfg: Config, convert: bool = False) -> list[Stage]:
+    """The stages of `cfg`'s run. A cluster experiment names paths on the cluster's file system,
+    so it is planned anywhere without resolving (or converting) its base model."""
+    base = resolve_model(cfg.model.path, cfg.run.cache_dir, convert=convert) \
+        if cfg.training.name != "nemo_aligner" or convert else Path(cfg.model.path)
+    return recipe_stages(cfg, run_dir(cfg), base)
 
 
 def recipe_stages(cfg: Config, run_dir: Path, base_model: Path) -> list[Stage]:
     seed_dir = run_dir / "seed"
-    seed = Stage("seed", "seed", seed_dir, config={"seed": asdict(cfg.seed)},
+    seed = Stage("seed", "seed", seed_dir, config=reads(cfg, *SEED_READS),
                  inputs=_seed_inputs(cfg),
                  outputs={n: seed_dir / f"{n}.jsonl" for n in ("ift", "eft_train", "eval_trees", "ranked_pool")})
     stages = [seed]
     eft_train = seed.outputs["eft_train"]
     if cfg.seed.eft_source == "build" or cfg.seed.run_eft_builder:
         # The paper's EFT: an IFT-only SFT model judges human-ranked replies; agreeing ones are kept.
-        sft_ift = Stage("sft_ift", "sft", run_dir / "sft_ift", config=_sft_config(cfg),
+        sft_ift = Stage("sft_ift", "sft", run_dir / "sft_ift", config=_sft_reads(cfg, eft=False),
                         inputs={"ift": seed.outputs["ift"], "model": base_model},
                         outputs={"model": run_dir / "sft_ift" / "model"}, model="SFT-IFT")
-        eft = Stage("eft", "eft", run_dir / "eft",
-                    config={"seed": asdict(cfg.seed), "judge": asdict(cfg.judge), "run_seed": cfg.run.seed,
-                            "system_prompt": cfg.model.system_prompt},
-                    inputs={"ranked_pool": seed.outputs["ranked_pool"], "model": sft_ift.outputs["model"]},
+        eft = Stage("eft", "eft", run_dir / "eft", config=reads(cfg, *EFT_READS),
+                    inputs={"ranked_pool": seed.outputs["ranked_pool"], "model": sft_ift.outputs["model"],
+                            "template": template_path(cfg.judge.template)},
                     outputs={n: run_dir / "eft" / f"{n}.jsonl" for n in ("eft_train", "eft_eval", "judged")},
                     model="SFT-IFT")
         stages += [sft_ift, eft]
@@ -49,8 +66,10 @@ def recipe_stages(cfg: Config, run_dir: Path, base_model: Path) -> list[Stage]:
             stages.append(rm_eval_stage(cfg, run_dir, sft_ift.outputs["model"], "SFT-IFT", seed.outputs["eval_trees"]))
         if cfg.seed.eft_source == "build":
             eft_train = eft.outputs["eft_train"]
-    sft = Stage("sft", "sft", run_dir / "sft", config=_sft_config(cfg),
-                inputs={"ift": seed.outputs["ift"], "eft_train": eft_train, "model": base_model},
+    # M1 trains on EFT examples rendered with the judge template, so the template is an input
+    sft = Stage("sft", "sft", run_dir / "sft", config=_sft_reads(cfg, eft=True),
+                inputs={"ift": seed.outputs["ift"], "eft_train": eft_train, "model": base_model,
+                        "judge_template": template_path(cfg.judge.template)},
                 outputs={"model": run_dir / "sft" / "model"}, model="M1")
     stages.append(sft)
     trees = seed.outputs["eval_trees"] if cfg.eval.rm else None
@@ -63,16 +82,15 @@ def recipe_stages(cfg: Config, run_dir: Path, base_model: Path) -> list[Stage]:
     if trees:  # the last model has no iteration of its own
         stages.append(rm_eval_stage(cfg, run_dir, policy, label, trees))
     if cfg.eval.h2h_each_iteration:  # the paper's M_t vs M_(t-1), once every model exists
-        from srlm_nemo.evaluate import h2h_stage, model_path
         prompts = Path(cfg.eval.h2h_prompts).expanduser() if cfg.eval.h2h_prompts else seed.outputs["eval_trees"]
         for t in range(2, cfg.run.iterations + 1):
             stages.append(h2h_stage(cfg, model_path(cfg, f"M{t}"), model_path(cfg, f"M{t - 1}"), prompts))
     return stages
 
 
-def _sft_config(cfg: Config) -> dict:
-    return {"sft": asdict(cfg.sft), "training": asdict(cfg.training), "judge_template": cfg.judge.template,
-            "system_prompt": cfg.model.system_prompt}
+def _sft_reads(cfg: Config, eft: bool) -> dict:
+    # with EFT examples, judge.template names their template (its contents are an input)
+    return reads(cfg, "sft", *(["judge.template"] if eft else []), "model.system_prompt", *TRAINING_KNOBS)
 
 
 def _seed_inputs(cfg: Config) -> dict[str, Path]:

@@ -19,26 +19,14 @@ import json
 import os
 import subprocess
 import sys
-from dataclasses import asdict
 from pathlib import Path
 
 import yaml
 
 from .artifacts import ArtifactError, write_json
-from .pipeline import Stage
 
 DEFAULT_ANNOTATOR = "weighted_alpaca_eval_gpt4_turbo"
 ENDPOINT = "srlm_endpoint"
-
-
-def score_stage(cfg, label: str, model_outputs: Path) -> Stage:
-    d = model_outputs.parent / "alpaca_eval"
-    inputs = {"model_outputs": model_outputs}
-    if cfg.eval.alpaca_reference:
-        inputs["reference_outputs"] = Path(cfg.eval.alpaca_reference).expanduser().resolve()
-    keys = ("alpaca_annotator", "alpaca_reference", "alpaca_max_instances", "judge_base_url", "judge_model")
-    return Stage(f"eval/alpaca/{label}/score", "alpaca_score", d, config={k: asdict(cfg.eval)[k] for k in keys},
-                 inputs=inputs, outputs={"result": d / "result.json"}, model=label)
 
 
 def _package_dir() -> Path:

@@ -11,7 +11,7 @@ from omegaconf import OmegaConf
 
 from .artifacts import ArtifactError, write_text_atomic
 from .config import ConfigError, load_config
-from .cluster.layout import LayoutError
+from .layout import LayoutError
 from .cluster.timeleft import EXIT_REQUEUE, TimeLimitNear
 from .models import ModelNotFound
 
@@ -19,14 +19,10 @@ STATE_STYLE = {"done": "green", "stale": "yellow", "partial": "yellow", "pending
 
 
 def _stages(cfg, convert: bool):
-    from recipes.self_rewarding import recipe_stages
+    from recipes.self_rewarding import build
 
     from .context import Context
-    ctx = Context(cfg)
-    # A cluster experiment names paths on the cluster's file system: plan it anywhere.
-    base = ctx.base_model(convert=convert) if cfg.training.name != "nemo_aligner" or convert \
-        else Path(cfg.model.path)
-    return ctx, recipe_stages(cfg, ctx.run_dir, base)
+    return Context(cfg), build(cfg, convert)
 
 
 def _worker_rank(rank: int | None, world: int | None) -> tuple[int, int]:
@@ -151,7 +147,8 @@ def cmd_status(run_dir: str) -> int:
 
 
 def cmd_eval(a, ap) -> int:
-    from . import evaluate
+    from recipes import evaluation as ev
+
     from .context import Context
     from .pipeline import run_stage
     from .stages import runner
@@ -159,25 +156,23 @@ def cmd_eval(a, ap) -> int:
     if a.what == "h2h":
         if not (a.a and a.b and a.prompts):
             ap.error("h2h needs --a, --b and --prompts")
-        stage = evaluate.h2h_stage(cfg, evaluate.model_path(cfg, a.a), evaluate.model_path(cfg, a.b),
-                                   Path(a.prompts).resolve())
+        stage = ev.h2h_stage(cfg, ev.model_path(cfg, a.a), ev.model_path(cfg, a.b), Path(a.prompts).resolve())
     elif a.what == "mtbench":
         if not (a.model and a.questions):
             ap.error("mtbench needs --model and --questions")
-        label, path = evaluate.model_path(cfg, a.model)
-        stage = evaluate.mtbench_stage(cfg, label, path, Path(a.questions).resolve())
+        label, path = ev.model_path(cfg, a.model)
+        stage = ev.mtbench_stage(cfg, label, path, Path(a.questions).resolve())
     else:
         if not (a.model and a.instructions):
             ap.error("alpaca needs --model and --instructions (a file, or `hub` for tatsu-lab/alpaca_eval)")
         from .alpaca_eval_run import hub_instructions
-        label, path = evaluate.model_path(cfg, a.model)
+        label, path = ev.model_path(cfg, a.model)
         instructions = hub_instructions(cfg.run.cache_dir) if a.instructions == "hub" else Path(a.instructions).resolve()
-        stage = evaluate.alpaca_stage(cfg, label, path, instructions)
+        stage = ev.alpaca_stage(cfg, label, path, instructions)
     ctx = Context(cfg)
     stages = [stage]
     if a.what == "alpaca" and cfg.eval.alpaca_annotator:
-        from .alpaca_eval_run import score_stage
-        stages.append(score_stage(cfg, stage.model, stage.outputs["model_outputs"]))
+        stages.append(ev.alpaca_score_stage(cfg, stage.model, stage.outputs["model_outputs"]))
     try:
         for st in stages:
             m = run_stage(st, ctx, runner(st.kind))

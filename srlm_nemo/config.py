@@ -77,7 +77,7 @@ class ModelConfig:
 
 @dataclass
 class GenerationBackendConfig:
-    name: str = "vllm"  # vllm | hf | openai
+    name: str = "vllm"  # vllm | hf | openai | scripted (tests only: srlm_nemo/backends/scripted.py)
     # vLLM
     tensor_parallel_size: int = 1
     # Data parallelism on a Slurm cluster: the sharded stages (candidates, judge, EFT, RM eval) run
@@ -100,6 +100,8 @@ class GenerationBackendConfig:
     served_model_name: Optional[str] = None
     request_timeout_s: float = 600.0
     max_concurrency: int = 8
+    # scripted (tests only): a JSON file of rules, see srlm_nemo/backends/scripted.py
+    script: Optional[str] = None
 
 
 @dataclass
@@ -309,6 +311,20 @@ class Config:
     log: LogConfig = field(default_factory=LogConfig)
 
 
+# --- what changes a stage's outputs beyond its own section --------------------------------
+# A stage's fingerprint covers every config path it reads (recipes/ declares them; the runner lets
+# a stage read nothing else). The engines read their own sections; these are the knobs of theirs
+# that change what a stage produces, so every stage that generates or trains declares them.
+# Left out on purpose, because they change speed or placement, not the sampled tokens or the
+# trained weights: generation.tensor_parallel_size, nodes, replicas_per_node, enforce_eager,
+# enable_prefix_caching, kv_cache_space_gib, gpu_memory_utilization, batch_size,
+# request_timeout_s, max_concurrency, api_key_env; training.torch_threads; the whole cluster
+# section (where and how jobs run); model.arch (facts of the checkpoint, hashed as an input).
+GENERATION_KNOBS = ("generation.name", "generation.seed_mode", "generation.base_url",
+                    "generation.served_model_name", "generation.script", "model.dtype", "model.max_model_len")
+TRAINING_KNOBS = ("training.name", "training.use_cpu", "training.gradient_checkpointing", "training.bf16")
+
+
 # --- loading ------------------------------------------------------------------------------
 
 from pathlib import Path  # noqa: E402
@@ -358,7 +374,8 @@ def validate(cfg: Config) -> None:
     def need(ok: bool, key: str, why: str):
         if not ok:
             raise ConfigError(f"{key}: {why}")
-    need(cfg.generation.name in ("vllm", "hf", "openai"), "generation.name", "one of vllm, hf, openai")
+    need(cfg.generation.name in ("vllm", "hf", "openai", "scripted"), "generation.name",
+         "one of vllm, hf, openai (scripted: tests only)")
     g, gpn = cfg.generation, cfg.cluster.gpus_per_node
     need(g.nodes is None or g.nodes >= 1, "generation.nodes", "at least 1 (or null: every node of the job)")
     need(g.replicas_per_node is None or g.replicas_per_node >= 1, "generation.replicas_per_node", "at least 1")
@@ -391,7 +408,7 @@ def validate(cfg: Config) -> None:
              f"must be divisible by {sec}.micro_batch_size")
     need(cfg.dpo.select in ("last", "judge"), "dpo.select", "one of last, judge")
     if cfg.training.name == "nemo_aligner":
-        from .cluster.layout import validate_layout
+        from .layout import validate_layout
         for sec in ("sft", "dpo"):
             validate_layout(sec, getattr(cfg, sec), cfg.model.arch, cfg.cluster)
     for sec in ("prompts", "candidates", "judge"):

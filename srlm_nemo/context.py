@@ -1,16 +1,29 @@
-"""What a running stage may use: the config, paths, and engines that outlive one stage.
+"""What the runner holds for a whole run: the config, paths, and engines that outlive one stage.
 
 One generation engine per model, reused by every stage that model serves (engine start is
-the slowest step on CPU); released before training so the trainer gets the memory.
+the slowest step on CPU); released before training so the trainer gets the memory. Stages see
+this through `pipeline.StageContext`, which shows each only the config it declared.
 """
 from __future__ import annotations
 
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
-from .backends.generation import make_generator
+from .backends.factory import make_generator
 from .config import Config
 from .models import resolve_model
+
+
+def make_trainer(cfg: Config):
+    """`training.name` picks the backend; the cluster one needs the cluster and layout sections."""
+    if cfg.training.name == "trl":
+        from .backends.trl_trainer import TRLTrainer
+        return TRLTrainer(cfg.training)
+    if cfg.training.name == "nemo_aligner":
+        from .cluster.trainer import NemoAlignerTrainer
+        return NemoAlignerTrainer(cfg)
+    raise ValueError(f"training.name={cfg.training.name!r}: one of trl, nemo_aligner")
 
 
 class Context:
@@ -44,13 +57,20 @@ class Context:
         self._gen_model = model_dir
         return self._gen
 
+    def remote_generator(self, base_url: str, served_model: str | None):
+        """An OpenAI-compatible server as a generator (an evaluation's judge, its key from
+        `eval.judge_api_key_env`); the caller closes it."""
+        g = type(self.cfg.generation)(**{**asdict(self.cfg.generation), "name": "openai", "base_url": base_url,
+                                         "served_model_name": served_model,
+                                         "api_key_env": self.cfg.eval.judge_api_key_env})
+        return make_generator(g, served_model or "judge", self.cfg.model)
+
     def release_generator(self) -> None:
         if self._gen is not None:
             self._gen.close()
             self._gen = self._gen_model = None
 
     def trainer(self):
-        from .backends.training import make_trainer
         self.release_generator()
         if self._trainer is None:
             self._trainer = make_trainer(self.cfg)

@@ -1,9 +1,14 @@
 """Stages, their state, and running them with resume.
 
 A stage is done when `<stage_dir>/manifest.json` exists and records the fingerprint that the
-stage has now: sha256 of its config section plus the hashes of its inputs (JSONL files by
-content, model directories by `model_fingerprint`). Changed config or inputs make it stale and
-it runs again; unchanged, it is skipped without loading any model.
+stage has now: sha256 of the config it reads plus the hashes of its inputs (JSONL files and
+templates by content, model directories by `model_fingerprint`). Changed config or inputs make
+it stale and it runs again; unchanged, it is skipped without loading any model.
+
+The rule that keeps this honest: a stage's fingerprint covers everything its `run` reads. The
+recipe declares the config paths (`Stage.config`, built by `reads`) and files (`Stage.inputs`)
+of each stage; while it runs, the stage sees the config through a `ConfigView` that refuses any
+other path, and every template it renders must be one of its inputs.
 """
 from __future__ import annotations
 
@@ -13,20 +18,22 @@ import os
 import platform
 import shutil
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, is_dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Optional
 
 from .artifacts import file_sha256, model_fingerprint, write_json
+from .config import GENERATION_KNOBS, TRAINING_KNOBS
+from .templates import recording_reads
 
 
 @dataclass
 class Stage:
     name: str                   # unique, also the directory under the run dir: "iter_1/judge"
-    kind: str                   # which module runs it: srlm_nemo.stages.<kind>
+    kind: str                   # which runner runs it: srlm_nemo.stages.RUNNERS[kind]
     dir: Path
-    config: dict                # the config this stage's output depends on
+    config: dict                # {config path: value} of everything it reads (`reads`); hashed
     inputs: dict[str, Path]     # named artifact files or model directories
     outputs: dict[str, Path]
     iteration: Optional[int] = None
@@ -46,9 +53,22 @@ def config_hash(config: dict) -> str:
     return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()
 
 
+def reads(cfg, *paths: str) -> dict:
+    """`{path: value}` for config paths such as "judge" or "model.system_prompt": what a stage
+    reads, declared where it is built. The stage's fingerprint hashes exactly this."""
+    out = {}
+    for path in paths:
+        v = cfg
+        for part in path.split("."):
+            v = getattr(v, part)
+        out[path] = asdict(v) if is_dataclass(v) else v
+    return out
+
+
 def fingerprint(stage: Stage) -> Optional[str]:
     """None while an input is missing (the stage cannot run yet)."""
-    h = hashlib.sha256(config_hash(stage.config).encode())
+    # the iteration seeds a stage's sampling, so it belongs to what the stage depends on
+    h = hashlib.sha256(config_hash({"config": stage.config, "iteration": stage.iteration}).encode())
     for name in sorted(stage.inputs):
         p = stage.inputs[name]
         if not p.exists():
@@ -56,6 +76,23 @@ def fingerprint(stage: Stage) -> Optional[str]:
         h.update(name.encode())
         h.update(_hash_path(p).encode())
     return h.hexdigest()
+
+
+def planned_fingerprints(stages: list[Stage]) -> dict[str, str]:
+    """What each stage's fingerprint depends on, before anything runs: its config and, for each
+    input, the planned fingerprint of the stage that makes it (else the file's own hash, or its
+    path while it does not exist). Two configs give a stage different values here exactly when
+    a run of the second would re-run it, upstream changes included."""
+    made_by = {p: s.name for s in stages for p in s.outputs.values()}
+    out: dict[str, str] = {}
+    for stage in stages:  # in order: producers come first
+        h = hashlib.sha256(config_hash({"config": stage.config, "iteration": stage.iteration}).encode())
+        for name in sorted(stage.inputs):
+            p = stage.inputs[name]
+            h.update(name.encode())
+            h.update((out[made_by[p]] if p in made_by else _hash_path(p) if p.exists() else f"missing:{p}").encode())
+        out[stage.name] = h.hexdigest()
+    return out
 
 
 def read_manifest(stage: Stage) -> Optional[dict]:
@@ -103,6 +140,76 @@ class StagePartDone(Exception):
     step); the stage has no manifest yet and a later plain run completes it."""
 
 
+class UndeclaredRead(RuntimeError):
+    """A stage read config or a file its fingerprint does not cover: a bug in the recipe."""
+
+
+def _covered(path: str, declared) -> bool:
+    return any(path == d or path.startswith(d + ".") for d in declared)
+
+
+class ConfigView:
+    """The config as a stage may see it: the paths it declared, nothing else."""
+    __slots__ = ("_obj", "_declared", "_prefix", "_stage")
+
+    def __init__(self, obj, declared, stage: str, prefix: str = ""):
+        for k, v in (("_obj", obj), ("_declared", frozenset(declared)), ("_prefix", prefix), ("_stage", stage)):
+            object.__setattr__(self, k, v)
+
+    def __getattr__(self, name: str):
+        path = self._prefix + name
+        if _covered(path, self._declared):
+            return getattr(self._obj, name)
+        if any(d.startswith(path + ".") for d in self._declared):
+            return ConfigView(getattr(self._obj, name), self._declared, self._stage, path + ".")
+        raise UndeclaredRead(f"stage {self._stage} reads config `{path}`, which its fingerprint does not cover; "
+                             "declare it where the stage is built (recipes/)")
+
+    def __setattr__(self, name, value):
+        raise AttributeError(f"stage {self._stage}: the config is read-only here")
+
+
+class StageContext:
+    """What a running stage gets: its declared config, logging, and the run's engines, handed
+    out only to stages whose fingerprint covers the engine knobs that change their outputs."""
+
+    def __init__(self, ctx, stage: Stage):
+        self._ctx, self._stage = ctx, stage
+        self.cfg = ConfigView(ctx.cfg, stage.config, stage.name)
+        self.quiet, self.shard_worker, self.train_only = ctx.quiet, ctx.shard_worker, ctx.train_only
+
+    def _need(self, knobs, what: str) -> None:
+        missing = [k for k in knobs if not _covered(k, self._stage.config)]
+        if missing:
+            raise UndeclaredRead(f"stage {self._stage.name} uses the {what} engine but does not declare "
+                                 f"{', '.join(missing)}, which change its outputs")
+
+    def log(self, msg: str) -> None:
+        self._ctx.log(msg)
+
+    def generator(self, model_dir):
+        self._need(GENERATION_KNOBS, "generation")
+        return self._ctx.generator(model_dir)
+
+    def remote_generator(self, base_url: str, served_model: str | None):
+        return self._ctx.remote_generator(base_url, served_model)
+
+    def release_generator(self) -> None:
+        self._ctx.release_generator()
+
+    def trainer(self):
+        self._need(TRAINING_KNOBS, "training")
+        return self._ctx.trainer()
+
+
+def _check_templates(stage: Stage, rendered: set) -> None:
+    declared = {Path(p).resolve() for p in stage.inputs.values()}
+    undeclared = sorted(str(p) for p in rendered - declared)
+    if undeclared:
+        raise UndeclaredRead(f"stage {stage.name} rendered {', '.join(undeclared)}, which its fingerprint does not "
+                             "cover; add it to the stage's inputs (recipes/)")
+
+
 def run_stage(stage: Stage, ctx, runner: Callable) -> dict:
     """Runs one stage unless done; writes its manifest last, so a kill leaves it unfinished."""
     fp = fingerprint(stage)
@@ -124,7 +231,9 @@ def run_stage(stage: Stage, ctx, runner: Callable) -> dict:
         shutil.rmtree(stage.dir / "work", ignore_errors=True)
     started = time.time()
     try:
-        stats = runner(ctx, stage, fp) or {}
+        with recording_reads() as rendered:
+            stats = runner(StageContext(ctx, stage), stage, fp) or {}
+        _check_templates(stage, rendered)
     except StagePartDone as done:
         ctx.log(f"[part] {stage.name}: {done}")
         return {"stage": stage.name, "part": str(done)}

@@ -1,7 +1,12 @@
-"""Jinja templates from `prompts/` (or any path the config names)."""
+"""Jinja templates from `prompts/` (or any path the config names), and chat messages.
+
+Every template a stage renders is recorded while the stage runs (`recording_reads`), so the
+runner can check that the stage's fingerprint covers the template's contents."""
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
+from contextvars import ContextVar
 from functools import lru_cache
 from pathlib import Path
 
@@ -9,20 +14,35 @@ import jinja2
 
 from .config import REPO_ROOT
 
+_reads: ContextVar[set | None] = ContextVar("template_reads", default=None)
+
 
 def prompts_dir() -> Path:
     return Path(os.environ.get("SRLM_PROMPTS_DIR", REPO_ROOT / "prompts"))
 
 
-@lru_cache(maxsize=None)
-def load_template(name_or_path: str) -> jinja2.Template:
+def template_path(name_or_path: str) -> Path:
+    """The file a template name means: a path as given, else a file of prompts/."""
     p = Path(name_or_path).expanduser()
     if not p.is_absolute() and not p.exists():
         p = prompts_dir() / name_or_path
     if not p.exists():
         raise FileNotFoundError(f"template {name_or_path!r} not found (looked in {prompts_dir()})")
+    return p.resolve()
+
+
+@lru_cache(maxsize=None)
+def _compile(path: Path, mtime_ns: int) -> jinja2.Template:
     env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=False)
-    return env.from_string(p.read_text(encoding="utf-8"))
+    return env.from_string(path.read_text(encoding="utf-8"))
+
+
+def load_template(name_or_path: str) -> jinja2.Template:
+    p = template_path(name_or_path)
+    seen = _reads.get()
+    if seen is not None:
+        seen.add(p)
+    return _compile(p, p.stat().st_mtime_ns)  # an edited file is read again, not served from cache
 
 
 def render(name_or_path: str, **kw) -> str:
@@ -31,3 +51,19 @@ def render(name_or_path: str, **kw) -> str:
 
 def judge_prompt(template: str, question: str, response: str) -> str:
     return render(template, question=question.strip(), response=response.strip())
+
+
+def chat(system_prompt, user: str) -> list[dict]:
+    """One user turn, after the system message when there is one."""
+    msgs = [{"role": "system", "content": system_prompt}] if system_prompt else []
+    return msgs + [{"role": "user", "content": user}]
+
+
+@contextmanager
+def recording_reads():
+    """Collects the template files rendered inside the block (resolved paths)."""
+    token = _reads.set(set())
+    try:
+        yield _reads.get()
+    finally:
+        _reads.reset(token)

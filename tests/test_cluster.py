@@ -12,8 +12,8 @@ import pytest
 import yaml
 
 from srlm_nemo.cluster import nemo_aligner as na
-from srlm_nemo.cluster.layout import LayoutError, estimate, validate_layout
-from srlm_nemo.cluster.plan import srun_prefix, training_commands
+from srlm_nemo.layout import LayoutError, estimate, validate_layout
+from srlm_nemo.cluster.commands import srun_prefix, training_commands
 from srlm_nemo.config import ConfigError, load_config
 
 from .conftest import REPO, srlm
@@ -188,7 +188,7 @@ def test_nemo_aligner_backend_writes_data_then_runs_each_step(tiny_model, tmp_pa
     stops the stage with the command in the error."""
     import subprocess
 
-    from srlm_nemo.backends.training import make_trainer
+    from srlm_nemo.context import make_trainer
     from srlm_nemo.cluster.trainer import StepFailed
     c = load_config(["experiment=llama2_7b_h100", "dpo.global_batch_size=8"])[0]
     ran = []
@@ -266,7 +266,7 @@ def test_nemo_aligner_dpo_with_judge_selection_exports_each_checkpoint(tiny_mode
     """dpo.select=judge on the cluster backend: the job runs the DPO stage on the batch host with
     --train-only (training + an HF export of every saved checkpoint), then the same stage in the
     generation image, where the pairwise selection generates with vLLM."""
-    from srlm_nemo.backends.training import make_trainer
+    from srlm_nemo.context import make_trainer
     from srlm_nemo.cluster.steps import step_lines
     from srlm_nemo.pipeline import Stage
     c = load_config(["experiment=llama2_70b_h100", "dpo.global_batch_size=8"])[0]
@@ -417,7 +417,7 @@ def test_training_stops_before_the_time_limit_and_requeues(tiny_model, tmp_path,
     max_time_per_run); when it did, the stage asks the job to requeue (exit 75) instead of failing."""
     from types import SimpleNamespace
 
-    from srlm_nemo.backends.training import make_trainer
+    from srlm_nemo.context import make_trainer
     from srlm_nemo.cluster import timeleft
     from srlm_nemo.cluster import trainer as trainer_mod
     from srlm_nemo.cluster.trainer import StepFailed

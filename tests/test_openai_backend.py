@@ -2,7 +2,7 @@
 started by the test on 127.0.0.1. No mock: the same HTTP API a cluster endpoint serves."""
 import pytest
 
-from srlm_nemo.backends.generation import make_generator
+from srlm_nemo.backends.factory import make_generator
 from srlm_nemo.config import Config
 from srlm_nemo.schemas import Sampling
 

@@ -15,7 +15,7 @@ import shlex
 from dataclasses import dataclass
 
 from ..pipeline import state
-from .plan import srun_prefix
+from .commands import srun_prefix
 
 GENERATION_KINDS = {"prompts", "candidates", "judge", "eft", "rm_eval", "h2h", "alpaca", "mtbench"}
 SHARDED_KINDS = {"candidates", "judge", "eft", "rm_eval"}
@@ -93,8 +93,8 @@ def check_allocation(cfg, part: str, have_nodes: int | None) -> None:
 
 def job_steps(cfg, part: str, iteration: str, overrides: list[str], python: str = "python") -> tuple[str, list[str]]:
     """The header line and the job steps of the sft job or of one iteration's job."""
-    from ..cli import _stages
-    _, stages = _stages(cfg, convert=False)
+    from recipes.self_rewarding import build
+    stages = build(cfg, convert=False)
     t, chosen = job_stages(stages, part, iteration)
     return (f"# iteration {t}" if part == "iteration" else "# seed and SFT"), step_lines(cfg, chosen, overrides, python, part)
 

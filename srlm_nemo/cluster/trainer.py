@@ -18,7 +18,7 @@ from pathlib import Path
 from ..backends.training import TrainResult
 from . import nemo_aligner as na
 from . import timeleft
-from .plan import srun_prefix, training_commands
+from .commands import srun_prefix, training_commands
 
 
 class StepFailed(RuntimeError):
@@ -60,9 +60,9 @@ class NemoAlignerTrainer:
             raise timeleft.TimeLimitNear(f"{sec}: {left:.0f} s left in the job, too little to train; requeueing")
         return budget
 
-    def _run(self, sec: str, model_path: str, rows: list, out_dir: Path, writer) -> TrainResult:
+    def _run(self, sec: str, s, model_path: str, rows: list, out_dir: Path, writer) -> TrainResult:
+        """`s`: the stage's sft or dpo section, as the stage passed it."""
         from transformers import AutoTokenizer
-        s = getattr(self.cfg, sec)
         stage_dir = out_dir.parent
         work = na.work_dir(stage_dir)
         ckpt_dir = work / "results" / "checkpoints"
@@ -83,7 +83,7 @@ class NemoAlignerTrainer:
                 if done.returncode != 0:
                     raise StepFailed(f"{what}: step exited {done.returncode}: {na.render(c)}")
 
-        convert, verify, *train_and_back = training_commands(self.cfg, str(stage_dir), sec, model_path, str(out_dir))
+        convert, verify, *train_and_back = training_commands(self.cfg, str(stage_dir), sec, model_path, str(out_dir), s)
         converted = work / "input.nemo.verified"  # written only after the check passed
         if converted.exists():  # a 70B conversion takes long: not again on every requeue
             with open(log, "a") as f:
@@ -107,7 +107,7 @@ class NemoAlignerTrainer:
             raise StepFailed(f"{sec}: training exited 0 but wrote no {final}")
         steps(sec, back)
         ckpts = []
-        if sec == "dpo" and self.cfg.dpo.select == "judge":
+        if sec == "dpo" and s.select == "judge":
             # every saved checkpoint, in step order, as an HF model in <stage>/work/<step-N>, where
             # the selection looks
             saved = na.saved_checkpoints(ckpt_dir)
@@ -127,7 +127,7 @@ class NemoAlignerTrainer:
         return TrainResult(model_dir=str(out_dir), steps=-1, checkpoints=ckpts, kept="final")
 
     def sft(self, model_path: str, examples: list[dict], out_dir: Path, s) -> TrainResult:
-        return self._run("sft", model_path, examples, out_dir, na.write_sft_data)
+        return self._run("sft", s, model_path, examples, out_dir, na.write_sft_data)
 
     def dpo(self, model_path: str, pairs: list[dict], out_dir: Path, s) -> TrainResult:
-        return self._run("dpo", model_path, pairs, out_dir, na.write_dpo_data)
+        return self._run("dpo", s, model_path, pairs, out_dir, na.write_dpo_data)

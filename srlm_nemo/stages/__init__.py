@@ -1,12 +1,17 @@
-"""One module per stage; each exposes `run(ctx, stage, fingerprint) -> stats`."""
-import importlib
+"""One module per stage; each stage kind maps to its `run(ctx, stage, fingerprint) -> stats`."""
+from .. import alpaca_eval_run
+from . import candidates, dpo, eft, evaluation, judge, pairs, prompts, rm_eval, seed, sft
+
+RUNNERS = {
+    "seed": seed.run, "sft": sft.run, "eft": eft.run, "prompts": prompts.run, "candidates": candidates.run,
+    "judge": judge.run, "pairs": pairs.run, "dpo": dpo.run, "rm_eval": rm_eval.run,
+    "h2h": evaluation.run_h2h, "alpaca": evaluation.run_alpaca, "mtbench": evaluation.run_mtbench,
+    "alpaca_score": alpaca_eval_run.run_score,
+}
 
 
 def runner(kind: str):
-    if kind in ("h2h", "alpaca", "mtbench"):  # evaluation stages live with their helpers
-        from .. import evaluate
-        return getattr(evaluate, f"run_{kind}")
-    if kind == "alpaca_score":
-        from ..alpaca_eval_run import run_score
-        return run_score
-    return importlib.import_module(f"{__name__}.{kind}").run
+    try:
+        return RUNNERS[kind]
+    except KeyError:
+        raise ValueError(f"no stage kind {kind!r}; kinds: {', '.join(sorted(RUNNERS))}") from None

@@ -45,11 +45,6 @@ def generate_in_shards(ctx, stage, fp, items: list, shard_size: int, make_record
     return out
 
 
-def chat(system_prompt, user: str) -> list[dict]:
-    msgs = [{"role": "system", "content": system_prompt}] if system_prompt else []
-    return msgs + [{"role": "user", "content": user}]
-
-
 def shard_seed(run_seed: int, iteration: int | None, stage_salt: int, shard: int) -> int:
     return (run_seed * 1_000_003 + (iteration or 0) * 10_007 + stage_salt * 101 + shard) % (2**31 - 1)
 
@@ -59,7 +54,7 @@ def judge_samples(ctx, model, items: list[tuple[str, str]], n: int, seed: int) -
     per item a list of (judgement text, ParsedScore). Shared by the judge, EFT and RM-eval stages."""
     from ..judge_parse import parse_score
     from ..schemas import Sampling
-    from ..templates import judge_prompt
+    from ..templates import chat, judge_prompt
     j = ctx.cfg.judge
     sampling = Sampling(n=n, temperature=j.temperature, top_p=j.top_p, max_tokens=j.max_new_tokens, seed=seed)
     convs = [chat(ctx.cfg.model.system_prompt, judge_prompt(j.template, q, r)) for q, r in items]

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from ..artifacts import read_jsonl, write_jsonl
 from ..schemas import Candidate, GeneratedPrompt, Sampling
-from ._shards import chat, generate_in_shards, shard_seed
+from ..templates import chat
+from ._shards import generate_in_shards, shard_seed
 
 
 def run(ctx, stage, fp):

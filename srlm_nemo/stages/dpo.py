@@ -64,7 +64,7 @@ def run(ctx, stage, fp):
 def select_checkpoint(ctx, stage, result) -> dict:
     """The paper's pick: each saved checkpoint (then the final model) against the current pick,
     starting from M_{t-1}; a win (ties half, > 0.5) makes it the pick. The pick becomes M_t."""
-    from ..evaluate import head_to_head, load_instructions, model_path
+    from ..evaluate import head_to_head, load_instructions
     from ..schemas import RankedPrompt
     d = ctx.cfg.dpo
     if d.select_prompts:
@@ -74,8 +74,7 @@ def select_checkpoint(ctx, stage, result) -> dict:
     rows = rows[:d.select_max_prompts]
     work, out = stage.dir / "work", stage.outputs["model"]
     candidates = [(name, work / name) for name in result.checkpoints] + [("final", out)]
-    judge = None if ctx.cfg.eval.judge_base_url else (
-        stage.inputs["model"] if ctx.cfg.eval.judge in ("last", "policy") else model_path(ctx.cfg, ctx.cfg.eval.judge)[1])
+    judge = stage.inputs.get("judge")  # None: the server at eval.judge_base_url judges
     current, current_dir, rounds = "start", stage.inputs["model"], []
     for name, path in candidates:
         res, _, _ = head_to_head(ctx, path, current_dir, rows, judge)

@@ -9,8 +9,7 @@ import random
 
 from ..artifacts import read_jsonl
 from ..schemas import EFTExample, IFTExample
-from ..templates import judge_prompt
-from ._shards import chat
+from ..templates import chat, judge_prompt
 
 
 def sft_examples(ift, eft, judge_template: str, system_prompt=None) -> list[dict]:
@@ -26,7 +25,7 @@ def run(ctx, stage, fp):
     cfg = ctx.cfg
     ift = read_jsonl(stage.inputs["ift"], IFTExample)
     eft = read_jsonl(stage.inputs["eft_train"], EFTExample) if "eft_train" in stage.inputs else []
-    rows = sft_examples(ift, eft, cfg.judge.template, cfg.model.system_prompt)
+    rows = sft_examples(ift, eft, cfg.judge.template if eft else None, cfg.model.system_prompt)
     random.Random(cfg.sft.seed).shuffle(rows)
     result = ctx.trainer().sft(str(stage.inputs["model"]), rows, stage.outputs["model"], cfg.sft)
     losses = [r["loss"] for r in result.log if "loss" in r]

@@ -1,0 +1,89 @@
+"""A scripted generation backend, for tests only (`generation.name=scripted`): no model is
+loaded; every answer follows fixed rules, so a test knows what each stage must produce and the
+whole loop (prompts -> pairs -> DPO -> checkpoint selection) runs for real on a tiny model.
+
+* raw completions (self-instruct): a few new numbered tasks, distinct for every seed and request;
+* answers: `Answer <j> (quality <q>) to: <question>`. q is the model's quality from the script
+  file when its path matches a key there, else (a hash of the question + sample index j) mod 6,
+  so the N candidates of one prompt have N different qualities;
+* judgements (the judge template, recognised by its `<response>` block): `Score: q` for an
+  answer of ours, else a score from the reply's length;
+* pairwise verdicts (`<response_a>` and `<response_b>`): the higher quality wins, equal = tie.
+
+`generation.script`: a JSON file `{"answer_quality": {"<substring of a model path>": q}}`;
+the first key found in the model's path wins.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+
+from ..schemas import Sampling
+from .generation import Completion
+
+TOPICS = ["tide pools", "bread baking", "train timetables", "moss gardens", "chess openings", "solar ovens",
+          "paper folding", "river deltas", "bicycle gears", "tea blending", "cloud types", "knot tying"]
+_QUALITY = re.compile(r"\(quality (\d)\)")
+
+
+def _h(*parts) -> int:
+    return int(hashlib.sha256("\x1f".join(map(str, parts)).encode()).hexdigest()[:12], 16)
+
+
+def _block(text: str, tag: str) -> str | None:
+    m = re.search(rf"<{tag}>\n?(.*?)\n?</{tag}>", text, re.DOTALL)
+    return m.group(1) if m else None
+
+
+def quality(answer: str) -> int | None:
+    m = _QUALITY.search(answer or "")
+    return int(m.group(1)) if m else None
+
+
+class ScriptedGenerator:
+    def __init__(self, model_path: str, gen_cfg, model_cfg):
+        self.model_name = model_path
+        script = json.loads(open(gen_cfg.script).read()) if gen_cfg.script else {}
+        fixed = script.get("answer_quality", {})
+        self.fixed_quality = next((q for key, q in fixed.items() if key in model_path), None)
+
+    def complete(self, prompts: list[str], s: Sampling) -> list[list[Completion]]:
+        out = []
+        for i, p in enumerate(prompts):
+            k = int(re.findall(r"(\d+)\.\s*$", p)[-1]) if re.search(r"(\d+)\.\s*$", p) else 1
+            comps = []
+            for j in range(s.n):
+                tasks = [f"Explain {TOPICS[_h(s.seed, i, j, t) % len(TOPICS)]} to a reader in case "
+                         f"{_h(s.seed, i, j, t) % 100000} using {3 + t} short sentences." for t in range(3)]
+                text = " " + "\n".join(f"{k + t}. {task}" if t else task for t, task in enumerate(tasks)) + "\n"
+                comps.append(Completion(text, "stop", len(text.split())))
+            out.append(comps)
+        return out
+
+    def _answer(self, question: str, j: int) -> str:
+        q = self.fixed_quality if self.fixed_quality is not None else (_h(question) + j) % 6
+        return f"Answer {j} (quality {q}) to: {' '.join(question.split()[:12])}"
+
+    def _reply(self, user: str, j: int) -> str:
+        a, b = _block(user, "response_a"), _block(user, "response_b")
+        if a is not None and b is not None:
+            qa, qb = quality(a) or 0, quality(b) or 0
+            return "Compared by quality.\nWinner: " + ("A" if qa > qb else "B" if qb > qa else "tie")
+        response = _block(user, "response")
+        if response is not None:
+            q = quality(response)
+            q = q if q is not None else min(5, len(response.split()) // 20)
+            return f"The reply earns {q} points.\nScore: {q}"
+        return self._answer(_block(user, "question") or user, j)
+
+    def chat(self, conversations: list[list[dict]], s: Sampling) -> list[list[Completion]]:
+        out = []
+        for conv in conversations:
+            user = conv[-1]["content"]
+            texts = [self._reply(user, j) for j in range(s.n)]
+            out.append([Completion(t, "stop", len(t.split())) for t in texts])
+        return out
+
+    def close(self) -> None:
+        pass
