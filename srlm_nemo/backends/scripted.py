@@ -2,7 +2,7 @@
 loaded; every answer follows fixed rules, so a test knows what each stage must produce and the
 whole loop (prompts -> pairs -> DPO -> checkpoint selection) runs for real on a tiny model.
 
-* raw completions (self-instruct): a few new numbered tasks, distinct for every seed and request;
+* raw completions (self-instruct): a few new numbered tasks, distinct for every seed and prompt;
 * answers: `Answer <j> (quality <q>) to: <question>`. q is the model's quality from the script
   file when its path matches a key there, else (a hash of the question + sample index j) mod 6,
   so the N candidates of one prompt have N different qualities;
@@ -54,8 +54,9 @@ class ScriptedGenerator:
             k = int(re.findall(r"(\d+)\.\s*$", p)[-1]) if re.search(r"(\d+)\.\s*$", p) else 1
             comps = []
             for j in range(s.n):
-                tasks = [f"Explain {TOPICS[_h(s.seed, i, j, t) % len(TOPICS)]} to a reader in case "
-                         f"{_h(s.seed, i, j, t) % 100000} using {3 + t} short sentences." for t in range(3)]
+                h = [_h(s.seed, p, i, j, t) for t in range(3)]  # a real model's tasks depend on the prompt too
+                tasks = [f"Explain {TOPICS[h[t] % len(TOPICS)]} to a reader in case {h[t] % 100000} using "
+                         f"{3 + t} short sentences." for t in range(3)]
                 text = " " + "\n".join(f"{k + t}. {task}" if t else task for t, task in enumerate(tasks)) + "\n"
                 comps.append(Completion(text, "stop", len(text.split())))
             out.append(comps)

@@ -37,7 +37,7 @@ def run(ctx, stage, fp):
     by_reply: dict[str, list[Judgement]] = {}
     for x in judged:
         by_reply.setdefault(x.candidate_id, []).append(x)
-    kept, counts = [], Counter()
+    kept, counts = [], Counter(prompts_agree=0, prompts_disagree=0)
     for rp in ranked:
         means = [mean_valid([x.score for x in by_reply.get(r.reply_id, [])])[0] for r in rp.replies]
         if not ranking_agrees([r.rank for r in rp.replies], means):

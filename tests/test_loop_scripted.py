@@ -1,0 +1,143 @@
+"""The self-rewarding loop, proved end to end: the tiny random Llama trains for real (SFT, DPO),
+and the scripted generation backend (srlm_nemo/backends/scripted.py) writes prompts, answers of
+known quality, `Score: N` judgements and pairwise verdicts, so every count below is known in
+advance: each prompt's N=4 answers have 4 different qualities, so every prompt gives a pair,
+DPO trains on them and changes the weights, and checkpoint selection picks what the script says.
+"""
+import json
+import shutil
+
+import pytest
+from safetensors.numpy import load_file
+
+from srlm_nemo.artifacts import file_sha256, read_jsonl
+from srlm_nemo.backends.scripted import quality
+from srlm_nemo.schemas import Candidate, CandidateScore, GeneratedPrompt, PreferencePair
+
+from .conftest import REPO, srlm
+
+ITERS = (2, 3)
+
+
+def _args(model, run_dir, *extra):
+    return ["experiment=tiny", "model=hf_dir", f"model.path={model}", f"run.run_dir={run_dir}",
+            f"run.cache_dir={run_dir}/cache", "generation.name=scripted", *extra]
+
+
+def _stats(run_dir, name):
+    return json.loads((run_dir / name / "manifest.json").read_text())["stats"]
+
+
+def _weights(model_dir):
+    return load_file(str(model_dir / "model.safetensors"))
+
+
+def _max_diff(a, b):
+    assert a.keys() == b.keys()
+    return max(float(abs(a[k] - b[k]).max()) for k in a)
+
+
+@pytest.fixture(scope="module")
+def loop_run(tiny_model, tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("loop") / "run"
+    p = srlm("run", *_args(tiny_model, run_dir))
+    return run_dir, p
+
+
+def test_every_prompt_gives_a_pair_of_its_best_and_worst_answer(loop_run):
+    run_dir, _ = loop_run
+    for t in ITERS:
+        d = run_dir / f"iter_{t}"
+        prompts = read_jsonl(d / "prompts/prompts.jsonl", GeneratedPrompt)
+        cands = read_jsonl(d / "candidates/candidates.jsonl", Candidate)
+        scores = {s.candidate_id: s for s in read_jsonl(d / "judge/scores.jsonl", CandidateScore)}
+        pairs = read_jsonl(d / "pairs/pairs.jsonl", PreferencePair)
+        assert len(prompts) == 4 and len(cands) == 16
+        assert _stats(run_dir, f"iter_{t}/judge")["parse_rate"] == 1.0
+        # the judge's mean of K=3 samples is each answer's scripted quality
+        assert all(scores[c.id].mean_score == quality(c.text) and scores[c.id].num_valid == 3 for c in cands)
+        assert len(pairs) == 4 and _stats(run_dir, f"iter_{t}/pairs")["pairs"] == 4
+        by_id = {c.id: c for c in cands}
+        for pair in pairs:
+            prompt_id = by_id[pair.chosen_id].prompt_id
+            assert by_id[pair.rejected_id].prompt_id == prompt_id
+            qs = [quality(c.text) for c in cands if c.prompt_id == prompt_id]
+            assert len(set(qs)) == 4  # no tie to drop
+            assert (pair.chosen_score, pair.rejected_score) == (max(qs), min(qs))
+            assert quality(pair.chosen[0].content) == max(qs) and quality(pair.rejected[0].content) == min(qs)
+
+
+def test_dpo_trains_on_the_pairs_and_changes_the_weights(loop_run):
+    run_dir, _ = loop_run
+    previous = run_dir / "sft/model"
+    for t in ITERS:
+        st = _stats(run_dir, f"iter_{t}/dpo")
+        assert (st["pairs"], st["steps"], st["kept"]) == (4, 2, "final")
+        assert st["first_loss"] > 0 and st["last_reward_margin"] is not None
+        model = run_dir / f"iter_{t}/dpo/model"
+        assert _max_diff(_weights(model), _weights(previous)) > 0, f"M{t} has M{t - 1}'s weights"
+        previous = model
+
+
+def test_head_to_head_and_reward_model_evaluation_read_every_verdict(loop_run):
+    run_dir, _ = loop_run
+    for name in ("eval/h2h/M2_vs_M1", "eval/h2h/M3_vs_M2"):
+        h = _stats(run_dir, name)
+        assert h["unparseable_verdicts"] == 0 and h["win"] + h["tie"] + h["loss"] == h["prompts"] == 6
+    for m in ("M1", "M2", "M3"):
+        assert _stats(run_dir, f"eval/rm/{m}")["parse_rate"] == 1.0
+
+
+def test_editing_the_self_instruct_template_reruns_exactly_its_readers(loop_run, tiny_model, tmp_path):
+    run_dir = tmp_path / "edited"
+    shutil.copytree(loop_run[0], run_dir)
+    prompts = tmp_path / "prompts"
+    shutil.copytree(REPO / "prompts", prompts)
+    with open(prompts / "self_instruct.j2", "a") as f:
+        f.write("\nEach request fits in one line.\n")
+    p = srlm("run", *_args(tiny_model, run_dir), env={"SRLM_PROMPTS_DIR": str(prompts)})
+    ran = {line.split()[2] for line in p.stderr.splitlines() if line.startswith("[run ]")}
+    skipped = {line.split()[1].rstrip(":") for line in p.stderr.splitlines() if line.startswith("[skip]")}
+    downstream = {f"iter_{t}/{s}" for t in ITERS for s in ("prompts", "candidates", "judge", "pairs", "dpo")}
+    assert ran == downstream | {"eval/rm/M2", "eval/rm/M3", "eval/h2h/M2_vs_M1", "eval/h2h/M3_vs_M2"}
+    assert skipped == {"seed", "sft", "eval/rm/M1"}
+
+
+def _selection(tiny_model, tmp_path, script: dict):
+    run_dir = tmp_path / "sel"
+    path = tmp_path / "script.json"
+    path.write_text(json.dumps({"answer_quality": script}))
+    args = _args(tiny_model, run_dir, "run.iterations=2", "dpo.select=judge", "dpo.save_steps=1",
+                 f"generation.script={path}")
+    for s in ("seed", "sft"):
+        srlm("stage", s, *args)
+    for s in ("prompts", "candidates", "judge", "pairs"):
+        srlm("stage", s, "-i", "2", *args)
+    # in two steps, as on a cluster: training (batch host), then selection (generation container)
+    p = srlm("stage", "dpo", "-i", "2", "--train-only", *args)
+    assert "[part] iter_2/dpo: trained; the checkpoint selection runs as the next step" in p.stderr
+    assert not (run_dir / "iter_2/dpo/manifest.json").exists()
+    p = srlm("stage", "dpo", "-i", "2", *args)
+    assert "trained already (2 checkpoints); not training again" in p.stderr
+    return run_dir, _stats(run_dir, "iter_2/dpo")
+
+
+def test_selection_picks_a_later_checkpoint_that_wins(tiny_model, tmp_path):
+    # checkpoint-1 answers best, the final model worst: M2 is checkpoint-1
+    run_dir, st = _selection(tiny_model, tmp_path, {"checkpoint-1": 5, "iter_2/dpo/model": 0})
+    sel = st["selection"]
+    assert [(r["candidate"], r["against"], r["picked"]) for r in sel["rounds"]] == [
+        ("checkpoint-1", "start", True), ("checkpoint-2", "checkpoint-1", False), ("final", "checkpoint-1", False)]
+    assert st["kept"] == sel["picked"] == "checkpoint-1"
+    m2 = file_sha256(run_dir / "iter_2/dpo/model/model.safetensors")
+    assert m2 == file_sha256(run_dir / "iter_2/dpo/work/checkpoint-1/model.safetensors")
+    assert m2 != file_sha256(run_dir / "sft/model/model.safetensors")
+
+
+def test_selection_keeps_the_starting_model_when_no_checkpoint_wins(tiny_model, tmp_path):
+    run_dir, st = _selection(tiny_model, tmp_path, {"checkpoint": 0, "iter_2/dpo/model": 0})
+    sel = st["selection"]
+    assert [r["candidate"] for r in sel["rounds"]] == ["checkpoint-1", "checkpoint-2", "final"]
+    assert not any(r["picked"] for r in sel["rounds"]) and st["kept"] == "start"
+    assert file_sha256(run_dir / "iter_2/dpo/model/model.safetensors") == \
+        file_sha256(run_dir / "sft/model/model.safetensors")
