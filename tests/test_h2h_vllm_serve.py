@@ -43,11 +43,10 @@ def test_alpaca_eval_scores_our_file_with_a_vllm_serve_annotator(server, tiny_mo
     annotates it with AlpacaEval 2.0's weighted classifier sent to a real `vllm serve`."""
     pytest.importorskip("alpaca_eval")
     from .conftest import REPO
-    src = REPO.parent / "shared" / "data" / "alpaca_eval_instructions.json"
-    if not src.exists():
-        pytest.skip("../shared/data/alpaca_eval_instructions.json is absent")
+    # six prompts of the demo seed in AlpacaEval's instruction format (every clone has them)
+    demo = [json.loads(line) for line in open(REPO / "srlm_nemo" / "data" / "demo_ift.jsonl")][:6]
     instr = tmp_path / "alpaca_eval.json"
-    instr.write_text(json.dumps(json.loads(src.read_text())[:6]))
+    instr.write_text(json.dumps([{"instruction": r["prompt"], "dataset": "srlm_demo"} for r in demo]))
     run_dir = tmp_path / "run"
     base = ["experiment=tiny", "model=hf_dir", f"model.path={tiny_model}", f"run.run_dir={run_dir}",
             "eval.max_new_tokens=16"]
