@@ -199,7 +199,7 @@ def cmd_rm_metrics(path: str) -> int:
     return 0
 
 
-def main(argv=None) -> int:
+def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="srlm", description=__doc__)
     sub = ap.add_subparsers(dest="cmd", required=True)
     p = sub.add_parser("run", help="run the whole recipe (resumes; finished stages are skipped)")
@@ -247,6 +247,10 @@ def main(argv=None) -> int:
     p.add_argument("run_dir")
     p = sub.add_parser("status", help="what is done in a run directory")
     p.add_argument("run_dir")
+    return ap
+
+
+def _parse(ap, argv):
     # parse_known_args: overrides may come after `-i T` (`srlm stage judge -i 2 judge.k=5`).
     a, rest = ap.parse_known_args(argv)
     if rest and a.cmd in ("run", "stage", "plan", "eval", "cluster"):
@@ -256,42 +260,72 @@ def main(argv=None) -> int:
         a.overrides = list(a.overrides) + rest
     elif rest:
         ap.error(f"unrecognized arguments: {' '.join(rest)}")
+    return a
+
+
+# --- one function per subcommand: (parsed arguments, parser) -> exit code ---------------------
+
+def _run(a, ap) -> int:
+    return cmd_run(a.overrides)
+
+
+def _stage(a, ap) -> int:
+    name = a.name if "/" in a.name or a.name in ("seed", "sft") else f"iter_{a.iteration or 2}/{a.name}"
+    worker = _worker_rank(a.rank, a.world) if a.shard_worker else None
+    return cmd_run(a.overrides, only=name, shard_worker=worker, train_only=a.train_only)
+
+
+def _eval(a, ap) -> int:
+    if a.what == "rm-metrics":
+        if not a.scores:
+            ap.error("rm-metrics needs --scores FILE")
+        return cmd_rm_metrics(a.scores)
+    if a.what == "rm":
+        return cmd_run(a.overrides, only_prefix="eval/rm/")
+    return cmd_eval(a, ap)
+
+
+def _prompts(a, ap) -> int:
+    from .prompt_filter_cli import main as prompts_main
+    return prompts_main(a)
+
+
+def _plan(a, ap) -> int:
+    return cmd_plan(a.overrides)
+
+
+def _cluster(a, ap) -> int:
+    from .cluster.steps import job_steps, sbatch_args
+    cfg, _ = load_config(a.overrides)
+    if a.what == "sbatch-args":  # one per line, for `mapfile`
+        print("\n".join(sbatch_args(cfg, a.part)))
+        return 0
+    header, lines = job_steps(cfg, a.part, a.iteration, a.overrides, a.python)
+    print("\n".join([header, *lines]))
+    return 0
+
+
+def _report(a, ap) -> int:
+    from .report import write_report
+    if not Path(a.run_dir).exists():
+        raise ArtifactError(f"{a.run_dir}: run directory does not exist")
+    print(write_report(a.run_dir))
+    return 0
+
+
+def _status(a, ap) -> int:
+    return cmd_status(a.run_dir)
+
+
+COMMANDS = {"run": _run, "stage": _stage, "eval": _eval, "prompts": _prompts, "plan": _plan, "cluster": _cluster,
+            "report": _report, "status": _status}
+
+
+def main(argv=None) -> int:
+    ap = _parser()
+    a = _parse(ap, argv)
     try:
-        if a.cmd == "run":
-            return cmd_run(a.overrides)
-        if a.cmd == "stage":
-            name = a.name if "/" in a.name or a.name in ("seed", "sft") else f"iter_{a.iteration or 2}/{a.name}"
-            worker = _worker_rank(a.rank, a.world) if a.shard_worker else None
-            return cmd_run(a.overrides, only=name, shard_worker=worker, train_only=a.train_only)
-        if a.cmd == "eval" and a.what == "rm-metrics":
-            if not a.scores:
-                ap.error("rm-metrics needs --scores FILE")
-            return cmd_rm_metrics(a.scores)
-        if a.cmd == "eval" and a.what in ("h2h", "alpaca", "mtbench"):
-            return cmd_eval(a, ap)
-        if a.cmd == "eval":
-            return cmd_run(a.overrides, only_prefix="eval/rm/")
-        if a.cmd == "prompts":
-            from .prompt_filter_cli import main as prompts_main
-            return prompts_main(a)
-        if a.cmd == "plan":
-            return cmd_plan(a.overrides)
-        if a.cmd == "cluster":
-            from .cluster.steps import job_steps, sbatch_args
-            cfg, _ = load_config(a.overrides)
-            if a.what == "sbatch-args":  # one per line, for `mapfile`
-                print("\n".join(sbatch_args(cfg, a.part)))
-                return 0
-            header, lines = job_steps(cfg, a.part, a.iteration, a.overrides, a.python)
-            print("\n".join([header, *lines]))
-            return 0
-        if a.cmd == "report":
-            from .report import write_report
-            if not Path(a.run_dir).exists():
-                raise ArtifactError(f"{a.run_dir}: run directory does not exist")
-            print(write_report(a.run_dir))
-            return 0
-        return cmd_status(a.run_dir)
+        return COMMANDS[a.cmd](a, ap)
     except (ConfigError, ArtifactError, ModelNotFound, FileNotFoundError, LayoutError) as e:
         print(f"srlm: error: {e}", file=sys.stderr)
         return 2

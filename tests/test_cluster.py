@@ -473,3 +473,20 @@ def test_stage_exit_code_75_requeues_the_job(tmp_path, monkeypatch):
     with pytest.raises(SystemExit) as e:
         job.main(["--part", "iteration", "--script", "slurm/iteration.sh", "experiment=tiny"])
     assert e.value.code == 0 and calls.read_text() == "requeue 4242\n" and not (tmp_path / "ran").exists()
+
+
+@pytest.mark.parametrize("experiment", ["llama2_70b_h100", "tiny"])
+@pytest.mark.parametrize("part", ["sft", "iteration"])
+def test_an_override_with_spaces_and_quotes_reaches_every_job_step_intact(experiment, part):
+    """`srlm cluster steps` prints the shell lines slurm/*.sh run: each step must hand the override
+    to `srlm` as one argument, unchanged, and Hydra must read the value the user meant."""
+    override = """model.system_prompt="Be brief; don't say 'maybe' and use $HOME as text." """.strip()
+    p = srlm("cluster", "steps", "--part", part, f"experiment={experiment}", override)
+    steps = [line for line in p.stdout.splitlines() if not line.startswith("#")]
+    assert len(steps) >= (2 if part == "sft" else 5)
+    for line in steps:  # as bash reads each line
+        argv = shlex.split(line)
+        assert argv[argv.index("srlm_nemo.cli") + 1] == "stage", line
+        assert argv[-2:] == [f"experiment={experiment}", override], line
+    cfg = load_config([f"experiment={experiment}", override])[0]
+    assert cfg.model.system_prompt == "Be brief; don't say 'maybe' and use $HOME as text."
