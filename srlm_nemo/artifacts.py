@@ -22,7 +22,8 @@ class ArtifactError(ValueError):
     """Bad input, with the file and line it came from."""
 
 
-def read_jsonl(path: str | Path, record_type: Type[T] | None = None) -> list:
+def read_jsonl(path: str | Path, record_type: Type[T] | None = None, numbered: bool = False) -> list:
+    """Records of a JSONL file (blank lines skipped); `numbered`: (line number, record) pairs."""
     path = Path(path)
     if not path.exists():
         raise ArtifactError(f"{path}: file does not exist")
@@ -46,7 +47,7 @@ def read_jsonl(path: str | Path, record_type: Type[T] | None = None) -> list:
                     errs = "; ".join(f"{'.'.join(map(str, x['loc'])) or '<record>'}: {x['msg']}"
                                      for x in e.errors())
                     raise ArtifactError(f"{path}:{lineno}: invalid {record_type.__name__}: {errs}") from None
-            out.append(obj)
+            out.append((lineno, obj) if numbered else obj)
     return out
 
 

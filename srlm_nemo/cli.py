@@ -189,13 +189,10 @@ def cmd_eval(a, ap) -> int:
 
 def cmd_rm_metrics(path: str) -> int:
     from .artifacts import read_jsonl
-    from .rm_metrics import rm_metrics
-    rows = read_jsonl(path)
-    for i, r in enumerate(rows, 1):
-        missing = {"prompt_id", "reply_id", "human_rank", "model_score"} - set(r)
-        if missing:
-            raise ArtifactError(f"{path}:{i}: missing field(s) {', '.join(sorted(missing))}")
-    print(json.dumps(rm_metrics(rows), indent=2))
+    from .rm_metrics import check_rows, rm_metrics
+    numbered = read_jsonl(path, numbered=True)
+    check_rows(path, numbered)
+    print(json.dumps(rm_metrics([r for _, r in numbered]), indent=2))
     return 0
 
 

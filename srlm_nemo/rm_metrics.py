@@ -29,6 +29,31 @@ PAPER_TABLE4 = {
 }
 
 
+def check_rows(path, numbered_rows: list[tuple[int, object]]) -> None:
+    """A scores file as `srlm eval rm-metrics` takes it; each error names the file and line.
+    NaN or infinite scores and a (prompt_id, reply_id) given twice would change the metrics
+    without a word (a NaN counted as scored, a duplicate reply paired twice), so they are errors."""
+    from .artifacts import ArtifactError
+    seen: dict = {}
+    for i, r in numbered_rows:
+        where = f"{path}:{i}"
+        if not isinstance(r, dict):
+            raise ArtifactError(f"{where}: each line must be a JSON object, got {type(r).__name__}")
+        missing = {"prompt_id", "reply_id", "human_rank", "model_score"} - set(r)
+        if missing:
+            raise ArtifactError(f"{where}: missing field(s) {', '.join(sorted(missing))}")
+        rank, score = r["human_rank"], r["model_score"]
+        if isinstance(rank, bool) or not isinstance(rank, int) or rank < 0:
+            raise ArtifactError(f"{where}: human_rank must be an integer >= 0 (0 = best), got {rank!r}")
+        if score is not None and (isinstance(score, bool) or not isinstance(score, (int, float))
+                                  or not math.isfinite(score)):
+            raise ArtifactError(f"{where}: model_score must be a finite number or null, got {score!r}")
+        key = (str(r["prompt_id"]), str(r["reply_id"]))
+        if key in seen:
+            raise ArtifactError(f"{where}: prompt_id {key[0]!r}, reply_id {key[1]!r} again (first on line {seen[key]})")
+        seen[key] = i
+
+
 def _mean(xs):
     return sum(xs) / len(xs) if xs else None
 

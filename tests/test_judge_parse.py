@@ -15,6 +15,17 @@ from srlm_nemo.judge_parse import mean_valid, parse_score
     ("   \n", None, "empty"),
     ("", None, "empty"),
     ("Score: 0", 0.0, None),
+    ("Score: 4/5", 4.0, None),
+    ("Score: 4 out of 5.", 4.0, None),
+    ("Total.\nScore: 2 points", 2.0, None),
+    ("Score: **3**", 3.0, None),
+    # not a score on the rubric's own terms (each was read as one before)
+    ("Underscore: 3", None, "no_score"),
+    ("Score: 3 out of 10", None, "other_scale"),
+    ("Score: 1e1", None, "malformed"),
+    ("Score: \uff15", None, "malformed"),  # a fullwidth digit
+    ("Score: 4 because it is good", None, "malformed"),
+    ("Score: four", None, "malformed"),
 ])
 def test_parse_score(text, score, error):
     p = parse_score(text)

@@ -57,3 +57,21 @@ def test_cli_recomputes_from_a_scores_file(tmp_path):
     f.write_text('{"prompt_id": "a", "reply_id": "x", "human_rank": 0}\n')
     p = srlm("eval", "rm-metrics", "--scores", str(f), check=False)
     assert p.returncode == 2 and "scores.jsonl:1: missing field(s) model_score" in p.stderr
+
+
+@pytest.mark.parametrize("lines,message", [
+    (['{"prompt_id": "a", "reply_id": "x", "human_rank": 0, "model_score": NaN}'],
+     ":1: model_score must be a finite number or null, got nan"),
+    (['{"prompt_id": "a", "reply_id": "x", "human_rank": 0, "model_score": "four"}'], ":1: model_score must be"),
+    (['{"prompt_id": "a", "reply_id": "x", "human_rank": "best", "model_score": 4}'], ":1: human_rank must be"),
+    (['[1, 2]'], ":1: each line must be a JSON object, got list"),
+    (['{"prompt_id": "a", "reply_id": "x", "human_rank": 0, "model_score": 4}', '',
+      '{"prompt_id": "a", "reply_id": "x", "human_rank": 1, "model_score": 2}'],
+     ":3: prompt_id 'a', reply_id 'x' again (first on line 1)"),
+])
+def test_cli_refuses_rows_that_would_change_the_metrics_silently(tmp_path, lines, message):
+    from .conftest import srlm
+    f = tmp_path / "scores.jsonl"
+    f.write_text("\n".join(lines) + "\n")
+    p = srlm("eval", "rm-metrics", "--scores", str(f), check=False)
+    assert p.returncode == 2 and f"scores.jsonl{message}" in p.stderr and "Traceback" not in p.stderr
