@@ -357,6 +357,10 @@ def load_config(overrides: list[str] | None = None):
             dcfg = compose(config_name="config", overrides=list(overrides or []))
     except (HydraException, OmegaConfBaseException) as e:
         raise ConfigError(f"invalid configuration override: {e}") from None
+    unknown = _unknown_keys(OmegaConf.to_container(dcfg, resolve=False), Config)
+    if unknown:  # `+key=v` adds a key Hydra's schema check never sees; nothing would read it
+        raise ConfigError(f"unknown configuration key(s): {', '.join(unknown)} (check the spelling; "
+                          "every key is listed in srlm_nemo/config.py)")
     cfg: Config = OmegaConf.to_object(dcfg)  # type: ignore[assignment]
     try:
         validate(cfg)
@@ -367,6 +371,61 @@ def load_config(overrides: list[str] | None = None):
 
 class ConfigError(ValueError):
     pass
+
+
+def _unknown_keys(node, schema, prefix: str = "") -> list[str]:
+    """Keys of the composed config that no dataclass field declares."""
+    import dataclasses
+    if not isinstance(node, dict) or not dataclasses.is_dataclass(schema):
+        return []
+    fields = {f.name: f for f in dataclasses.fields(schema)}
+    out = []
+    for k, v in node.items():
+        if k not in fields:
+            out.append(f"{prefix}{k}")
+            continue
+        default = fields[k].default_factory() if fields[k].default_factory is not dataclasses.MISSING else None
+        if dataclasses.is_dataclass(default):
+            out += _unknown_keys(v, type(default), f"{prefix}{k}.")
+    return out
+
+
+def _check_sizes(cfg: Config, need) -> None:
+    """Every size, count and rate a run divides by or hands to an optimizer, checked here so
+    that a bad value is refused before any stage (or its earlier results) is touched."""
+    def at_least(key: str, lo):
+        v = _get(cfg, key)
+        need(v >= lo, key, f"must be >= {lo}, got {v}")
+    for sec in ("sft", "dpo"):
+        s = getattr(cfg, sec)
+        need(s.learning_rate > 0, f"{sec}.learning_rate", f"must be > 0, got {s.learning_rate}")
+        need(0 <= s.min_learning_rate <= s.learning_rate, f"{sec}.min_learning_rate",
+             f"must be in [0, {sec}.learning_rate], got {s.min_learning_rate}")
+        need(0 <= s.dropout < 1, f"{sec}.dropout", f"must be in [0, 1), got {s.dropout}")
+        need(s.max_steps > 0 or s.epochs > 0, f"{sec}.epochs", f"must be > 0 when {sec}.max_steps <= 0")
+        for k in ("global_batch_size", "micro_batch_size", "save_steps", "max_seq_len"):
+            at_least(f"{sec}.{k}", 1)
+        at_least(f"{sec}.warmup_steps", 0)
+    need(cfg.dpo.beta > 0, "dpo.beta", f"must be > 0, got {cfg.dpo.beta}")
+    for key in ("prompts.num_prompts", "prompts.requests_per_round", "prompts.samples_per_request",
+                "prompts.max_rounds", "prompts.max_new_tokens", "prompts.min_words", "candidates.max_new_tokens",
+                "candidates.shard_size", "judge.max_new_tokens", "judge.shard_size", "seed.num_ift",
+                "seed.eft_judge_samples", "generation.batch_size", "generation.max_concurrency",
+                "generation.tensor_parallel_size", "model.max_model_len", "dpo.select_max_prompts",
+                "eval.max_new_tokens", "eval.judge_max_new_tokens"):
+        at_least(key, 1)
+    for key in ("prompts.shots_generated", "seed.num_eft_train", "seed.num_eft_eval"):
+        at_least(key, 0)
+    at_least("seed.min_replies", 2)
+    need(cfg.prompts.max_words >= cfg.prompts.min_words, "prompts.max_words", "must be >= prompts.min_words")
+    need(cfg.judge.min_score < cfg.judge.max_score, "judge.min_score", "must be < judge.max_score")
+
+
+def _get(cfg, key: str):
+    v = cfg
+    for part in key.split("."):
+        v = getattr(v, part)
+    return v
 
 
 def validate(cfg: Config) -> None:
@@ -402,6 +461,7 @@ def validate(cfg: Config) -> None:
          "one of rouge_score, unicode")
     need(cfg.prompts.shots_ift >= 1, "prompts.shots_ift", "must be >= 1")
     need(cfg.run.iterations >= 1, "run.iterations", "must be >= 1 (iteration 1 is the SFT model M1)")
+    _check_sizes(cfg, need)
     for sec in ("sft", "dpo"):
         s = getattr(cfg, sec)
         need(s.global_batch_size % s.micro_batch_size == 0, f"{sec}.global_batch_size",

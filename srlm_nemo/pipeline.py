@@ -210,6 +210,18 @@ def _check_templates(stage: Stage, rendered: set) -> None:
                              "cover; add it to the stage's inputs (recipes/)")
 
 
+def check_inputs(stage: Stage, run_dir: Path) -> None:
+    """Every input that is an artifact of this run (in the run directory, where a file's name
+    says its type: seed/ift.jsonl, iter_2/candidates/candidates.jsonl, ...) read through its
+    schema, so a bad input is an error naming its file and line before anything of the stage's
+    earlier run is removed. Files from elsewhere are the stage's own to read."""
+    from .artifacts import read_jsonl
+    from .schemas import ARTIFACT_TYPES
+    for path in stage.inputs.values():
+        if path.suffix == ".jsonl" and path.stem in ARTIFACT_TYPES and path.resolve().is_relative_to(run_dir):
+            read_jsonl(path, ARTIFACT_TYPES[path.stem])
+
+
 def run_stage(stage: Stage, ctx, runner: Callable) -> dict:
     """Runs one stage unless done; writes its manifest last, so a kill leaves it unfinished."""
     fp = fingerprint(stage)
@@ -225,6 +237,7 @@ def run_stage(stage: Stage, ctx, runner: Callable) -> dict:
             + (f" as shard worker {ctx.shard_worker[0]} of {ctx.shard_worker[1]} on "
                f"{os.environ.get('SLURMD_NODENAME', platform.node())} "
                f"(CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES', 'unset')})" if ctx.shard_worker else ""))
+    check_inputs(stage, Path(ctx.run_dir).resolve())
     stage.dir.mkdir(parents=True, exist_ok=True)
     if st == "stale" and not ctx.shard_worker:  # workers run side by side: only the merging run cleans
         stage.manifest_path.unlink(missing_ok=True)

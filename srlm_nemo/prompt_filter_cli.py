@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 
 from .artifacts import ArtifactError, read_jsonl, write_jsonl
+from .config import ConfigError
 from .rouge import RougePool, novelty_filter
 
 
@@ -38,6 +39,20 @@ def filter_files(pool_path: str, cands_path: str, out_path: str, threshold: floa
             "dropped_rouge_l": len(cand_texts) - len(kept), "threshold": threshold, "tokenizer": tokenizer}
 
 
+def check_args(args) -> None:
+    """A threshold outside (0, 1] keeps or drops everything; --out onto an input destroys it."""
+    import math
+    if not (math.isfinite(args.threshold) and 0 < args.threshold <= 1):
+        raise ConfigError(f"--threshold: must be in (0, 1], got {args.threshold}")
+    out = Path(args.out).resolve()
+    for flag, path in (("--pool", args.pool), ("--candidates", args.candidates)):
+        if out == Path(path).resolve() or (out.exists() and Path(path).exists() and out.samefile(path)):
+            raise ConfigError(f"--out {args.out}: is the {flag} input; writing there would destroy it")
+    if out.is_dir():
+        raise ConfigError(f"--out {args.out}: is a directory; give a file path")
+
+
 def main(args) -> int:
+    check_args(args)
     print(json.dumps(filter_files(args.pool, args.candidates, args.out, args.threshold, args.tokenizer)))
     return 0

@@ -133,5 +133,5 @@ class PreferencePair(Record):
 ARTIFACT_TYPES = {
     "ift": IFTExample, "eft_train": EFTExample, "eft_eval": EFTExample, "eval_trees": RankedPrompt,
     "prompts": GeneratedPrompt, "candidates": Candidate, "judgements": Judgement,
-    "scores": CandidateScore, "pairs": PreferencePair,
+    "scores": CandidateScore, "pairs": PreferencePair, "ranked_pool": RankedPrompt,
 }

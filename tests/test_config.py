@@ -43,3 +43,19 @@ def test_bad_value_is_named():
 def test_experiments_compose():
     cfg, _ = load_config(["experiment=paper"])
     assert cfg.model.name == "llama-2-70b" and cfg.prompts.num_prompts == 5000
+
+
+@pytest.mark.parametrize("override,key", [("+candidates.temprature=0.0", "candidates.temprature"),
+                                          ("++judge.kk=3", "judge.kk"), ("+run.iteratons=2", "run.iteratons")])
+def test_an_added_key_nothing_reads_is_refused(override, key):
+    """Hydra's own error for `judge.kk=3` suggests `+judge.kk=3`, which it then accepts: the
+    value would be ignored without a word."""
+    with pytest.raises(ConfigError, match=f"unknown configuration key.*{key.replace('.', '[.]')}"):
+        load_config(["experiment=tiny", override])
+
+
+@pytest.mark.parametrize("experiment,expected", [("tiny", "hf"), ("llama2_70b_h100", "vllm"), ("demo", "vllm")])
+def test_a_backend_chosen_on_the_command_line_wins_over_the_experiments(experiment, expected):
+    assert load_config([f"experiment={experiment}"])[0].generation.name == expected
+    assert load_config([f"experiment={experiment}", "generation=openai"])[0].generation.name == "openai"
+    assert load_config(["generation=hf", f"experiment={experiment}"])[0].generation.name == "hf"

@@ -130,7 +130,7 @@ def test_a_stage_sees_only_the_config_it_declared():
 
 
 class _Ctx:
-    cfg, quiet, shard_worker, train_only = _cfg(), True, None, False
+    cfg, quiet, shard_worker, train_only, run_dir = _cfg(), True, None, False, "/nonexistent"
 
     def log(self, msg):
         pass

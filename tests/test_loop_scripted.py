@@ -141,3 +141,21 @@ def test_selection_keeps_the_starting_model_when_no_checkpoint_wins(tiny_model, 
     assert not any(r["picked"] for r in sel["rounds"]) and st["kept"] == "start"
     assert file_sha256(run_dir / "iter_2/dpo/model/model.safetensors") == \
         file_sha256(run_dir / "sft/model/model.safetensors")
+
+
+def test_a_bad_input_or_setting_leaves_finished_stages_untouched(loop_run, tiny_model, tmp_path):
+    run_dir = tmp_path / "bad"
+    shutil.copytree(loop_run[0], run_dir)
+    keep = {p: p.read_bytes() for p in [run_dir / "sft/manifest.json", run_dir / "sft/model/model.safetensors",
+                                        run_dir / "iter_2/dpo/manifest.json",
+                                        run_dir / "iter_2/dpo/model/model.safetensors"]}
+    p = srlm("run", *_args(tiny_model, run_dir, "dpo.learning_rate=-1e-3"), check=False)
+    assert p.returncode == 2 and "dpo.learning_rate: must be > 0" in p.stderr
+    ift = run_dir / "seed/ift.jsonl"
+    lines = ift.read_text().splitlines()
+    ift.write_text("\n".join(lines[:-1] + [lines[-1][:20]]) + "\n")  # the last record cut short
+    p = srlm("run", *_args(tiny_model, run_dir), check=False)
+    assert p.returncode == 2 and f"seed/ift.jsonl:{len(lines)}: malformed JSON" in p.stderr
+    assert "Traceback" not in p.stderr
+    assert all(path.read_bytes() == data for path, data in keep.items())
+    assert (run_dir / "sft/work").exists() or not (loop_run[0] / "sft/work").exists()

@@ -129,3 +129,25 @@ def test_filter_command(tmp_path):
     cands.write_text('{"text": "no field"}\n')
     p = srlm("prompts", "filter", "--pool", str(pool), "--candidates", str(cands), "--out", str(out), check=False)
     assert p.returncode == 2 and "cands.jsonl:1: needs a string field" in p.stderr
+
+
+@pytest.mark.parametrize("extra,message", [
+    (["--threshold", "1.5"], "--threshold: must be in (0, 1], got 1.5"),
+    (["--threshold", "-1"], "--threshold: must be in (0, 1], got -1.0"),
+    (["--threshold", "nan"], "--threshold: must be in (0, 1], got nan"),
+    (["--out", "{cands}"], "is the --candidates input; writing there would destroy it"),
+    (["--out", "{pool}"], "is the --pool input"),
+    (["--out", "{tmp}"], "is a directory"),
+])
+def test_filter_command_refuses_bad_arguments_before_touching_anything(tmp_path, extra, message):
+    from .conftest import srlm
+    pool, cands = tmp_path / "pool.jsonl", tmp_path / "cands.jsonl"
+    pool.write_text(json.dumps({"instruction": "Write a short poem about the sea"}) + "\n")
+    cands.write_text("".join(json.dumps({"prompt": f"Explain how tide number {i} works"}) + "\n" for i in range(11)))
+    before = cands.read_text()
+    args = [a.format(cands=cands, pool=pool, tmp=tmp_path) for a in extra]
+    if "--out" not in args:
+        args += ["--out", str(tmp_path / "kept.jsonl")]
+    p = srlm("prompts", "filter", "--pool", str(pool), "--candidates", str(cands), *args, check=False)
+    assert p.returncode == 2 and message in p.stderr and "Traceback" not in p.stderr
+    assert cands.read_text() == before
