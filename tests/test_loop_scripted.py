@@ -159,3 +159,35 @@ def test_a_bad_input_or_setting_leaves_finished_stages_untouched(loop_run, tiny_
     assert "Traceback" not in p.stderr
     assert all(path.read_bytes() == data for path, data in keep.items())
     assert (run_dir / "sft/work").exists() or not (loop_run[0] / "sft/work").exists()
+
+
+def _kill_when(args, path, timeout=300):
+    """`srlm run ARGS`, SIGKILLed the moment `path` appears (polled every 2 ms)."""
+    import os
+    import subprocess
+    import sys
+    import time
+    p = subprocess.Popen([sys.executable, "-m", "srlm_nemo.cli", "run", *args], cwd=REPO,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ.copy())
+    deadline = time.time() + timeout
+    while p.poll() is None and not path.exists() and time.time() < deadline:
+        time.sleep(0.002)
+    p.kill()
+    p.wait()
+    assert path.exists(), f"{path} never appeared"
+
+
+@pytest.mark.parametrize("at", ["sft/work/checkpoint-2", "sft/work/checkpoint-2/trainer_state.json",
+                                "iter_2/dpo/work/checkpoint-2", "iter_2/dpo/work/checkpoint-2/trainer_state.json"])
+def test_a_kill_while_a_checkpoint_is_written_resumes_to_the_same_models(loop_run, tiny_model, tmp_path, at):
+    """A checkpoint folder cut short by the kill is not resumed from (it used to stop every later
+    run); a complete last checkpoint is the result, not one more step (the HF Trainer resumed
+    from it trained step 3 of 2, and every model after it differed)."""
+    run_dir = tmp_path / "killed"
+    _kill_when(_args(tiny_model, run_dir, "run.iterations=2"), run_dir / at)
+    srlm("run", *_args(tiny_model, run_dir, "run.iterations=2"))
+    stage = at.split("/work")[0]
+    assert _stats(run_dir, stage)["steps"] == 2
+    ref = loop_run[0]
+    for model in ("sft/model", "iter_2/dpo/model"):
+        assert file_sha256(run_dir / model / "model.safetensors") == file_sha256(ref / model / "model.safetensors"), model

@@ -73,8 +73,32 @@ class TRLTrainer:
                            kept="final", log=log)
 
     @staticmethod
-    def _resume(work_dir: Path):
-        return any(work_dir.glob("checkpoint-*")) or None
+    def _last_checkpoint(work_dir: Path) -> tuple[Path | None, dict | None]:
+        """The newest complete checkpoint and its trainer state. The HF Trainer writes
+        trainer_state.json last, so a checkpoint without a readable one was cut short by a kill
+        while saving: it is removed (resuming from it fails), and the one before it is used."""
+        def step(p: Path) -> int:
+            return int(p.name.split("-")[1]) if p.name.split("-")[1].isdigit() else -1
+        for ckpt in sorted(work_dir.glob("checkpoint-*"), key=step, reverse=True):
+            try:
+                state = json.loads((ckpt / "trainer_state.json").read_text())
+                if (ckpt / "model.safetensors").exists() and isinstance(state.get("global_step"), int):
+                    return ckpt, state
+            except (OSError, ValueError):
+                pass
+            shutil.rmtree(ckpt, ignore_errors=True)
+        return None, None
+
+    def _train(self, trainer, work_dir: Path) -> None:
+        """Train, resuming from the last complete checkpoint. A checkpoint that already reached
+        the planned steps is the result: the HF Trainer resumed from it trains a step too many."""
+        from transformers.trainer_callback import TrainerState
+        ckpt, state = self._last_checkpoint(work_dir)
+        if ckpt is not None and 0 < state.get("max_steps", 0) <= state["global_step"]:
+            trainer._load_from_checkpoint(str(ckpt))
+            trainer.state = TrainerState.load_from_json(str(ckpt / "trainer_state.json"))
+            return
+        trainer.train(resume_from_checkpoint=str(ckpt) if ckpt else None)
 
     # -- stages --------------------------------------------------------------------------
     def sft(self, model_path: str, examples: list[dict], out_dir: Path, s) -> TrainResult:
@@ -85,7 +109,7 @@ class TRLTrainer:
         args = SFTConfig(**self._common_args(s, work_dir), completion_only_loss=True, packing=False)
         trainer = SFTTrainer(model=model, args=args, train_dataset=Dataset.from_list(examples),
                              processing_class=tok)
-        trainer.train(resume_from_checkpoint=self._resume(work_dir))
+        self._train(trainer, work_dir)
         return self._finish(trainer, model, tok, original, work_dir, out_dir)
 
     def dpo(self, model_path: str, pairs: list[dict], out_dir: Path, s) -> TrainResult:
@@ -97,5 +121,5 @@ class TRLTrainer:
         args = DPOConfig(**self._common_args(s, work_dir), beta=s.beta, disable_dropout=False)
         trainer = DPOTrainer(model=model, ref_model=ref, args=args,
                              train_dataset=Dataset.from_list(pairs), processing_class=tok)
-        trainer.train(resume_from_checkpoint=self._resume(work_dir))
+        self._train(trainer, work_dir)
         return self._finish(trainer, model, tok, original, work_dir, out_dir)
