@@ -96,22 +96,45 @@ def file_sha256(path: str | Path) -> str:
     return h.hexdigest()
 
 
-def model_fingerprint(model_dir: str | Path) -> str:
-    """Cheap identity of a checkpoint: config, tokenizer files and weight file names + sizes.
+CONTENT_RECORD = ".srlm-content.json"
 
-    Hashing 140 GB of 70B weights on every resume check is not an option; the producing stage
-    writes a fresh directory, so names+sizes+small files identify it in practice.
-    """
+
+def _content_record(d: Path) -> Path:
+    """Where a model directory's file hashes are kept: beside the weights, or in the user's cache
+    for a directory we may not write (a shared base checkpoint)."""
+    if os.access(d, os.W_OK):
+        return d / CONTENT_RECORD
+    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "srlm-nemo" / "content"
+    return cache / (hashlib.sha256(str(d.resolve()).encode()).hexdigest() + ".json")
+
+
+def model_fingerprint(model_dir: str | Path) -> str:
+    """A checkpoint's identity: the sha256 of every file's content. Each file's hash is computed
+    once and recorded with its size and modification time (`CONTENT_RECORD`), so later checks
+    (every resume, every `srlm plan`) read the record instead of 140 GB of 70B weights; a file
+    rewritten since is hashed again. Names and sizes alone missed a retrained model of the same
+    shape, and every stage built on the old one was kept."""
     d = Path(model_dir)
-    h = hashlib.sha256()
+    record_path = _content_record(d)
+    try:
+        record = json.loads(record_path.read_text())
+    except (OSError, ValueError):
+        record = {}
+    files, h = {}, hashlib.sha256()
     for p in sorted(d.iterdir()):
-        if not p.is_file():
+        if not p.is_file() or p.name == CONTENT_RECORD:
             continue
-        h.update(p.name.encode())
-        if p.suffix in (".json", ".jinja", ".txt", ".model") and p.stat().st_size < 50_000_000:
-            h.update(p.read_bytes())
-        else:
-            h.update(str(p.stat().st_size).encode())
+        st = p.stat()
+        known = record.get(p.name)
+        digest = known[2] if isinstance(known, list) and known[:2] == [st.st_size, st.st_mtime_ns] else file_sha256(p)
+        files[p.name] = [st.st_size, st.st_mtime_ns, digest]
+        h.update(f"{p.name}\0{digest}\0".encode())
+    if files != record:
+        try:
+            record_path.parent.mkdir(parents=True, exist_ok=True)
+            write_json(record_path, files)
+        except OSError:
+            pass  # read-only everywhere: hashed again next time, still correct
     return h.hexdigest()
 
 

@@ -96,10 +96,20 @@ def planned_fingerprints(stages: list[Stage]) -> dict[str, str]:
 
 
 def read_manifest(stage: Stage) -> Optional[dict]:
+    """The stage's manifest, or None: none yet, or one that is not a JSON object (a kill cannot
+    leave one, it is written by rename; a hand edit can), which makes the stage not done."""
     try:
-        return json.loads(stage.manifest_path.read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
+        m = json.loads(stage.manifest_path.read_text())
+    except FileNotFoundError:
         return None
+    except (OSError, ValueError) as e:
+        m = e
+    if not isinstance(m, dict):
+        import sys
+        print(f"srlm: warning: {stage.manifest_path}: not a manifest ({m if isinstance(m, Exception) else type(m).__name__}); "
+              f"the stage counts as not done", file=sys.stderr)
+        return None
+    return m
 
 
 def state(stage: Stage, fp: Optional[str] = None) -> str:

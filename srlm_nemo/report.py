@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .summary import _drops, alpaca_scores, collect, h2h_results, rm_table
+from .summary import _drops, _load, alpaca_scores, collect, h2h_results, rm_table
 
 
 def _plt():
@@ -209,8 +209,8 @@ def _mtbench_md(mt: list[dict]) -> list[str]:
 def _mt_results(run_dir: Path) -> list[dict]:
     out = []
     for p in sorted((run_dir / "eval" / "mt_bench").glob("*/manifest.json")):
-        m = json.loads(p.read_text())
-        out.append(m["stats"] | {"model": m["model"]})
+        if (m := _load(p)) is not None:
+            out.append(m["stats"] | {"model": m["model"]})
     return out
 
 

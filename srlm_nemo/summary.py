@@ -7,14 +7,27 @@ from pathlib import Path
 from .artifacts import write_json
 
 
+def _load(p: Path) -> dict | None:
+    """A finished stage's manifest, or None (absent, or not a manifest: a hand-edited file must
+    not stop the summary; the runner says so and runs the stage again)."""
+    try:
+        m = json.loads(p.read_text())
+    except (OSError, ValueError):
+        return None
+    return m if isinstance(m, dict) and isinstance(m.get("stats"), dict) else None
+
+
+def _manifests(pattern_dir: Path, pattern: str) -> list[dict]:
+    return [m for m in (_load(p) for p in sorted(pattern_dir.glob(pattern))) if m is not None]
+
+
 def _manifest(run_dir: Path, name: str) -> dict | None:
-    p = run_dir / name / "manifest.json"
-    return json.loads(p.read_text()) if p.exists() else None
+    return _load(run_dir / name / "manifest.json")
 
 
 def h2h_results(run_dir: Path) -> list[dict]:
     """The stats of every head-to-head stage (eval/h2h/<A>_vs_<B>), in name order."""
-    return [json.loads(m.read_text())["stats"] for m in sorted((Path(run_dir) / "eval" / "h2h").glob("*/manifest.json"))]
+    return [m["stats"] for m in _manifests(Path(run_dir) / "eval" / "h2h", "*/manifest.json")]
 
 
 def alpaca_scores(run_dir: Path) -> dict[str, dict]:
@@ -26,8 +39,7 @@ def alpaca_scores(run_dir: Path) -> dict[str, dict]:
 def collect(run_dir: Path) -> dict:
     run_dir = Path(run_dir)
     out: dict = {"run_dir": str(run_dir), "stages": {}, "iterations": []}
-    for m in sorted(run_dir.glob("**/manifest.json")):
-        d = json.loads(m.read_text())
+    for d in _manifests(run_dir, "**/manifest.json"):
         out["stages"][d["stage"]] = {"seconds": d["seconds"], "outputs": {k: v.get("count") for k, v in d["outputs"].items()}}
     for t in sorted(int(p.name.split("_")[1]) for p in run_dir.glob("iter_*")):
         row: dict = {"iteration": t, "model": f"M{t - 1}", "next_model": f"M{t}"}
@@ -54,8 +66,7 @@ def collect(run_dir: Path) -> dict:
         sm = _manifest(run_dir, "sft")
         out["eft_builder"]["used_for_training"] = bool(sm and sm["inputs"]["eft_train"]["path"].endswith("eft/eft_train.jsonl"))
     out["reward_model"] = {}
-    for m in sorted((run_dir / "eval" / "rm").glob("*/manifest.json")):
-        d = json.loads(m.read_text())
+    for d in _manifests(run_dir / "eval" / "rm", "*/manifest.json"):
         out["reward_model"][d["stats"]["model"]] = {"parse_rate": d["stats"]["parse_rate"], **d["stats"]["metrics"]}
     return out
 

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 
 from srlm_nemo.artifacts import ArtifactError, ShardedWriter, read_jsonl, write_jsonl
@@ -58,3 +60,41 @@ def test_shard_workers_delete_nothing(tmp_path):
     assert (w.dir / "00001.jsonl.tmp").exists() and w.finished() == [0, 2] and other.finished() == []
     assert ShardedWriter(tmp_path, "fp1").finished() == [0, 2]  # the merging run cleans up
     assert not (w.dir / "00001.jsonl.tmp").exists() and not other.dir.exists()
+
+
+def test_model_fingerprint_is_the_weights_content_hashed_once(tmp_path, monkeypatch):
+    import os
+
+    from srlm_nemo import artifacts
+    d = tmp_path / "model"
+    d.mkdir()
+    (d / "config.json").write_text("{}")
+    (d / "model.safetensors").write_bytes(b"\x00" * 1000)
+    first = artifacts.model_fingerprint(d)
+    assert (d / artifacts.CONTENT_RECORD).exists()
+    calls = []
+    monkeypatch.setattr(artifacts, "file_sha256", lambda p: calls.append(p) or "x")
+    assert artifacts.model_fingerprint(d) == first and calls == []  # read from the record
+    monkeypatch.undo()
+    # retrained: same names, same size, other weights (names and sizes alone said "same")
+    (d / "model.safetensors").write_bytes(b"\x01" * 1000)
+    assert artifacts.model_fingerprint(d) != first
+    os.utime(d / "model.safetensors", ns=(1, 1))
+    (d / "model.safetensors").write_bytes(b"\x00" * 1000)
+    assert artifacts.model_fingerprint(d) == first
+
+
+def test_model_fingerprint_of_a_read_only_checkpoint_is_recorded_in_the_cache(tmp_path, monkeypatch):
+    import os
+
+    from srlm_nemo import artifacts
+    d = tmp_path / "shared_base"
+    d.mkdir()
+    (d / "model.safetensors").write_bytes(b"\x02" * 100)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda p, m: False if Path(p) == d else real_access(p, m))
+    fp = artifacts.model_fingerprint(d)
+    assert not (d / artifacts.CONTENT_RECORD).exists()
+    assert len(list((tmp_path / "cache" / "srlm-nemo" / "content").glob("*.json"))) == 1
+    assert artifacts.model_fingerprint(d) == fp

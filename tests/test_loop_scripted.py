@@ -191,3 +191,18 @@ def test_a_kill_while_a_checkpoint_is_written_resumes_to_the_same_models(loop_ru
     ref = loop_run[0]
     for model in ("sft/model", "iter_2/dpo/model"):
         assert file_sha256(run_dir / model / "model.safetensors") == file_sha256(ref / model / "model.safetensors"), model
+
+
+@pytest.mark.parametrize("content", ["[]", "{", '"text"'])
+def test_a_manifest_that_is_not_one_makes_its_stage_not_done(loop_run, tiny_model, tmp_path, content):
+    run_dir = tmp_path / "corrupt"
+    shutil.copytree(loop_run[0], run_dir)
+    (run_dir / "iter_2/pairs/manifest.json").write_text(content)
+    for cmd in (["plan", *_args(tiny_model, run_dir)], ["status", str(run_dir)]):
+        p = srlm(*cmd)
+        assert "Traceback" not in p.stderr
+    p = srlm("run", *_args(tiny_model, run_dir))
+    assert "iter_2/pairs/manifest.json: not a manifest" in p.stderr and "the stage counts as not done" in p.stderr
+    ran = {line.split()[2] for line in p.stderr.splitlines() if line.startswith("[run ]")}
+    assert ran == {"iter_2/pairs"}  # same pairs again: nothing after it changes
+    assert json.loads((run_dir / "iter_2/pairs/manifest.json").read_text())["stage"] == "iter_2/pairs"
