@@ -15,4 +15,10 @@
 #SBATCH --output=slurm-%x-%j.out
 set -euo pipefail
 cd "${SLURM_SUBMIT_DIR:-.}"
-exec "${SRLM_PYTHON:-python}" -m srlm_nemo.cluster.job --part iteration --script "$0" "$@"
+py=${SRLM_PYTHON:-python}
+if ! "$py" -c 'import srlm_nemo.cli, hydra' 2>/dev/null; then
+  echo "srlm: error: '$py' cannot import srlm_nemo: install the package in the Python the job runs" \
+       "(pip install -e . in the repository) or point SRLM_PYTHON at one that has it" >&2
+  exit 2
+fi
+exec "$py" -m srlm_nemo.cluster.job --part iteration --script "$0" "$@"

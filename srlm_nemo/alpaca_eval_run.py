@@ -40,7 +40,9 @@ def _package_dir() -> Path:
 
 def endpoint_annotator(e, work: Path) -> tuple[Path, dict]:
     """alpaca_eval's AlpacaEval 2.0 classifier settings, pointed at our endpoint. Returns the config
-    file and the environment that tells alpaca_eval's OpenAI client where to send requests."""
+    file and the environment that tells alpaca_eval's OpenAI client where to send requests. The
+    key travels in that environment only: with no client-config file, alpaca_eval builds its
+    client from OPENAI_API_KEY(S) and OPENAI_API_BASE, so no file we leave holds it."""
     if not (e.judge_base_url and e.judge_model):
         raise ArtifactError("eval.alpaca_annotator=endpoint needs eval.judge_base_url and eval.judge_model")
     template = _package_dir() / "evaluators_configs" / "alpaca_eval_clf_gpt4_turbo" / "alpaca_eval_clf.txt"
@@ -57,10 +59,9 @@ def endpoint_annotator(e, work: Path) -> tuple[Path, dict]:
     ann.mkdir(parents=True, exist_ok=True)
     (ann / "configs.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
     key = os.environ.get(e.judge_api_key_env) or "EMPTY"  # local servers take any key
-    clients = work / "client_configs.yaml"
-    clients.write_text(yaml.safe_dump({"default": [{"api_key": key, "base_url": e.judge_base_url}]}))
-    clients.chmod(0o600)
-    return ann / "configs.yaml", {"OPENAI_CLIENT_CONFIG_PATH": str(clients)}
+    (work / "client_configs.yaml").unlink(missing_ok=True)  # written by earlier versions, key inside
+    return ann / "configs.yaml", {"OPENAI_CLIENT_CONFIG_PATH": str(work / "no-client-config.yaml"),
+                                  "OPENAI_API_KEY": key, "OPENAI_API_KEYS": key, "OPENAI_API_BASE": e.judge_base_url}
 
 
 def run_score(ctx, stage, fp):

@@ -318,9 +318,23 @@ COMMANDS = {"run": _run, "stage": _stage, "eval": _eval, "prompts": _prompts, "p
             "report": _report, "status": _status}
 
 
+def _usr1_means_requeue() -> None:
+    """Slurm's time-limit warning may reach a job step too (`scancel --signal=USR1` without
+    --batch signals the steps): a stage then stops with EXIT_REQUEUE, which the job runner
+    answers by requeueing, instead of dying on the signal (exit 138). Finished shards and
+    checkpoints are kept, as after any kill."""
+    import signal
+
+    def stop(signum, frame):
+        raise TimeLimitNear("SIGUSR1: the job is near its time limit; this stage stops here and the requeued job resumes it")
+    signal.signal(signal.SIGUSR1, stop)
+
+
 def main(argv=None) -> int:
     ap = _parser()
     a = _parse(ap, argv)
+    if a.cmd in ("run", "stage", "eval"):
+        _usr1_means_requeue()
     try:
         return COMMANDS[a.cmd](a, ap)
     except (ConfigError, ArtifactError, ModelNotFound, FileNotFoundError, LayoutError) as e:

@@ -445,6 +445,11 @@ def validate(cfg: Config) -> None:
     need(gpn == 0 or g.tensor_parallel_size <= gpn, "generation.tensor_parallel_size",
          f"{g.tensor_parallel_size} is more than cluster.gpus_per_node={gpn} (vLLM's tensor parallelism stays inside a node)")
     need(cfg.training.name in ("trl", "nemo_aligner"), "training.name", "one of trl, nemo_aligner")
+    import re
+    for key in ("generation.api_key_env", "eval.judge_api_key_env"):
+        # a key pasted here would be written to config.yaml and every manifest: never echo it
+        need(bool(re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,63}", _get(cfg, key))), key,
+             "must name an environment variable that holds the key (letters, digits, _), not the key itself")
     need(cfg.log.wandb_mode in ("online", "offline"), "log.wandb_mode", "one of online, offline")
     need(cfg.seed.source in ("demo", "oasst_trees", "oasst_hf"), "seed.source",
          "one of demo, oasst_trees, oasst_hf")

@@ -59,3 +59,12 @@ def test_a_backend_chosen_on_the_command_line_wins_over_the_experiments(experime
     assert load_config([f"experiment={experiment}"])[0].generation.name == expected
     assert load_config([f"experiment={experiment}", "generation=openai"])[0].generation.name == "openai"
     assert load_config(["generation=hf", f"experiment={experiment}"])[0].generation.name == "hf"
+
+
+@pytest.mark.parametrize("key", ["generation.api_key_env", "eval.judge_api_key_env"])
+def test_a_key_pasted_where_its_variable_name_goes_is_refused_without_echoing_it(key):
+    secret = "sk-proj-0123456789abcdefABCDEF"
+    with pytest.raises(ConfigError) as e:
+        load_config(["experiment=tiny", f"{key}={secret}"])
+    assert key in str(e.value) and secret not in str(e.value)
+    assert load_config(["experiment=tiny", f"{key}=MY_SERVER_KEY"])[0]

@@ -65,3 +65,18 @@ def test_alpaca_eval_scores_our_file_with_a_vllm_serve_annotator(server, tiny_mo
     annotations = json.loads(open(result["annotations"]).read())
     assert len(annotations) == 6 and all(a["generator_2"] == "srlm-nemo-model" for a in annotations)
     assert sum(a["preference"] is not None for a in annotations) >= 1  # the served judge gave logprobs
+
+
+def test_the_annotators_key_is_never_written_to_a_file(tmp_path, monkeypatch):
+    pytest.importorskip("alpaca_eval")
+    from srlm_nemo.alpaca_eval_run import endpoint_annotator
+    from srlm_nemo.config import load_config
+    secret = "sk-test-ABCDEF0123456789"
+    monkeypatch.setenv("MY_JUDGE_KEY", secret)
+    e = load_config(["experiment=tiny", "eval.judge_base_url=http://127.0.0.1:9/v1", "eval.judge_model=j",
+                     "eval.judge_api_key_env=MY_JUDGE_KEY"])[0].eval
+    (tmp_path / "client_configs.yaml").write_text(f"default: [{{api_key: {secret}}}]")  # an older version's
+    cfg, env = endpoint_annotator(e, tmp_path)
+    assert env["OPENAI_API_KEY"] == secret and env["OPENAI_API_BASE"] == "http://127.0.0.1:9/v1"
+    assert not __import__("pathlib").Path(env["OPENAI_CLIENT_CONFIG_PATH"]).exists()
+    assert not any(secret in p.read_text() for p in tmp_path.rglob("*") if p.is_file())

@@ -206,3 +206,26 @@ def test_a_manifest_that_is_not_one_makes_its_stage_not_done(loop_run, tiny_mode
     ran = {line.split()[2] for line in p.stderr.splitlines() if line.startswith("[run ]")}
     assert ran == {"iter_2/pairs"}  # same pairs again: nothing after it changes
     assert json.loads((run_dir / "iter_2/pairs/manifest.json").read_text())["stage"] == "iter_2/pairs"
+
+
+def test_usr1_to_a_running_stage_stops_it_for_a_requeue(tiny_model, tmp_path):
+    """Slurm's time-limit warning sent to the job steps (not only the batch shell): the stage
+    exits EXIT_REQUEUE (75), which the job runner answers by requeueing, and a re-run finishes."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    run_dir = tmp_path / "usr1"
+    p = subprocess.Popen([sys.executable, "-m", "srlm_nemo.cli", "run", *_args(tiny_model, run_dir)], cwd=REPO,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=os.environ.copy())
+    deadline = time.time() + 300
+    while p.poll() is None and not (run_dir / "sft/work").exists() and time.time() < deadline:
+        time.sleep(0.01)
+    p.send_signal(signal.SIGUSR1)
+    _, err = p.communicate(timeout=300)
+    assert p.returncode == 75, err[-2000:]
+    assert "SIGUSR1: the job is near its time limit" in err and "Traceback" not in err
+    assert not (run_dir / "sft/manifest.json").exists()
+    srlm("run", *_args(tiny_model, run_dir, "run.iterations=1"))
+    assert (run_dir / "sft/manifest.json").exists()

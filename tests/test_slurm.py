@@ -141,6 +141,22 @@ def test_pipeline_then_kill_requeue_and_resubmit(slurm, pipeline_run, tiny_model
     assert "[skip] iter_3/prompts" in second and "[done] iter_3/dpo" in second
     assert (run_dir / "iter_3/dpo/manifest.json").exists()
 
+    # the same warning sent to the job steps only (`scancel --signal=USR1` without --batch): the
+    # running stage exits EXIT_REQUEUE instead of dying on the signal, and the job requeues itself
+    redo_iteration_3()
+    out = tmp_path / "requeued-steps.out"
+    job = submit(out)
+    wait_for(run_dir / "iter_3/prompts/manifest.json")
+    subprocess.run(["scancel", "--signal=USR1", job], env=env, check=True)
+    deadline = time.time() + 60
+    while _job_state(env, job) != "PENDING" and time.time() < deadline:
+        time.sleep(0.2)
+    assert _job_state(env, job) == "PENDING", out.read_text()
+    subprocess.run(["scontrol", "update", f"JobId={job}", "StartTime=now"], env=env, check=True)
+    assert _wait_job_end(env, job) == "COMPLETED", out.read_text()
+    text = out.read_text()
+    assert f"requeueing job {job}" in text and "[done] iter_3/dpo" in text
+
 
 @pytest.mark.slow
 def test_sharded_generation_on_two_nodes_with_bound_gpus(slurm, pipeline_run, tiny_model, tmp_path):
