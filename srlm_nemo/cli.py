@@ -12,6 +12,7 @@ from omegaconf import OmegaConf
 from .artifacts import ArtifactError, write_text_atomic
 from .config import ConfigError, load_config
 from .layout import LayoutError
+from .locks import RunDirBusy, RunLock
 from .cluster.timeleft import EXIT_REQUEUE, TimeLimitNear
 from .models import ModelNotFound
 
@@ -39,9 +40,6 @@ def _worker_rank(rank: int | None, world: int | None) -> tuple[int, int]:
 
 def cmd_run(overrides, only: str | None = None, only_prefix: str | None = None,
             shard_worker: tuple[int, int] | None = None, train_only: bool = False) -> int:
-    from .pipeline import run_stage
-    from .stages import runner
-    from .summary import write_summary
     cfg, dcfg = load_config(overrides)
     t0 = time.time()
     ctx, stages = _stages(cfg, convert=False)
@@ -60,7 +58,18 @@ def cmd_run(overrides, only: str | None = None, only_prefix: str | None = None,
                               f"(sharded: {', '.join(sorted(SHARDED_KINDS))})")
         ctx.shard_worker = shard_worker
     ctx.train_only = train_only
-    ctx.run_dir.mkdir(parents=True, exist_ok=True)
+    what = f"srlm stage {only}" if only else "srlm eval rm" if only_prefix else "srlm run"
+    lock = RunLock(ctx.run_dir, shared=shard_worker is not None).acquire(what + (" --shard-worker" if shard_worker else ""))
+    try:
+        return _run_stages(cfg, dcfg, ctx, stages, shard_worker, t0)
+    finally:
+        lock.release()
+
+
+def _run_stages(cfg, dcfg, ctx, stages, shard_worker, t0) -> int:
+    from .pipeline import run_stage
+    from .stages import runner
+    from .summary import write_summary
     if shard_worker is None:  # workers run side by side: the run's files are the merging run's
         write_text_atomic(ctx.run_dir / "config.yaml", OmegaConf.to_yaml(dcfg))
     from .models import resolve_model
@@ -150,8 +159,6 @@ def cmd_eval(a, ap) -> int:
     from recipes import evaluation as ev
 
     from .context import Context
-    from .pipeline import run_stage
-    from .stages import runner
     cfg, _ = load_config(a.overrides)
     if a.what == "h2h":
         if not (a.a and a.b and a.prompts):
@@ -170,6 +177,18 @@ def cmd_eval(a, ap) -> int:
         instructions = hub_instructions(cfg.run.cache_dir) if a.instructions == "hub" else Path(a.instructions).resolve()
         stage = ev.alpaca_stage(cfg, label, path, instructions)
     ctx = Context(cfg)
+    lock = RunLock(ctx.run_dir).acquire(f"srlm eval {a.what}")
+    try:
+        return _run_eval(cfg, ctx, stage, a)
+    finally:
+        lock.release()
+
+
+def _run_eval(cfg, ctx, stage, a) -> int:
+    from recipes import evaluation as ev
+
+    from .pipeline import run_stage
+    from .stages import runner
     stages = [stage]
     if a.what == "alpaca" and cfg.eval.alpaca_annotator:
         stages.append(ev.alpaca_score_stage(cfg, stage.model, stage.outputs["model_outputs"]))
@@ -318,6 +337,11 @@ COMMANDS = {"run": _run, "stage": _stage, "eval": _eval, "prompts": _prompts, "p
             "report": _report, "status": _status}
 
 
+class _Usr1(BaseException):
+    """Raised by the USR1 handler; a BaseException, so no `except Exception` on the way (the
+    report refresh has one) can swallow it."""
+
+
 def _usr1_means_requeue() -> None:
     """Slurm's time-limit warning may reach a job step too (`scancel --signal=USR1` without
     --batch signals the steps): a stage then stops with EXIT_REQUEUE, which the job runner
@@ -326,7 +350,7 @@ def _usr1_means_requeue() -> None:
     import signal
 
     def stop(signum, frame):
-        raise TimeLimitNear("SIGUSR1: the job is near its time limit; this stage stops here and the requeued job resumes it")
+        raise _Usr1()
     signal.signal(signal.SIGUSR1, stop)
 
 
@@ -337,11 +361,15 @@ def main(argv=None) -> int:
         _usr1_means_requeue()
     try:
         return COMMANDS[a.cmd](a, ap)
-    except (ConfigError, ArtifactError, ModelNotFound, FileNotFoundError, LayoutError) as e:
+    except (ConfigError, ArtifactError, ModelNotFound, FileNotFoundError, LayoutError, RunDirBusy) as e:
         print(f"srlm: error: {e}", file=sys.stderr)
         return 2
     except TimeLimitNear as e:  # the Slurm job runner requeues on this exit code
         print(f"srlm: {e}", file=sys.stderr)
+        return EXIT_REQUEUE
+    except _Usr1:
+        print("srlm: SIGUSR1: the job is near its time limit; this stage stops here and the requeued job "
+              "resumes it", file=sys.stderr)
         return EXIT_REQUEUE
 
 

@@ -84,8 +84,14 @@ def trees_from_rows(rows: Iterable[dict]) -> list[Node]:
 
 
 def load_hf_rows(name: str, split: str) -> list[dict]:
-    import datasets  # only when the user asks for the hub dataset
-    return list(datasets.load_dataset(name, split=split))
+    from .artifacts import ArtifactError
+    try:
+        import datasets  # only when the user asks for the hub dataset
+        return list(datasets.load_dataset(name, split=split))
+    except Exception as e:  # noqa: BLE001 - offline, no such dataset, no `datasets`: say what to do
+        raise ArtifactError(f"seed.source=oasst_hf: could not load {name} ({split}) from the hub "
+                            f"({type(e).__name__}: {str(e)[:300]}); without hub access give an Open Assistant "
+                            "trees export: seed.source=oasst_trees seed.path=<file>") from None
 
 
 def _first_turn_ok(root: Node, lang: str) -> bool:

@@ -274,7 +274,7 @@ def test_nemo_aligner_dpo_with_judge_selection_exports_each_checkpoint(tiny_mode
     stage = Stage("iter_2/dpo", "dpo", tmp_path / "iter_2/dpo", config={}, inputs={}, outputs={}, iteration=2)
     lines = step_lines(c, [stage], ["experiment=llama2_70b_h100"])
     assert lines[0] == "python -m srlm_nemo.cli stage iter_2/dpo --train-only experiment=llama2_70b_h100"
-    assert lines[1].startswith("srun --nodes=1 --ntasks=1 --ntasks-per-node=1 --gres=gpu:8 "
+    assert lines[1].startswith("srun --nodes=1 --ntasks=1 --ntasks-per-node=1 --gres=gpu:4 "  # one TP 4 replica
                                "--container-image=/lustre/containers/srlm-nemo-vllm.sqsh")
     assert lines[1].endswith("stage iter_2/dpo experiment=llama2_70b_h100")
     ckdir = tmp_path / "iter_2/dpo/work/nemo/results/checkpoints"
@@ -490,3 +490,32 @@ def test_an_override_with_spaces_and_quotes_reaches_every_job_step_intact(experi
         assert argv[-2:] == [f"experiment={experiment}", override], line
     cfg = load_config([f"experiment={experiment}", override])[0]
     assert cfg.model.system_prompt == "Be brief; don't say 'maybe' and use $HOME as text."
+
+
+@pytest.mark.parametrize("experiment", ["llama2_70b_h100", "llama2_7b_h100"])
+def test_cluster_experiments_seed_from_open_assistant_as_the_paper(experiment):
+    c = load_config([f"experiment={experiment}"])[0]
+    assert (c.seed.source, c.seed.eft_source) == ("oasst_hf", "build")  # never the demo seed unless asked
+
+
+def test_70b_samples_with_two_tp4_replicas_per_node():
+    from srlm_nemo.cluster.steps import generation_layout
+    c = cfg70()
+    g = generation_layout(c, "iteration")
+    assert (c.generation.tensor_parallel_size, g.replicas_per_node, g.gpus_per_replica, g.workers) == (4, 2, 4, 8)
+    assert "4 node(s) x 2 replica(s) per node, TP 4 each = 8 shard worker(s)" in srlm("plan", "experiment=llama2_70b_h100").stdout
+
+
+def test_hub_seed_without_the_hub_names_the_override(monkeypatch):
+    import sys
+    import types
+
+    from srlm_nemo import oasst
+    from srlm_nemo.artifacts import ArtifactError
+
+    def offline(*a, **k):
+        raise ConnectionError("no route to the hub")
+    monkeypatch.setitem(sys.modules, "datasets", types.SimpleNamespace(load_dataset=offline))
+    with pytest.raises(ArtifactError, match="seed.source=oasst_hf: could not load OpenAssistant/oasst1.*"
+                                            "seed.source=oasst_trees seed.path=<file>"):
+        oasst.load_hf_rows("OpenAssistant/oasst1", "train")

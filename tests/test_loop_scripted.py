@@ -229,3 +229,29 @@ def test_usr1_to_a_running_stage_stops_it_for_a_requeue(tiny_model, tmp_path):
     assert not (run_dir / "sft/manifest.json").exists()
     srlm("run", *_args(tiny_model, run_dir, "run.iterations=1"))
     assert (run_dir / "sft/manifest.json").exists()
+
+
+def test_one_writer_per_run_directory(tiny_model, tmp_path):
+    """Two `srlm run`s on one run directory: the second is refused at once, naming the holder; a
+    holder killed with SIGKILL leaves its lock file, and the next run takes it over."""
+    import os
+    import subprocess
+    import sys
+    import time
+    run_dir = tmp_path / "shared"
+    first = subprocess.Popen([sys.executable, "-m", "srlm_nemo.cli", "run", *_args(tiny_model, run_dir)], cwd=REPO,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ.copy())
+    deadline = time.time() + 120
+    while not (run_dir / ".srlm.lock").exists() or not (run_dir / ".srlm.lock").read_text():
+        assert time.time() < deadline and first.poll() is None
+        time.sleep(0.05)
+    p = srlm("run", *_args(tiny_model, run_dir), check=False)
+    assert p.returncode == 2 and f"in use by pid {first.pid} on" in p.stderr and "`srlm run`" in p.stderr
+    p = srlm("stage", "candidates", "-i", "2", "--shard-worker", "--rank", "0", "--world", "2",
+             *_args(tiny_model, run_dir), check=False)
+    assert p.returncode == 2 and "in use by" in p.stderr  # workers share the lock with each other only
+    first.kill()
+    first.wait()
+    assert (run_dir / ".srlm.lock").read_text()  # the dead holder's card is still there
+    p = srlm("run", *_args(tiny_model, run_dir, "run.iterations=1"))
+    assert (run_dir / "sft/manifest.json").exists()

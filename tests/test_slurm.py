@@ -147,10 +147,11 @@ def test_pipeline_then_kill_requeue_and_resubmit(slurm, pipeline_run, tiny_model
     out = tmp_path / "requeued-steps.out"
     job = submit(out)
     wait_for(run_dir / "iter_3/prompts/manifest.json")
-    subprocess.run(["scancel", "--signal=USR1", job], env=env, check=True)
-    deadline = time.time() + 60
+    deadline = time.time() + 120
     while _job_state(env, job) != "PENDING" and time.time() < deadline:
-        time.sleep(0.2)
+        # only a running step receives it: between two steps it is lost, so send it again
+        subprocess.run(["scancel", "--signal=USR1", job], env=env)
+        time.sleep(0.5)
     assert _job_state(env, job) == "PENDING", out.read_text()
     subprocess.run(["scontrol", "update", f"JobId={job}", "StartTime=now"], env=env, check=True)
     assert _wait_job_end(env, job) == "COMPLETED", out.read_text()

@@ -4,6 +4,7 @@ from __future__ import annotations
 from tqdm import tqdm
 
 from ..artifacts import ShardedWriter
+from ..locks import shard_lock
 from ..pipeline import StagePartDone
 
 
@@ -28,7 +29,9 @@ def generate_in_shards(ctx, stage, fp, items: list, shard_size: int, make_record
         rank, world = worker
         mine = [i for i in range(n_shards) if i % world == rank and i not in done]
         for i in tqdm(mine, desc=f"{desc} [worker {rank}/{world}]", unit="shard", disable=ctx.quiet):
-            writer.write(i, make_records(items[i * shard_size:(i + 1) * shard_size], i))
+            with shard_lock(writer.path(i)) as mine_now:
+                if mine_now and not writer.done(i):  # else another worker has it
+                    writer.write(i, make_records(items[i * shard_size:(i + 1) * shard_size], i))
         raise ShardWorkDone(f"worker {rank} of {world}: wrote {len(mine)} of {n_shards} shards "
                             "(a plain run of the stage merges them)")
     out = []
