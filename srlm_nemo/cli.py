@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -362,7 +363,14 @@ def main(argv=None) -> int:
     try:
         return COMMANDS[a.cmd](a, ap)
     except (ConfigError, ArtifactError, ModelNotFound, FileNotFoundError, LayoutError, RunDirBusy) as e:
+        if os.environ.get("SRLM_DEBUG"):
+            raise
         print(f"srlm: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # an output that cannot be written: a directory, a read-only place, ...
+        if os.environ.get("SRLM_DEBUG"):
+            raise
+        print(f"srlm: error: {e.filename or ''}: {e.strerror or e} (SRLM_DEBUG=1 shows where)", file=sys.stderr)
         return 2
     except TimeLimitNear as e:  # the Slurm job runner requeues on this exit code
         print(f"srlm: {e}", file=sys.stderr)

@@ -30,6 +30,14 @@ class Node:
 
 
 def _node(d: dict, where: str) -> Node:
+    if not isinstance(d, dict):
+        raise ArtifactError(f"{where}: a message must be an object, got {type(d).__name__}")
+    for key in ("text", "role"):
+        if key in d and not isinstance(d[key], str):
+            raise ArtifactError(f"{where}: message {d.get('message_id')!r} has a {key} that is not a string "
+                                f"({type(d[key]).__name__})")
+    if not isinstance(d.get("replies") or [], list):
+        raise ArtifactError(f"{where}: message {d.get('message_id')!r}: replies must be a list")
     try:
         n = Node(id=str(d["message_id"]), text=d["text"], role=d["role"], lang=d.get("lang"),
                  rank=None if d.get("rank") is None else int(d["rank"]),
@@ -47,7 +55,10 @@ def read_trees(path: str | Path) -> list[Node]:
     if not path.exists():
         raise ArtifactError(f"{path}: file does not exist")
     roots = []
-    with open(path, "rb") as f:
+    with open(path, "rb") as probe:
+        gzipped = probe.read(2) == b"\x1f\x8b"  # exports are often shipped as .jsonl.gz
+    import gzip
+    with (gzip.open(path, "rb") if gzipped else open(path, "rb")) as f:
         for lineno, raw in enumerate(f, 1):
             where = f"{path}:{lineno}"
             if not raw.strip():

@@ -236,9 +236,13 @@ def run_stage(stage: Stage, ctx, runner: Callable) -> dict:
     """Runs one stage unless done; writes its manifest last, so a kill leaves it unfinished."""
     fp = fingerprint(stage)
     if fp is None:
-        missing = [f"{k}={v}" for k, v in stage.inputs.items() if not v.exists()]
-        raise FileNotFoundError(f"stage {stage.name}: input missing: {', '.join(missing)} "
-                                "(run the stages before it first)")
+        run_dir = Path(ctx.run_dir).resolve()
+        missing = {k: v for k, v in stage.inputs.items() if not v.exists()}
+        given = [f"{k}={v}" for k, v in missing.items() if not v.resolve().is_relative_to(run_dir)]
+        if given:  # a file the user named
+            raise FileNotFoundError(f"stage {stage.name}: {', '.join(given)}: file does not exist")
+        raise FileNotFoundError(f"stage {stage.name}: input missing: "
+                                f"{', '.join(f'{k}={v}' for k, v in missing.items())} (run the stages before it first)")
     st = state(stage, fp)
     if st == "done":
         ctx.log(f"[skip] {stage.name}: done (inputs and config unchanged)")

@@ -50,6 +50,11 @@ def check_args(args) -> None:
             raise ConfigError(f"--out {args.out}: is the {flag} input; writing there would destroy it")
     if out.is_dir():
         raise ConfigError(f"--out {args.out}: is a directory; give a file path")
+    folder = out.parent
+    while not folder.exists():
+        folder = folder.parent
+    if not folder.is_dir():
+        raise ConfigError(f"--out {args.out}: {folder} is a file, not a folder")
 
 
 def main(args) -> int:
