@@ -61,6 +61,9 @@ class TRLTrainer:
         tmp = out_dir.with_name(out_dir.name + ".tmp")
         shutil.rmtree(tmp, ignore_errors=True)
         trainer.save_model(str(tmp))
+        # the Trainer also pickles its arguments there (with this run's paths in them): model
+        # folders hold safetensors and JSON only, and their content fingerprint is the model's
+        (tmp / "training_args.bin").unlink(missing_ok=True)
         tok.save_pretrained(str(tmp))
         if tok.chat_template and not (tmp / "chat_template.jinja").exists():
             (tmp / "chat_template.jinja").write_text(tok.chat_template)

@@ -60,7 +60,10 @@ def main(argv=None) -> int:
     for line in lines:
         _say(line)
         rc = subprocess.run(["bash", "-c", line]).returncode
-        if rc == EXIT_REQUEUE:  # training saved and stopped before the time limit
+        # EXIT_REQUEUE: training saved and stopped before the time limit, or a stage received the
+        # time-limit warning itself; a step that died of USR1 (srun does, on a repeated signal:
+        # exit 138) was stopped by the same warning
+        if rc in (EXIT_REQUEUE, 128 + signal.SIGUSR1, -signal.SIGUSR1):
             requeue(None, None)
         if rc != 0:
             _say(f"step exited {rc}; finished stages are kept, resubmit to continue")

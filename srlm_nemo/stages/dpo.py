@@ -15,6 +15,10 @@ from ..pipeline import StagePartDone
 from ..schemas import PreferencePair
 
 
+TRAINING_STATE = ("optimizer.pt", "scheduler.pt", "rng_state*.pth", "training_args.bin", "trainer_state.json",
+                  "scaler.pt")
+
+
 def _trained(stage, fp):
     """The result of a finished training of this very stage (same fingerprint), if any."""
     import json
@@ -86,7 +90,8 @@ def select_checkpoint(ctx, stage, result) -> dict:
     if current != "final":  # M_t is the pick, not the last model
         tmp = out.with_name("picked.tmp")
         shutil.rmtree(tmp, ignore_errors=True)
-        shutil.copytree(current_dir, tmp)
+        # the model only: a training checkpoint also holds optimizer, scheduler and RNG state (pickles)
+        shutil.copytree(current_dir, tmp, ignore=shutil.ignore_patterns(*TRAINING_STATE))
         shutil.rmtree(out)
         tmp.rename(out)
     return {"picked": current, "rounds": rounds, "prompts": len(rows)}
