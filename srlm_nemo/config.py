@@ -60,6 +60,17 @@ class ClusterConfig:
     # 759 TFLOP/s per H100 for Llama 2 70B pre-training in FP8.
     assumed_tflops_per_gpu: float = 759.0
     assumed_tokens_per_example: int = 1024
+    # Output tokens per second of one vLLM replica, for `srlm plan`'s cost of generation. Source:
+    # LambdaLabsML/vllm-benchmark measured 2,243 output tok/s for Llama 3.1 70B (FP8) on 4 x H100
+    # SXM with vLLM 0.5.4 and 320 prompts in flight; BF16 weights are twice the bytes and newer
+    # vLLM is faster, so 2,000 is a middle value. Measure yours (benchmarks/generation.py).
+    assumed_gen_tokens_per_s: float = 2000.0
+    # Prompt (prefill) tokens per second of one replica: an assumption (prefill is compute-bound,
+    # about ten times decode at large batch); prefix caching makes the judge's shared text cheaper.
+    assumed_prefill_tokens_per_s: float = 20000.0
+    # HF <-> .nemo conversion: reads and writes the bf16 weights once (an assumption for a parallel
+    # file system; NeMo's converters are single-process).
+    assumed_convert_gb_per_s: float = 0.5
 
 
 @dataclass

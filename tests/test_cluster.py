@@ -519,3 +519,33 @@ def test_hub_seed_without_the_hub_names_the_override(monkeypatch):
     with pytest.raises(ArtifactError, match="seed.source=oasst_hf: could not load OpenAssistant/oasst1.*"
                                             "seed.source=oasst_trees seed.path=<file>"):
         oasst.load_hf_rows("OpenAssistant/oasst1", "train")
+
+
+def test_iteration_cost_by_hand():
+    """A small config worked through by hand: generation is charged per token at the assumed
+    rates, K judgements share one prefill (vLLM's n), replicas divide the wall time."""
+    from srlm_nemo.cost import iteration_cost
+    c = load_config(["experiment=llama2_7b_h100", "prompts.num_prompts=100", "candidates.max_new_tokens=100",
+                     "judge.k=2", "judge.max_new_tokens=50", "eval.rm=false", "dpo.select=last",
+                     "cluster.assumed_gen_tokens_per_s=1000", "cluster.assumed_prefill_tokens_per_s=10000",
+                     "cluster.assumed_convert_gb_per_s=1.4"])[0]
+    rows = {r.stage: r for r in iteration_cost(c, replicas=8)}
+    cand = rows["candidates"]  # 100 prompts x 40 tokens in; 100 x N=4 x 100 tokens out
+    assert (cand.tokens_in, cand.tokens_out, cand.gpus) == (4000, 40000, 8)
+    assert cand.wall_h == pytest.approx((40000 / 1000 + 4000 / 10000) / 8 / 3600)
+    judge = rows["judge"]  # 400 answers x (450 template + 40 question + 100 answer) in; 400 x K=2 x 50 out
+    assert (judge.tokens_in, judge.tokens_out) == (400 * 590, 400 * 2 * 50)
+    assert judge.gpu_h == pytest.approx(8 * (40000 / 1000 + 236000 / 10000) / 8 / 3600)
+    assert "eval/rm" not in rows and "dpo: selection" not in rows
+    convert = rows["dpo: HF -> .nemo"]  # 7B in bf16 = 14 GB at 1.4 GB/s = 10 s
+    assert convert.wall_h == pytest.approx(2 * c.model.arch.params_b / 1.4 / 3600)
+    train = rows["dpo: training"]  # 100 pairs x 2 x 1024 tokens x 8 x params, at 759 TFLOP/s on 8 GPUs
+    assert train.wall_h == pytest.approx(8 * c.model.arch.params_b * 1e9 * 100 * 2048 / (759e12 * 8) / 3600)
+
+
+def test_plan_shows_generation_cost_beside_training():
+    out = srlm("plan", "experiment=llama2_70b_h100").stdout
+    assert "one iteration, stage by stage" in out and "judge" in out and "GPU-hours (" in out
+    line = next(x for x in out.splitlines() if x.strip().startswith("one iteration:"))
+    total, gen = (float(w) for w in line.replace("(", " ").split()[2:5:2])
+    assert gen > 10 * (total - gen)  # generation, not training, is most of an iteration

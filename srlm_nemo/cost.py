@@ -1,0 +1,111 @@
+"""What one self-rewarding iteration costs on the cluster, stage by stage, from the config's sizes.
+
+Generation is counted in tokens: every request is charged its full `max_new_tokens` (an upper
+bound: answers stop earlier) and its prompt tokens (estimated from the config, since the prompts
+do not exist yet), at the assumed throughput of one vLLM replica (`cluster.assumed_*`, each with
+its source in srlm_nemo/config.py; measure yours with benchmarks/generation.py). Training is
+counted in FLOPs (6 x params x tokens for SFT, 8 x for DPO) at `cluster.assumed_tflops_per_gpu`.
+Conversions between HF and .nemo are counted in bytes at `cluster.assumed_convert_gb_per_s`.
+
+GPU-hours are the GPUs a step holds times its wall time; wall time assumes the stage has the
+whole allocation of its job (generation: every replica of `generation.nodes`).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from .layout import estimate
+
+JUDGE_TEMPLATE_TOKENS = 450  # prompts/judge.j2 without the question and answer, in Llama 2 tokens
+PAIRWISE_TEMPLATE_TOKENS = 250  # prompts/pairwise.j2 likewise
+SHOT_TOKENS = 40  # one self-instruct demonstration (a prompt of about 30 words)
+REPLIES_PER_TREE = 3  # ranked replies per held-out OASST prompt, about what oasst1 has
+
+
+@dataclass
+class StageCost:
+    stage: str
+    what: str
+    tokens_in: float
+    tokens_out: float
+    rate: str  # the throughput it assumes, in words
+    gpus: int
+    wall_h: float
+
+    @property
+    def gpu_h(self) -> float:
+        return self.gpus * self.wall_h
+
+
+def _gen(stage: str, what: str, requests: float, samples: int, tokens_in_each: float, tokens_out_each: float, cfg,
+         replicas: int, gpus_per_replica: int) -> StageCost:
+    """`requests` prompts, each prefilled once and sampled `samples` times (vLLM's n)."""
+    c = cfg.cluster
+    t_in, t_out = requests * tokens_in_each, requests * samples * tokens_out_each
+    # decode and prefill run in the same batches; their times add up (a simple, stated model)
+    seconds = (t_out / c.assumed_gen_tokens_per_s + t_in / c.assumed_prefill_tokens_per_s) / replicas
+    return StageCost(stage, what, t_in, t_out, f"{c.assumed_gen_tokens_per_s:g} out + "
+                     f"{c.assumed_prefill_tokens_per_s:g} in tok/s per replica x {replicas}",
+                     replicas * gpus_per_replica, seconds / 3600)
+
+
+def _convert(stage: str, params_b: float, cfg, what: str) -> StageCost:
+    gb = 2 * params_b  # bf16
+    hours = gb / cfg.cluster.assumed_convert_gb_per_s / 3600
+    return StageCost(stage, what, 0, 0, f"{cfg.cluster.assumed_convert_gb_per_s:g} GB/s", 1, hours)
+
+
+def iteration_cost(cfg, replicas: int) -> list[StageCost]:
+    """Iteration t >= 2 (M_{t-1} -> M_t) as configured; `replicas`: vLLM replicas of the job."""
+    p, cand, j, d, e = cfg.prompts, cfg.candidates, cfg.judge, cfg.dpo, cfg.eval
+    tp, arch = cfg.generation.tensor_parallel_size, cfg.model.arch
+    n_prompts = p.num_prompts
+    answer_in = SHOT_TOKENS  # a generated prompt is about one demonstration long
+    rows = [
+        # one request per kept prompt at least (fewer kept than asked: more requests; a bound, not a count)
+        _gen("prompts", f"{n_prompts} requests x {p.samples_per_request}", n_prompts, p.samples_per_request,
+             (p.shots_ift + p.shots_generated) * SHOT_TOKENS, p.max_new_tokens, cfg, replicas, tp),
+        _gen("candidates", f"{n_prompts} prompts x N={cand.n}", n_prompts, cand.n, answer_in, cand.max_new_tokens,
+             cfg, replicas, tp),
+        _gen("judge", f"{n_prompts * cand.n} answers x K={j.k}", n_prompts * cand.n, j.k,
+             JUDGE_TEMPLATE_TOKENS + answer_in + cand.max_new_tokens, j.max_new_tokens, cfg, replicas, tp),
+    ]
+    if e.rm:
+        replies = cfg.seed.num_eft_eval * REPLIES_PER_TREE
+        rows.append(_gen("eval/rm", f"{replies} ranked replies x K={j.k}", replies, j.k,
+                         JUDGE_TEMPLATE_TOKENS + answer_in + cand.max_new_tokens, j.max_new_tokens, cfg, replicas, tp))
+    pairs = n_prompts  # at most one per prompt
+    rows.append(_convert("dpo: HF -> .nemo", arch.params_b, cfg, "M_{t-1} into NeMo"))
+    s = d
+    gpus = s.parallel.nodes * cfg.cluster.gpus_per_node
+    est = estimate("dpo", pairs, cfg.cluster.assumed_tokens_per_example * 2, s.epochs, arch.params_b, gpus,
+                   cfg.cluster.assumed_tflops_per_gpu)
+    rows.append(StageCost("dpo: training", f"{pairs} pairs (upper bound) x {s.epochs:g} epoch(s), 8 x params x tokens",
+                          est.tokens, 0, f"{cfg.cluster.assumed_tflops_per_gpu:g} TFLOP/s per GPU", gpus, est.wall_hours))
+    steps = math.ceil(pairs * s.epochs / s.global_batch_size)
+    saved = steps // s.save_steps if d.select == "judge" else 0
+    for k in range(saved + 1):  # every saved checkpoint, then the final model, back to HF
+        rows.append(_convert("dpo: .nemo -> HF", arch.params_b, cfg, "final model" if k == saved else f"checkpoint {k + 1}"))
+    if d.select == "judge":
+        rounds = saved + 1
+        prompts = d.select_max_prompts
+        rows.append(_gen("dpo: selection", f"{rounds} rounds x {prompts} prompts: 2 answers + 2 verdicts",
+                         rounds * prompts * 4, 1, answer_in + PAIRWISE_TEMPLATE_TOKENS / 2,
+                         (e.max_new_tokens + e.judge_max_new_tokens) / 2, cfg, 1, tp))
+    return rows
+
+
+def cost_lines(cfg, replicas: int, total_gpus: int) -> list[str]:
+    rows = iteration_cost(cfg, replicas)
+    lines = [f"  {'stage':<20} {'tokens in':>11} {'tokens out':>11} {'GPUs':>5} {'wall h':>8} {'GPU-h':>9}  assumed rate; what"]
+    for r in rows:
+        lines.append(f"  {r.stage:<20} {r.tokens_in:>11.3g} {r.tokens_out:>11.3g} {r.gpus:>5} {r.wall_h:>8.2f} "
+                     f"{r.gpu_h:>9.1f}  {r.rate}; {r.what}")
+    gen = sum(r.gpu_h for r in rows if r.tokens_out)
+    wall = sum(r.wall_h for r in rows)
+    total = sum(r.gpu_h for r in rows)
+    lines.append(f"  one iteration: {total:.1f} GPU-hours ({gen:.1f} generation, {total - gen:.1f} training and "
+                 f"conversion), {wall:.2f} h wall; the job holds {total_gpus} GPUs for that long: "
+                 f"{total_gpus * wall:.1f} GPU-hours allocated")
+    return lines
