@@ -21,8 +21,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
 from .conftest import REPO, srlm
 
 MANIFEST_TIMING = {"seconds", "started_at", "finished_at"}

@@ -41,8 +41,8 @@ def cluster_plan(cfg, run_dir: Path, stages=None, overrides: list[str] = ()) -> 
     g = generation_layout(cfg, "iteration")
     from ..cost import cost_lines
     from .steps import job_nodes
-    lines += ["", f"one iteration, stage by stage (generation charged its full max_new_tokens; rates from "
-                  f"cluster.assumed_*, sources in srlm_nemo/config.py):"]
+    lines += ["", "one iteration, stage by stage (generation charged its full max_new_tokens; rates from "
+                  "cluster.assumed_*, sources in srlm_nemo/config.py):"]
     lines += cost_lines(cfg, g.workers, job_nodes(cfg, "iteration") * c.gpus_per_node)
     lines += ["", f"generation (vLLM): {g.nodes} node(s) x {g.replicas_per_node} replica(s) per node, "
               f"TP {cfg.generation.tensor_parallel_size} each = {g.workers} shard worker(s) for candidates, judge, "
