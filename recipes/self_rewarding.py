@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from srlm_nemo.config import GENERATION_KNOBS, TRAINING_KNOBS, Config
+from srlm_nemo.config import GENERATION_KNOBS, TRAINING_KNOBS, Config, eft_source
 from srlm_nemo.models import resolve_model
 from srlm_nemo.pipeline import Stage, reads
 from srlm_nemo.templates import template_path
@@ -28,7 +28,8 @@ from recipes.evaluation import h2h_stage, model_path, rm_eval_stage, run_dir
 from recipes.iteration import iteration_stages
 
 SEED_READS = tuple(f"seed.{k}" for k in ("source", "path", "hf_dataset", "hf_split", "lang", "num_ift", "eft_source",
-                                          "num_eft_train", "num_eft_eval", "min_replies", "seed")) + ("run.max_prompt_chars",)
+                                          "num_eft_train", "num_eft_eval", "num_eval_trees", "num_ranked_pool",
+                                          "min_replies", "seed")) + ("run.max_prompt_chars",)
 # What the EFT builder reads of `seed` and `judge` (not judge.k: it samples seed.eft_judge_samples).
 EFT_READS = ("seed.eft_judge_samples", "seed.eft_max_score_ratio", "seed.seed", "seed.num_eft_train",
              "seed.num_eft_eval", "judge.temperature", "judge.top_p", "judge.max_new_tokens", "judge.template",
@@ -51,7 +52,7 @@ def recipe_stages(cfg: Config, run_dir: Path, base_model: Path) -> list[Stage]:
                  outputs={n: seed_dir / f"{n}.jsonl" for n in ("ift", "eft_train", "eval_trees", "ranked_pool")})
     stages = [seed]
     eft_train = seed.outputs["eft_train"]
-    if cfg.seed.eft_source == "build" or cfg.seed.run_eft_builder:
+    if eft_source(cfg.seed) == "build" or cfg.seed.run_eft_builder:
         # The paper's EFT: an IFT-only SFT model judges human-ranked replies; agreeing ones are kept.
         sft_ift = Stage("sft_ift", "sft", run_dir / "sft_ift", config=_sft_reads(cfg, eft=False),
                         inputs={"ift": seed.outputs["ift"], "model": base_model},
@@ -64,7 +65,7 @@ def recipe_stages(cfg: Config, run_dir: Path, base_model: Path) -> list[Stage]:
         stages += [sft_ift, eft]
         if cfg.eval.rm:  # the paper's "SFT baseline" row of Table 4, while its engine is up
             stages.append(rm_eval_stage(cfg, run_dir, sft_ift.outputs["model"], "SFT-IFT", seed.outputs["eval_trees"]))
-        if cfg.seed.eft_source == "build":
+        if eft_source(cfg.seed) == "build":
             eft_train = eft.outputs["eft_train"]
     # M1 trains on EFT examples rendered with the judge template, so the template is an input
     sft = Stage("sft", "sft", run_dir / "sft", config=_sft_reads(cfg, eft=True),

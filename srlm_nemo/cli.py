@@ -287,7 +287,7 @@ def _run(a, ap) -> int:
 
 
 def _stage(a, ap) -> int:
-    name = a.name if "/" in a.name or a.name in ("seed", "sft") else f"iter_{a.iteration or 2}/{a.name}"
+    name = a.name if "/" in a.name or a.name in ("seed", "sft", "sft_ift", "eft") else f"iter_{a.iteration or 2}/{a.name}"
     worker = _worker_rank(a.rank, a.world) if a.shard_worker else None
     return cmd_run(a.overrides, only=name, shard_worker=worker, train_only=a.train_only)
 

@@ -135,14 +135,21 @@ class SeedConfig:
     hf_split: str = "train"
     lang: str = "en"
     num_ift: int = 3200
-    # EFT: "demo" uses the shipped judge-format examples; "build" judges OASST ranked replies
-    # with an IFT-only SFT model and keeps those that agree with the human ranking.
-    eft_source: str = "demo"
+    # EFT: "build" judges OASST ranked replies with an IFT-only SFT model and keeps those that
+    # agree with the human ranking (the paper); "demo" uses the shipped judge-format examples;
+    # "auto": build with OASST data, demo with the demo seed.
+    eft_source: str = "auto"
     # Run the EFT builder even when training uses the shipped demo EFT: its counts (how many
     # examples a small model's judgements would keep) go to the manifest and the summary.
     run_eft_builder: bool = False
     num_eft_train: int = 1630
     num_eft_eval: int = 541
+    # OASST ranked prompts held out before IFT takes its share: the reward-model evaluation's
+    # trees (default: as many as the paper's EFT evaluation examples) and the EFT builder's pool
+    # (the paper kept 1,630 + 541 examples, a few per agreeing prompt; 2,500 prompts leave room
+    # for a judge that agrees on only some of them).
+    num_eval_trees: int = 541
+    num_ranked_pool: int = 2500
     eft_judge_samples: int = 1
     # Downsample the most common score to at most this multiple of the second most common.
     eft_max_score_ratio: float = 1.0
@@ -384,6 +391,13 @@ class ConfigError(ValueError):
     pass
 
 
+def eft_source(seed: SeedConfig) -> str:
+    """`seed.eft_source` resolved: auto = build with OASST data, demo with the demo seed."""
+    if seed.eft_source != "auto":
+        return seed.eft_source
+    return "demo" if seed.source == "demo" else "build"
+
+
 def _unknown_keys(node, schema, prefix: str = "") -> list[str]:
     """Keys of the composed config that no dataclass field declares."""
     import dataclasses
@@ -425,7 +439,8 @@ def _check_sizes(cfg: Config, need) -> None:
                 "generation.tensor_parallel_size", "model.max_model_len", "dpo.select_max_prompts",
                 "eval.max_new_tokens", "eval.judge_max_new_tokens"):
         at_least(key, 1)
-    for key in ("prompts.shots_generated", "seed.num_eft_train", "seed.num_eft_eval"):
+    for key in ("prompts.shots_generated", "seed.num_eft_train", "seed.num_eft_eval", "seed.num_eval_trees",
+                "seed.num_ranked_pool"):
         at_least(key, 0)
     at_least("seed.min_replies", 2)
     need(cfg.prompts.max_words >= cfg.prompts.min_words, "prompts.max_words", "must be >= prompts.min_words")
@@ -466,7 +481,7 @@ def validate(cfg: Config) -> None:
          "one of demo, oasst_trees, oasst_hf")
     need(cfg.seed.source != "oasst_trees" or bool(cfg.seed.path), "seed.path",
          "required when seed.source=oasst_trees")
-    need(cfg.seed.eft_source in ("demo", "build"), "seed.eft_source", "one of demo, build")
+    need(cfg.seed.eft_source in ("auto", "demo", "build"), "seed.eft_source", "one of auto, demo, build")
     need(not (cfg.seed.source == "demo" and cfg.seed.eft_source == "build"), "seed.eft_source",
          "'build' needs OASST data (seed.source=oasst_trees|oasst_hf): the demo trees are the eval set; "
          "use seed.run_eft_builder=true to measure the builder on them")

@@ -105,6 +105,49 @@ def load_hf_rows(name: str, split: str) -> list[dict]:
                             "trees export: seed.source=oasst_trees seed.path=<file>") from None
 
 
+def dedupe(roots: list[Node]) -> tuple[list[Node], dict]:
+    """Trees and messages once each, by id (exports have been seen to hold a tree twice): the
+    first copy is kept, and the counts go to the seed manifest."""
+    seen_trees, seen_msgs, counts = set(), set(), {"duplicate_trees": 0, "duplicate_messages": 0}
+
+    def prune(n: Node) -> None:
+        kept = []
+        for r in n.replies:
+            if r.id in seen_msgs:
+                counts["duplicate_messages"] += 1
+                continue
+            seen_msgs.add(r.id)
+            prune(r)
+            kept.append(r)
+        n.replies = kept
+    out = []
+    for root in roots:
+        if root.id in seen_trees:
+            counts["duplicate_trees"] += 1
+            continue
+        seen_trees.add(root.id)
+        seen_msgs.add(root.id)
+        prune(root)
+        out.append(root)
+    return out, counts
+
+
+def split(roots: list[Node], s, rng) -> tuple[list[IFTExample], list[RankedPrompt], list[RankedPrompt], list[str]]:
+    """IFT, held-out eval trees and the ranked pool, none overlapping. The ranked prompts are held
+    out first (eval trees, then the EFT builder's pool), IFT takes what is left: the whole export
+    going to IFT left no eval set before. Returns the three and a warning per size not met."""
+    ranked = ranked_prompts(roots, lang=s.lang, min_replies=s.min_replies)
+    rng.shuffle(ranked)
+    evals = ranked[:s.num_eval_trees]
+    pool = ranked[s.num_eval_trees:s.num_eval_trees + s.num_ranked_pool]
+    held = {r.prompt_id for r in evals + pool}
+    ift = ift_examples([r for r in roots if f"oasst-{r.id}" not in held], lang=s.lang, limit=s.num_ift)
+    warnings = [f"seed.{key}={want}: only {len(got)} available" for key, want, got in
+                (("num_eval_trees", s.num_eval_trees, evals), ("num_ranked_pool", s.num_ranked_pool, pool),
+                 ("num_ift", s.num_ift, ift)) if len(got) < want]
+    return ift, evals, pool, warnings
+
+
 def _first_turn_ok(root: Node, lang: str) -> bool:
     return root.role == "prompter" and not root.deleted and (lang is None or root.lang == lang)
 

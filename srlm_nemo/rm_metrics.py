@@ -54,6 +54,21 @@ def check_rows(path, numbered_rows: list[tuple[int, object]]) -> None:
         seen[key] = i
 
 
+def baselines(rows: list[dict], lengths: dict, draws: int = 20) -> dict:
+    """The same metrics on the same rows (those the model scored) for two judges that know
+    nothing: a random one (an integer 0-5 per reply, the mean over `draws` seeded draws) and one
+    that prefers the longer reply (score = its length in characters). A model's numbers mean
+    something only where they beat these."""
+    import random
+    scored = [r for r in rows if r.get("model_score") is not None]
+    keys = ("pairwise_accuracy", "five_best", "exact_match", "spearman", "kendall")
+    runs = [rm_metrics([{**r, "model_score": float(random.Random(seed * 7919 + i).randint(0, 5))}
+                        for i, r in enumerate(scored)]) for seed in range(draws)]
+    rand = {k: _mean([m[k] for m in runs if m[k] is not None]) for k in keys}
+    length = rm_metrics([{**r, "model_score": float(lengths[r["reply_id"]])} for r in scored])
+    return {"rows": len(scored), "random": rand, "length": {k: length[k] for k in keys}}
+
+
 def _mean(xs):
     return sum(xs) / len(xs) if xs else None
 

@@ -93,7 +93,9 @@ class Judgement(Record):
     sample: int
     text: str
     score: Optional[float] = None
-    error: Optional[str] = None  # why `score` is None: no_score, out_of_range, empty
+    error: Optional[str] = None  # why `score` is None: no_score, malformed, other_scale, out_of_range, empty
+    # the judged reply was cut to fit the model's context (model.max_model_len); how many characters were kept
+    truncated_to_chars: Optional[int] = None
 
 
 class CandidateScore(Record):

@@ -67,7 +67,8 @@ def collect(run_dir: Path) -> dict:
         out["eft_builder"]["used_for_training"] = bool(sm and sm["inputs"]["eft_train"]["path"].endswith("eft/eft_train.jsonl"))
     out["reward_model"] = {}
     for d in _manifests(run_dir / "eval" / "rm", "*/manifest.json"):
-        out["reward_model"][d["stats"]["model"]] = {"parse_rate": d["stats"]["parse_rate"], **d["stats"]["metrics"]}
+        out["reward_model"][d["stats"]["model"]] = {"parse_rate": d["stats"]["parse_rate"], **d["stats"]["metrics"],
+                                                    "baselines": d["stats"].get("baselines")}
     return out
 
 
@@ -93,7 +94,24 @@ def rm_table(rm: dict) -> list[str]:
         ref = f"{p['pairwise_accuracy']} / {p['five_best']} / {p['exact_match']} / {p['spearman']} / {p['kendall']}" if p else "-"
         lines.append(f"| {label} | {_f(r['parse_rate'], True)} | {_f(r['pairwise_accuracy'], True)} | {_f(r['five_best'], True)} | "
                      f"{_f(r['exact_match'], True)} | {_f(r['spearman'])} | {_f(r['kendall'])} | {ref} |")
+        b = r.get("baselines")
+        for name, what in (("random", "random judge"), ("length", "longer is better")):
+            if b and b.get(name):
+                m = b[name]
+                lines.append(f"| ↳ {what}, same {b['rows']} replies | | {_f(m['pairwise_accuracy'], True)} | "
+                             f"{_f(m['five_best'], True)} | {_f(m['exact_match'], True)} | {_f(m['spearman'])} | "
+                             f"{_f(m['kendall'])} | |")
     return lines
+
+
+def _eft_use(eb: dict, sft_done: bool) -> str:
+    """What M1 trained on, said only of what ran."""
+    if not sft_done:
+        return "M1 has not been trained yet."
+    if eb["used_for_training"]:
+        return f"M1 trained on these {eb['eft_train']} examples." if eb["eft_train"] else \
+            "M1 trained on none: the builder kept no example, so M1 is an IFT-only model."
+    return "M1 trained on the shipped demo EFT instead (seed.eft_source=demo)."
 
 
 def write_summary(run_dir: Path) -> Path:
@@ -117,8 +135,7 @@ def write_summary(run_dir: Path) -> Path:
                   f"{eb['replies_judged']} replies): parse rate {eb['parse_rate']:.3f}, "
                   f"{eb.get('prompts_agree', 0)} prompts agree with the human ranking, {eb.get('prompts_disagree', 0)} do not; "
                   f"kept {eb['after_rebalance']} examples after rebalancing ({eb['eft_train']} train / {eb['eft_eval']} eval). "
-                  + ("These are M1's EFT training data." if eb["used_for_training"] else
-                     "M1 trained on the shipped demo EFT instead (seed.eft_source=demo).")]
+                  + _eft_use(eb, "sft" in s["stages"])]
     if s["reward_model"]:
         lines += ["", "Reward modelling on the held-out ranked replies (seed/eval_trees.jsonl); the paper's Table 4 "
                   "(Llama 2 70B on OASST) for reference:", ""] + rm_table(s["reward_model"])

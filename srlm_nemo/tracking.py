@@ -92,7 +92,7 @@ def log_wandb(run_dir: Path, log_cfg, config: dict) -> str:
     cols = ["iteration", "prompts_kept", "candidates", "judge_parse_rate", "pairs", "mean_response_chars"]
     run.log({"iterations": wandb.Table(columns=cols, data=[[r.get(c) for c in cols] for r in s["iterations"]])})
     if s["reward_model"]:
-        keys = sorted({k for m in s["reward_model"].values() for k in m})
+        keys = sorted({k for m in s["reward_model"].values() for k in m if k != "baselines"})
         run.log({"reward_model": wandb.Table(columns=["model", *keys],
                                              data=[[label, *[m.get(k) for k in keys]] for label, m in s["reward_model"].items()])})
     for tag, value, step in scalars(run_dir):

@@ -137,12 +137,12 @@ def test_oasst_trees_with_eft_builder(tiny_model, tmp_path):
                 "lang": "en", "replies": replies}}) + "\n")
     run_dir = tmp_path / "oasst"
     srlm("run", *_args(tiny_model, run_dir, "seed.source=oasst_trees", f"seed.path={trees}", "seed.num_ift=6",
-                       "seed.eft_source=build", "run.iterations=1"))
+                       "seed.num_eval_trees=2", "seed.num_ranked_pool=4", "seed.eft_source=build", "run.iterations=1"))
     seed = json.loads((run_dir / "seed/manifest.json").read_text())["stats"]
-    assert (seed["ift"], seed["eval_trees"], seed["ranked_pool"]) == (6, 1, 5)  # 6 left, a quarter held out
+    assert (seed["ift"], seed["eval_trees"], seed["ranked_pool"]) == (6, 2, 4)  # held out first, IFT from the rest
     eft = json.loads((run_dir / "eft/manifest.json").read_text())["stats"]
-    assert eft["replies_judged"] == 15 and eft["ranked_prompts"] == 5
-    assert (eft["prompts_agree"], eft["prompts_disagree"]) == (0, 5)  # a random judge parses no score
+    assert eft["replies_judged"] == 12 and eft["ranked_prompts"] == 4
+    assert (eft["prompts_agree"], eft["prompts_disagree"]) == (0, 4)  # a random judge parses no score
     assert eft["eft_train"] == len(read_jsonl(run_dir / "eft/eft_train.jsonl"))
     sft = json.loads((run_dir / "sft/manifest.json").read_text())
     assert sft["inputs"]["eft_train"]["path"].endswith("eft/eft_train.jsonl")

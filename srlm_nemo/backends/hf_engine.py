@@ -62,5 +62,10 @@ class HFGenerator:
                    for c in conversations]
         return self.complete(prompts, s)
 
+    def prompt_tokens(self, conversations) -> list[int]:
+        """What `chat` sends, in tokens (rendered, then tokenized as `complete` does)."""
+        texts = [self.tok.apply_chat_template(c, tokenize=False, add_generation_prompt=True) for c in conversations]
+        return [len(self.tok(t, add_special_tokens=False)["input_ids"]) for t in texts]
+
     def close(self):
         del self.model

@@ -49,6 +49,13 @@ class VLLMGenerator:
         return self._convert(self.llm.chat(conversations, self._params(sampling), use_tqdm=False,
                                            chat_template=self.chat_template))
 
+    def prompt_tokens(self, conversations) -> list[int]:
+        """What `chat` sends, in tokens (the chat template rendered, then tokenized)."""
+        tok = self.llm.get_tokenizer()
+        kw = {"chat_template": self.chat_template} if self.chat_template else {}
+        texts = [tok.apply_chat_template(c, tokenize=False, add_generation_prompt=True, **kw) for c in conversations]
+        return [len(tok(t, add_special_tokens=False)["input_ids"]) for t in texts]
+
     def close(self):
         import gc
         del self.llm

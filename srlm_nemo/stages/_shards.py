@@ -52,14 +52,41 @@ def shard_seed(run_seed: int, iteration: int | None, stage_salt: int, shard: int
     return (run_seed * 1_000_003 + (iteration or 0) * 10_007 + stage_salt * 101 + shard) % (2**31 - 1)
 
 
-def judge_samples(ctx, model, items: list[tuple[str, str]], n: int, seed: int) -> list[list[tuple[str, object]]]:
+def judge_samples(ctx, model, items: list[tuple[str, str]], n: int, seed: int) -> list[tuple[list, int | None]]:
     """The judge prompt for each (question, response), `n` samples each from `model`, parsed:
-    per item a list of (judgement text, ParsedScore). Shared by the judge, EFT and RM-eval stages."""
+    per item (a list of (judgement text, ParsedScore), the characters of the response kept when
+    it had to be cut to fit the context, else None). Shared by the judge, EFT and RM-eval stages."""
     from ..judge_parse import parse_score
     from ..schemas import Sampling
-    from ..templates import chat, judge_prompt
     j = ctx.cfg.judge
     sampling = Sampling(n=n, temperature=j.temperature, top_p=j.top_p, max_tokens=j.max_new_tokens, seed=seed)
-    convs = [chat(ctx.cfg.model.system_prompt, judge_prompt(j.template, q, r)) for q, r in items]
-    outs = ctx.generator(model).chat(convs, sampling)
-    return [[(o.text, parse_score(o.text, j.min_score, j.max_score)) for o in comps] for comps in outs]
+    gen = ctx.generator(model)
+    convs, kept = _fit_judge_prompts(ctx, gen, items)
+    outs = gen.chat(convs, sampling)
+    return [([(o.text, parse_score(o.text, j.min_score, j.max_score)) for o in comps], k) for comps, k in zip(outs, kept)]
+
+
+def _fit_judge_prompts(ctx, gen, items: list[tuple[str, str]]) -> tuple[list, list]:
+    """Judge prompts that fit `model.max_model_len` with room for the judgement: a response too
+    long (real OASST replies can be) is cut at the end, by the share of tokens over, until it fits,
+    and the cut is recorded. Engines that cannot count tokens (a remote server) send them whole."""
+    from ..templates import chat, judge_prompt
+    j, system = ctx.cfg.judge, ctx.cfg.model.system_prompt
+    budget = ctx.cfg.model.max_model_len - j.max_new_tokens
+
+    def conv(q, r):
+        return chat(system, judge_prompt(j.template, q, r))
+    convs, kept = [conv(q, r) for q, r in items], [None] * len(items)
+    count = getattr(gen, "prompt_tokens", None)
+    if count is None:
+        return convs, kept
+    for i, n_tokens in enumerate(count(convs)):
+        q, r = items[i]
+        while n_tokens > budget and (r or q):
+            if r:
+                r = r[:max(0, int(len(r) * budget / n_tokens) - 16)]  # proportional cut, a little under
+            else:  # the question alone is too long
+                q = q[:max(0, int(len(q) * budget / n_tokens) - 16)]
+            convs[i], kept[i] = conv(q, r), len(r)
+            n_tokens = count([convs[i]])[0]
+    return convs, kept

@@ -30,8 +30,8 @@ def run(ctx, stage, fp):
         outs = judge_samples(ctx, stage.inputs["model"], [(rp.prompt, r.text) for rp, r in chunk],
                              s.eft_judge_samples, shard_seed(ctx.cfg.run.seed, 0, 5, i))
         return [Judgement(candidate_id=r.reply_id, prompt_id=rp.prompt_id, sample=k, text=text, score=p.score,
-                          error=p.error)
-                for (rp, r), comps in zip(chunk, outs) for k, (text, p) in enumerate(comps)]
+                          error=p.error, truncated_to_chars=cut)
+                for (rp, r), (comps, cut) in zip(chunk, outs) for k, (text, p) in enumerate(comps)]
 
     judged = generate_in_shards(ctx, stage, fp, items, j.shard_size, make, Judgement, "EFT judging")
     by_reply: dict[str, list[Judgement]] = {}
@@ -54,7 +54,8 @@ def run(ctx, stage, fp):
     write_jsonl(stage.outputs["judged"], judged)
     write_jsonl(stage.outputs["eft_train"], train)
     write_jsonl(stage.outputs["eft_eval"], evals)
-    return {**counts, "parse_rate": parse_summary(judged)["parse_rate"], "ranked_prompts": len(ranked), "replies_judged": len(items),
+    return {**counts, "parse_rate": parse_summary(judged)["parse_rate"],
+            "truncated_replies": parse_summary(judged)["truncated_replies"], "ranked_prompts": len(ranked), "replies_judged": len(items),
             "examples_agreeing": len(kept),
             "after_rebalance": len(balanced), "eft_train": len(train), "eft_eval": len(evals),
             "score_histogram": {str(k): v for k, v in sorted(Counter(e.score for e in balanced).items())}}

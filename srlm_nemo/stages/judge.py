@@ -33,7 +33,9 @@ def parse_summary(judgements: list[Judgement]) -> dict:
     """Parse rate and failure reasons: one definition for the judge, EFT and RM-eval stages."""
     n = len(judgements)
     valid = sum(1 for j in judgements if j.score is not None)
-    return {"parse_rate": valid / n if n else 0.0, "failures": dict(Counter(j.error for j in judgements if j.error))}
+    return {"parse_rate": valid / n if n else 0.0, "failures": dict(Counter(j.error for j in judgements if j.error)),
+            # replies cut to fit the model's context before they were judged
+            "truncated_replies": sum(1 for j in judgements if j.sample == 0 and j.truncated_to_chars is not None)}
 
 
 def judge_stats(judgements: list[Judgement], scores: list[CandidateScore]) -> dict:
@@ -66,8 +68,9 @@ def run(ctx, stage, fp):
     def make(chunk, i):
         outs = judge_samples(ctx, stage.inputs["model"], [(c.prompt, c.text or "(empty)") for c in chunk], j.k,
                              shard_seed(ctx.cfg.run.seed, stage.iteration, 4, i))
-        return [Judgement(candidate_id=c.id, prompt_id=c.prompt_id, sample=k, text=text, score=p.score, error=p.error)
-                for c, comps in zip(chunk, outs) for k, (text, p) in enumerate(comps)]
+        return [Judgement(candidate_id=c.id, prompt_id=c.prompt_id, sample=k, text=text, score=p.score, error=p.error,
+                          truncated_to_chars=cut)
+                for c, (comps, cut) in zip(chunk, outs) for k, (text, p) in enumerate(comps)]
 
     judgements = generate_in_shards(ctx, stage, fp, cands, j.shard_size, make, Judgement,
                                     f"iter {stage.iteration} judge")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from ..artifacts import read_jsonl, write_jsonl
 from ..judge_parse import mean_valid
-from ..rm_metrics import rm_metrics
+from ..rm_metrics import baselines, rm_metrics
 from ..schemas import Judgement, RankedPrompt
 from ._shards import generate_in_shards, judge_samples, shard_seed
 from .judge import parse_summary
@@ -23,8 +23,8 @@ def run(ctx, stage, fp):
         outs = judge_samples(ctx, stage.inputs["model"], [(rp.prompt, r.text) for rp, r in chunk], j.k,
                              shard_seed(ctx.cfg.run.seed, stage.iteration, 6, i))
         return [Judgement(candidate_id=r.reply_id, prompt_id=rp.prompt_id, sample=k, text=text, score=p.score,
-                          error=p.error)
-                for (rp, r), comps in zip(chunk, outs) for k, (text, p) in enumerate(comps)]
+                          error=p.error, truncated_to_chars=cut)
+                for (rp, r), (comps, cut) in zip(chunk, outs) for k, (text, p) in enumerate(comps)]
 
     judged = generate_in_shards(ctx, stage, fp, items, j.shard_size, make, Judgement, f"RM eval {stage.model}")
     by_reply: dict[str, list] = {}
@@ -34,4 +34,6 @@ def run(ctx, stage, fp):
              "model_score": mean_valid(by_reply.get(r.reply_id, []))[0]} for rp, r in items]
     write_jsonl(stage.outputs["judgements"], judged)
     write_jsonl(stage.outputs["rm_scores"], rows)
-    return {"model": stage.model, "metrics": rm_metrics(rows), **parse_summary(judged)}
+    lengths = {r.reply_id: len(r.text) for _, r in items}
+    return {"model": stage.model, "metrics": rm_metrics(rows), "baselines": baselines(rows, lengths),
+            **parse_summary(judged)}

@@ -10,7 +10,8 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from ..artifacts import read_jsonl, write_jsonl
+from ..artifacts import ArtifactError, read_jsonl, write_jsonl
+from ..config import eft_source
 from ..schemas import EFTExample, IFTExample, RankedPrompt
 from .. import oasst
 
@@ -25,20 +26,19 @@ def run(ctx, stage, fp):
         eft = read_jsonl(DATA / "demo_eft.jsonl", EFTExample)[:s.num_eft_train]
         trees = read_jsonl(DATA / "demo_trees.jsonl", RankedPrompt)
         pool, evals = trees, trees
+        counts, warnings = {}, []
     else:
         if s.source == "oasst_trees":
             roots = oasst.read_trees(s.path)
         else:
             roots = oasst.trees_from_rows(oasst.load_hf_rows(s.hf_dataset, s.hf_split))
-        ift = oasst.ift_examples(roots, lang=s.lang, limit=s.num_ift)
-        ranked = oasst.ranked_prompts(roots, lang=s.lang, min_replies=s.min_replies,
-                                      exclude_ids={e.id for e in ift})
-        rng.shuffle(ranked)
-        # Held-out prompts for reward-model evaluation; the rest may become EFT training data.
-        n_eval = min(len(ranked) // 4, s.num_eft_eval)
-        evals, pool = ranked[:n_eval], ranked[n_eval:]
-        # eft_source=build makes EFT in the `eft` stage; eft_source=demo uses the shipped examples.
-        eft = read_jsonl(DATA / "demo_eft.jsonl", EFTExample)[:s.num_eft_train] if s.eft_source == "demo" else []
+        roots, counts = oasst.dedupe(roots)
+        ift, evals, pool, warnings = oasst.split(roots, s, rng)
+        for w in warnings:
+            ctx.log(f"       seed: warning: {w}")
+        _check_enough(s, evals, pool)
+        # EFT is built in the `eft` stage (the paper's way); seed.eft_source=demo uses the shipped examples.
+        eft = read_jsonl(DATA / "demo_eft.jsonl", EFTExample)[:s.num_eft_train] if eft_source(s) == "demo" else []
     too_long = [e for e in ift if len(e.prompt) > ctx.cfg.run.max_prompt_chars]
     if too_long:  # counted and logged, not fatal: the method drops what it cannot serve
         ctx.log(f"       seed: skipped {len(too_long)} IFT examples over run.max_prompt_chars")
@@ -50,4 +50,13 @@ def run(ctx, stage, fp):
     write_jsonl(stage.outputs["eval_trees"], evals)
     write_jsonl(stage.outputs["ranked_pool"], pool)
     return {"ift": len(ift), "eft_train": len(eft), "eval_trees": len(evals), "ranked_pool": len(pool),
-            "skipped_too_long": len(too_long), "source": s.source}
+            "skipped_too_long": len(too_long), "source": s.source, **counts, "warnings": warnings}
+
+
+def _check_enough(s, evals, pool) -> None:
+    if not evals:
+        raise ArtifactError(f"seed.source={s.source}: no ranked prompt left to hold out for evaluation (lang={s.lang}, "
+                            f"seed.min_replies={s.min_replies}); the export needs first-turn prompts with ranked replies")
+    if eft_source(s) == "build" and not pool:
+        raise ArtifactError(f"seed: no ranked prompt left for the EFT builder after {len(evals)} eval trees "
+                            f"(seed.num_eval_trees); lower it, or use seed.eft_source=demo")
