@@ -51,8 +51,12 @@ def iteration_stages(cfg: Config, run_dir: Path, t: int, policy: Path, policy_la
                           "template": template_path(cfg.judge.template)},
                   outputs={"judgements": d / "judge" / "judgements.jsonl", "scores": d / "judge" / "scores.jsonl"},
                   iteration=t, model=policy_label)
-    pairs = Stage(f"iter_{t}/pairs", "pairs", d / "pairs", config=reads(cfg, "pairs", "model.system_prompt"),
-                  inputs={"candidates": candidates.outputs["candidates"], "scores": judge.outputs["scores"]},
+    # the guards compare with the previous iteration's answers and scores, from iteration 3 on
+    previous = {} if t == 2 else {"previous_candidates": run_dir / f"iter_{t - 1}" / "candidates" / "candidates.jsonl",
+                                  "previous_scores": run_dir / f"iter_{t - 1}" / "judge" / "scores.jsonl"}
+    pairs = Stage(f"iter_{t}/pairs", "pairs", d / "pairs",
+                  config=reads(cfg, "pairs", "model.system_prompt", "guard", "judge.max_score"),
+                  inputs={"candidates": candidates.outputs["candidates"], "scores": judge.outputs["scores"], **previous},
                   outputs={"pairs": d / "pairs" / "pairs.jsonl"}, iteration=t)
     dpo = Stage(f"iter_{t}/dpo", "dpo", d / "dpo", config=reads(cfg, "dpo", *TRAINING_KNOBS, *_selection_reads(cfg)),
                 inputs={"pairs": pairs.outputs["pairs"], "model": policy, **_selection_inputs(cfg, run_dir, policy)},

@@ -236,6 +236,18 @@ class PairsConfig:
 
 
 @dataclass
+class GuardConfig:
+    """Checks before DPO trains on an iteration's pairs (srlm_nemo/guards.py). The defaults are
+    ours, not a paper's: they flag a loop that has plainly gone wrong, not a subtle drift."""
+    mode: str = "warn"  # warn | stop
+    max_tie_rate: float = 0.5  # prompts dropped as ties
+    max_top_score_share: float = 0.8  # answers given the rubric's maximum
+    max_score_inflation: float = 0.75  # mean score rise over the previous iteration, in points
+    max_length_ratio: float = 2.0  # mean chosen length / mean rejected length
+    max_length_growth: float = 1.5  # mean answer length over the previous iteration's
+
+
+@dataclass
 class DPOConfig:
     beta: float = 0.1
     learning_rate: float = 1e-6
@@ -323,6 +335,7 @@ class Config:
     candidates: CandidatesConfig = field(default_factory=CandidatesConfig)
     judge: JudgeConfig = field(default_factory=JudgeConfig)
     pairs: PairsConfig = field(default_factory=PairsConfig)
+    guard: GuardConfig = field(default_factory=GuardConfig)
     dpo: DPOConfig = field(default_factory=DPOConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
@@ -498,6 +511,7 @@ def validate(cfg: Config) -> None:
         need(s.global_batch_size % s.micro_batch_size == 0, f"{sec}.global_batch_size",
              f"must be divisible by {sec}.micro_batch_size")
     need(cfg.dpo.select in ("last", "judge"), "dpo.select", "one of last, judge")
+    need(cfg.guard.mode in ("warn", "stop"), "guard.mode", "one of warn, stop")
     if cfg.training.name == "nemo_aligner":
         from .layout import validate_layout
         for sec in ("sft", "dpo"):

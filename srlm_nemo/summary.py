@@ -58,6 +58,7 @@ def collect(run_dir: Path) -> dict:
         if (pa := _manifest(run_dir, f"iter_{t}/pairs")):
             row["pairs"] = pa["stats"].get("pairs", 0)
             row["pair_drops"] = {k: v for k, v in pa["stats"].items() if k.startswith("dropped")}
+            row["guard"] = pa["stats"].get("guard")
         if (dm := _manifest(run_dir, f"iter_{t}/dpo")):
             row["dpo"] = {k: dm["stats"].get(k) for k in ("steps", "kept", "first_loss", "last_loss", "last_reward_margin")}
         out["iterations"].append(row)
@@ -130,6 +131,16 @@ def write_summary(run_dir: Path) -> Path:
                      f"score histogram {r.get('score_histogram', {})}, mean spread of the K scores per answer "
                      f"{r.get('within_candidate_spread')}, score~length Spearman "
                      f"{r.get('score_length_spearman')}, prompt filters {r.get('prompt_filter_counts', {})}")
+    guarded = [r for r in s["iterations"] if r.get("guard")]
+    if guarded:
+        lines += ["", "Guards before DPO (guard.*; a crossed threshold is marked !):", "",
+                  "| iteration | tie rate | top-score share | score inflation | chosen/rejected length | length growth |",
+                  "|---|---|---|---|---|---|"]
+        for r in guarded:
+            c = r["guard"]["checks"]
+            cells = [("-" if c[k]["value"] is None else f"{c[k]['value']:.2f}") + (" !" if c[k]["crossed"] else "")
+                     for k in ("tie_rate", "top_score_share", "score_inflation", "length_ratio", "length_growth")]
+            lines.append(f"| {r['iteration']} | " + " | ".join(cells) + " |")
     if (eb := s.get("eft_builder")):
         lines += ["", f"EFT builder (IFT-only SFT model judging {eb['ranked_prompts']} human-ranked prompts, "
                   f"{eb['replies_judged']} replies): parse rate {eb['parse_rate']:.3f}, "

@@ -255,3 +255,22 @@ def test_one_writer_per_run_directory(tiny_model, tmp_path):
     assert (run_dir / ".srlm.lock").read_text()  # the dead holder's card is still there
     p = srlm("run", *_args(tiny_model, run_dir, "run.iterations=1"))
     assert (run_dir / "sft/manifest.json").exists()
+
+
+def test_guards_measure_each_iteration_and_stop_before_training(loop_run, tiny_model, tmp_path):
+    """The scripted answers have 4 different qualities per prompt, so no ties and a top-score
+    share of 1 in 6 or so; iteration 3 is compared with iteration 2. With a threshold below what
+    the data shows and guard.mode=stop, the pairs stage fails and DPO never trains on it."""
+    run_dir = loop_run[0]
+    g2, g3 = (_stats(run_dir, f"iter_{t}/pairs")["guard"] for t in ITERS)
+    assert g2["mode"] == "warn" and g2["checks"]["tie_rate"]["value"] == 0.0
+    assert g2["checks"]["score_inflation"]["value"] is None and g3["checks"]["score_inflation"]["value"] is not None
+    cands = read_jsonl(run_dir / "iter_2/candidates/candidates.jsonl", Candidate)
+    share = sum(quality(c.text) == 5 for c in cands) / len(cands)
+    assert g2["checks"]["top_score_share"]["value"] == pytest.approx(share)
+    assert "Guards before DPO" in (run_dir / "summary.md").read_text()
+    stopped = tmp_path / "stopped"
+    p = srlm("run", *_args(tiny_model, stopped, "guard.mode=stop", "guard.max_length_ratio=0.5"), check=False)
+    assert p.returncode == 2 and "iter_2/pairs: guard.mode=stop: length_ratio = " in p.stderr
+    assert "> guard.max_length_ratio = 0.5" in p.stderr
+    assert not (stopped / "iter_2/pairs/pairs.jsonl").exists() and not (stopped / "iter_2/dpo/manifest.json").exists()
