@@ -60,11 +60,8 @@ def cmd_run(overrides, only: str | None = None, only_prefix: str | None = None,
         ctx.shard_worker = shard_worker
     ctx.train_only = train_only
     what = f"srlm stage {only}" if only else "srlm eval rm" if only_prefix else "srlm run"
-    lock = RunLock(ctx.run_dir, shared=shard_worker is not None).acquire(what + (" --shard-worker" if shard_worker else ""))
-    try:
+    with RunLock(ctx.run_dir, shared=shard_worker is not None).held(what + (" --shard-worker" if shard_worker else "")):
         return _run_stages(cfg, dcfg, ctx, stages, shard_worker, t0)
-    finally:
-        lock.release()
 
 
 def _run_stages(cfg, dcfg, ctx, stages, shard_worker, t0) -> int:
@@ -178,11 +175,8 @@ def cmd_eval(a, ap) -> int:
         instructions = hub_instructions(cfg.run.cache_dir) if a.instructions == "hub" else Path(a.instructions).resolve()
         stage = ev.alpaca_stage(cfg, label, path, instructions)
     ctx = Context(cfg)
-    lock = RunLock(ctx.run_dir).acquire(f"srlm eval {a.what}")
-    try:
+    with RunLock(ctx.run_dir).held(f"srlm eval {a.what}"):
         return _run_eval(cfg, ctx, stage, a)
-    finally:
-        lock.release()
 
 
 def _run_eval(cfg, ctx, stage, a) -> int:

@@ -432,7 +432,7 @@ def _check_sizes(cfg: Config, need) -> None:
     """Every size, count and rate a run divides by or hands to an optimizer, checked here so
     that a bad value is refused before any stage (or its earlier results) is touched."""
     def at_least(key: str, lo):
-        v = _get(cfg, key)
+        v = value_at(cfg, key)
         need(v >= lo, key, f"must be >= {lo}, got {v}")
     for sec in ("sft", "dpo"):
         s = getattr(cfg, sec)
@@ -460,7 +460,8 @@ def _check_sizes(cfg: Config, need) -> None:
     need(cfg.judge.min_score < cfg.judge.max_score, "judge.min_score", "must be < judge.max_score")
 
 
-def _get(cfg, key: str):
+def value_at(cfg, key: str):
+    """The value at a dotted config path ("judge.k", "model")."""
     v = cfg
     for part in key.split("."):
         v = getattr(v, part)
@@ -487,7 +488,7 @@ def validate(cfg: Config) -> None:
     import re
     for key in ("generation.api_key_env", "eval.judge_api_key_env"):
         # a key pasted here would be written to config.yaml and every manifest: never echo it
-        need(bool(re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,63}", _get(cfg, key))), key,
+        need(bool(re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,63}", value_at(cfg, key))), key,
              "must name an environment variable that holds the key (letters, digits, _), not the key itself")
     need(cfg.log.wandb_mode in ("online", "offline"), "log.wandb_mode", "one of online, offline")
     need(cfg.seed.source in ("demo", "oasst_trees", "oasst_hf"), "seed.source",

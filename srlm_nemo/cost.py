@@ -56,44 +56,51 @@ def _convert(stage: str, params_b: float, cfg, what: str) -> StageCost:
     return StageCost(stage, what, 0, 0, f"{cfg.cluster.assumed_convert_gb_per_s:g} GB/s", 1, hours)
 
 
-def iteration_cost(cfg, replicas: int) -> list[StageCost]:
-    """Iteration t >= 2 (M_{t-1} -> M_t) as configured; `replicas`: vLLM replicas of the job."""
-    p, cand, j, d, e = cfg.prompts, cfg.candidates, cfg.judge, cfg.dpo, cfg.eval
-    tp, arch = cfg.generation.tensor_parallel_size, cfg.model.arch
-    n_prompts = p.num_prompts
-    answer_in = SHOT_TOKENS  # a generated prompt is about one demonstration long
+def _generation_rows(cfg, replicas: int) -> list[StageCost]:
+    """Prompts, candidates, judgements and (with eval.rm) the reward-model evaluation."""
+    p, cand, j = cfg.prompts, cfg.candidates, cfg.judge
+    tp, n_prompts = cfg.generation.tensor_parallel_size, p.num_prompts
+    judged_in = JUDGE_TEMPLATE_TOKENS + SHOT_TOKENS + cand.max_new_tokens  # a generated prompt ~ one demo long
     rows = [
         # one request per kept prompt at least (fewer kept than asked: more requests; a bound, not a count)
         _gen("prompts", f"{n_prompts} requests x {p.samples_per_request}", n_prompts, p.samples_per_request,
              (p.shots_ift + p.shots_generated) * SHOT_TOKENS, p.max_new_tokens, cfg, replicas, tp),
-        _gen("candidates", f"{n_prompts} prompts x N={cand.n}", n_prompts, cand.n, answer_in, cand.max_new_tokens,
+        _gen("candidates", f"{n_prompts} prompts x N={cand.n}", n_prompts, cand.n, SHOT_TOKENS, cand.max_new_tokens,
              cfg, replicas, tp),
-        _gen("judge", f"{n_prompts * cand.n} answers x K={j.k}", n_prompts * cand.n, j.k,
-             JUDGE_TEMPLATE_TOKENS + answer_in + cand.max_new_tokens, j.max_new_tokens, cfg, replicas, tp),
+        _gen("judge", f"{n_prompts * cand.n} answers x K={j.k}", n_prompts * cand.n, j.k, judged_in, j.max_new_tokens,
+             cfg, replicas, tp),
     ]
-    if e.rm:
+    if cfg.eval.rm:
         replies = cfg.seed.num_eft_eval * REPLIES_PER_TREE
-        rows.append(_gen("eval/rm", f"{replies} ranked replies x K={j.k}", replies, j.k,
-                         JUDGE_TEMPLATE_TOKENS + answer_in + cand.max_new_tokens, j.max_new_tokens, cfg, replicas, tp))
-    pairs = n_prompts  # at most one per prompt
-    rows.append(_convert("dpo: HF -> .nemo", arch.params_b, cfg, "M_{t-1} into NeMo"))
-    s = d
-    gpus = s.parallel.nodes * cfg.cluster.gpus_per_node
-    est = estimate("dpo", pairs, cfg.cluster.assumed_tokens_per_example * 2, s.epochs, arch.params_b, gpus,
-                   cfg.cluster.assumed_tflops_per_gpu)
-    rows.append(StageCost("dpo: training", f"{pairs} pairs (upper bound) x {s.epochs:g} epoch(s), 8 x params x tokens",
-                          est.tokens, 0, f"{cfg.cluster.assumed_tflops_per_gpu:g} TFLOP/s per GPU", gpus, est.wall_hours))
-    steps = math.ceil(pairs * s.epochs / s.global_batch_size)
-    saved = steps // s.save_steps if d.select == "judge" else 0
+        rows.append(_gen("eval/rm", f"{replies} ranked replies x K={j.k}", replies, j.k, judged_in, j.max_new_tokens,
+                         cfg, replicas, tp))
+    return rows
+
+
+def _dpo_rows(cfg) -> list[StageCost]:
+    """M_{t-1} into NeMo, DPO on at most one pair per prompt, each exported checkpoint back to HF,
+    and (dpo.select=judge) the head-to-head rounds that pick M_t."""
+    d, e, arch, c = cfg.dpo, cfg.eval, cfg.model.arch, cfg.cluster
+    pairs = cfg.prompts.num_prompts
+    gpus = d.parallel.nodes * c.gpus_per_node
+    est = estimate("dpo", pairs, c.assumed_tokens_per_example * 2, d.epochs, arch.params_b, gpus, c.assumed_tflops_per_gpu)
+    rows = [_convert("dpo: HF -> .nemo", arch.params_b, cfg, "M_{t-1} into NeMo"),
+            StageCost("dpo: training", f"{pairs} pairs (upper bound) x {d.epochs:g} epoch(s), 8 x params x tokens",
+                      est.tokens, 0, f"{c.assumed_tflops_per_gpu:g} TFLOP/s per GPU", gpus, est.wall_hours)]
+    saved = math.ceil(pairs * d.epochs / d.global_batch_size) // d.save_steps if d.select == "judge" else 0
     for k in range(saved + 1):  # every saved checkpoint, then the final model, back to HF
         rows.append(_convert("dpo: .nemo -> HF", arch.params_b, cfg, "final model" if k == saved else f"checkpoint {k + 1}"))
     if d.select == "judge":
-        rounds = saved + 1
-        prompts = d.select_max_prompts
+        rounds, prompts = saved + 1, d.select_max_prompts
         rows.append(_gen("dpo: selection", f"{rounds} rounds x {prompts} prompts: 2 answers + 2 verdicts",
-                         rounds * prompts * 4, 1, answer_in + PAIRWISE_TEMPLATE_TOKENS / 2,
-                         (e.max_new_tokens + e.judge_max_new_tokens) / 2, cfg, 1, tp))
+                         rounds * prompts * 4, 1, SHOT_TOKENS + PAIRWISE_TEMPLATE_TOKENS / 2,
+                         (e.max_new_tokens + e.judge_max_new_tokens) / 2, cfg, 1, cfg.generation.tensor_parallel_size))
     return rows
+
+
+def iteration_cost(cfg, replicas: int) -> list[StageCost]:
+    """Iteration t >= 2 (M_{t-1} -> M_t) as configured; `replicas`: vLLM replicas of the job."""
+    return _generation_rows(cfg, replicas) + _dpo_rows(cfg)
 
 
 def cost_lines(cfg, replicas: int, total_gpus: int) -> list[str]:

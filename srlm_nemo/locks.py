@@ -63,6 +63,14 @@ class RunLock:
             self._f.close()
             self._f = None
 
+    @contextmanager
+    def held(self, command: str):
+        self.acquire(command)
+        try:
+            yield self
+        finally:
+            self.release()
+
 
 @contextmanager
 def shard_lock(shard_path: Path):

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from .artifacts import file_sha256, model_fingerprint, write_json
-from .config import GENERATION_KNOBS, TRAINING_KNOBS
+from .config import GENERATION_KNOBS, TRAINING_KNOBS, value_at
 from .templates import recording_reads
 
 
@@ -58,17 +58,20 @@ def reads(cfg, *paths: str) -> dict:
     reads, declared where it is built. The stage's fingerprint hashes exactly this."""
     out = {}
     for path in paths:
-        v = cfg
-        for part in path.split("."):
-            v = getattr(v, part)
+        v = value_at(cfg, path)
         out[path] = asdict(v) if is_dataclass(v) else v
     return out
 
 
+def _config_digest(stage: Stage):
+    """The fingerprint's start: the config the stage reads and its iteration (which seeds its
+    sampling); the inputs' hashes follow."""
+    return hashlib.sha256(config_hash({"config": stage.config, "iteration": stage.iteration}).encode())
+
+
 def fingerprint(stage: Stage) -> Optional[str]:
     """None while an input is missing (the stage cannot run yet)."""
-    # the iteration seeds a stage's sampling, so it belongs to what the stage depends on
-    h = hashlib.sha256(config_hash({"config": stage.config, "iteration": stage.iteration}).encode())
+    h = _config_digest(stage)
     for name in sorted(stage.inputs):
         p = stage.inputs[name]
         if not p.exists():
@@ -86,7 +89,7 @@ def planned_fingerprints(stages: list[Stage]) -> dict[str, str]:
     made_by = {p: s.name for s in stages for p in s.outputs.values()}
     out: dict[str, str] = {}
     for stage in stages:  # in order: producers come first
-        h = hashlib.sha256(config_hash({"config": stage.config, "iteration": stage.iteration}).encode())
+        h = _config_digest(stage)
         for name in sorted(stage.inputs):
             p = stage.inputs[name]
             h.update(name.encode())
@@ -235,8 +238,8 @@ def check_inputs(stage: Stage, run_dir: Path) -> None:
 def run_stage(stage: Stage, ctx, runner: Callable) -> dict:
     """Runs one stage unless done; writes its manifest last, so a kill leaves it unfinished."""
     fp = fingerprint(stage)
+    run_dir = Path(ctx.run_dir).resolve()
     if fp is None:
-        run_dir = Path(ctx.run_dir).resolve()
         missing = {k: v for k, v in stage.inputs.items() if not v.exists()}
         given = [f"{k}={v}" for k, v in missing.items() if not v.resolve().is_relative_to(run_dir)]
         if given:  # a file the user named
@@ -251,7 +254,7 @@ def run_stage(stage: Stage, ctx, runner: Callable) -> dict:
             + (f" as shard worker {ctx.shard_worker[0]} of {ctx.shard_worker[1]} on "
                f"{os.environ.get('SLURMD_NODENAME', platform.node())} "
                f"(CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES', 'unset')})" if ctx.shard_worker else ""))
-    check_inputs(stage, Path(ctx.run_dir).resolve())
+    check_inputs(stage, run_dir)
     stage.dir.mkdir(parents=True, exist_ok=True)
     if st == "stale" and not ctx.shard_worker:  # workers run side by side: only the merging run cleans
         stage.manifest_path.unlink(missing_ok=True)
