@@ -7,8 +7,8 @@
     sft    M0 -> M1, loss on response tokens (lr 5.5e-6 cosine -> 1.1e-6, batch 16)
     iter t `recipes/iteration.py` for t = 2..T: M_{t-1} makes prompts, candidates, judgements,
            pairs; DPO trains M_t. (The paper's numbering: iteration 1 is M1 itself.)
-    eval   reward-model metrics of every model; with eval.h2h_each_iteration, M_t vs M_(t-1)
-           head-to-head (each pair judged in both orders)
+    eval   reward-model metrics of every model; head-to-head (each pair judged in both orders):
+           M_t vs M_(t-1) with eval.h2h_each_iteration, the last model vs M1 with eval.h2h_final
 
 Every stage reads and writes typed artifacts under `run.run_dir` and records a manifest;
 `srlm run` skips finished stages whose config and inputs are unchanged. Which engines run
@@ -82,11 +82,18 @@ def recipe_stages(cfg: Config, run_dir: Path, base_model: Path) -> list[Stage]:
         policy, label = it[-1].outputs["model"], it[-1].model
     if trees:  # the last model has no iteration of its own
         stages.append(rm_eval_stage(cfg, run_dir, policy, label, trees))
-    if cfg.eval.h2h_each_iteration:  # the paper's M_t vs M_(t-1), once every model exists
-        prompts = Path(cfg.eval.h2h_prompts).expanduser() if cfg.eval.h2h_prompts else seed.outputs["eval_trees"]
-        for t in range(2, cfg.run.iterations + 1):
-            stages.append(h2h_stage(cfg, model_path(cfg, f"M{t}"), model_path(cfg, f"M{t - 1}"), prompts))
-    return stages
+    return stages + _h2h_stages(cfg, seed.outputs["eval_trees"])
+
+
+def _h2h_stages(cfg: Config, eval_trees: Path) -> list[Stage]:
+    """eval.h2h_each_iteration: the paper's M_t vs M_(t-1), once every model exists;
+    eval.h2h_final: the last model vs M1 (cheaper: one comparison)."""
+    prompts = Path(cfg.eval.h2h_prompts).expanduser() if cfg.eval.h2h_prompts else eval_trees
+    last = cfg.run.iterations
+    pairs = [(t, t - 1) for t in range(2, last + 1)] if cfg.eval.h2h_each_iteration else []
+    if cfg.eval.h2h_final and last >= 2 and (last, 1) not in pairs:
+        pairs.append((last, 1))
+    return [h2h_stage(cfg, model_path(cfg, f"M{a}"), model_path(cfg, f"M{b}"), prompts) for a, b in pairs]
 
 
 def _sft_reads(cfg: Config, eft: bool) -> dict:

@@ -29,8 +29,11 @@ class TRLTrainer:
         from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
         conf = AutoConfig.from_pretrained(path)
         original = {k: getattr(conf, k) for k in _DROPOUT_KEYS if hasattr(conf, k)}
+        # on CPU, bf16 means autocast over float32 weights (the optimizer's updates at demo
+        # learning rates are lost in bf16 weights); on GPU the weights are bf16 themselves
+        pure_bf16 = self.cfg.bf16 and not self.cfg.use_cpu
         model = AutoModelForCausalLM.from_pretrained(
-            path, dtype=torch.bfloat16 if self.cfg.bf16 else torch.float32,
+            path, dtype=torch.bfloat16 if pure_bf16 else torch.float32,
             **{k: dropout for k in original})
         tok = AutoTokenizer.from_pretrained(path)
         if tok.pad_token is None:
