@@ -7,7 +7,7 @@ dataclasses, so an unknown key on the command line is an error naming that key.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Optional
 
 
 @dataclass
@@ -124,9 +124,8 @@ class TrainingBackendConfig:
     use_cpu: bool = True
     torch_threads: Optional[int] = None
     gradient_checkpointing: bool = False
-    # true | false | auto. On CPU: bf16 autocast over float32 weights (about 1.3x faster on a CPU
-    # with native bf16; auto = on where it has it). Resolved when the config loads.
-    bf16: Any = False
+    # On CPU: bf16 autocast over float32 weights; on GPU: bf16 weights
+    bf16: bool = False
 
 
 @dataclass
@@ -422,12 +421,10 @@ def cpu_has_fast_bf16() -> bool:
 
 
 def _resolve_auto(cfg: Config, dcfg) -> None:
-    """`model.dtype=auto` and `training.bf16=auto` become concrete values here, before any
-    fingerprint or manifest sees them (the saved config.yaml holds them too)."""
+    """`model.dtype=auto` becomes a concrete dtype here, before any fingerprint or manifest sees
+    it (the saved config.yaml holds it too)."""
     if cfg.model.dtype == "auto":
         cfg.model.dtype = dcfg.model.dtype = "bfloat16" if cpu_has_fast_bf16() else "float32"
-    if cfg.training.bf16 == "auto":
-        cfg.training.bf16 = dcfg.training.bf16 = (not cfg.training.use_cpu) or cpu_has_fast_bf16()
 
 
 def eft_source(seed: SeedConfig) -> str:
@@ -511,7 +508,6 @@ def validate(cfg: Config) -> None:
     need(gpn == 0 or g.tensor_parallel_size <= gpn, "generation.tensor_parallel_size",
          f"{g.tensor_parallel_size} is more than cluster.gpus_per_node={gpn} (vLLM's tensor parallelism stays inside a node)")
     need(cfg.training.name in ("trl", "nemo_aligner"), "training.name", "one of trl, nemo_aligner")
-    need(isinstance(cfg.training.bf16, bool), "training.bf16", f"one of true, false, auto; got {cfg.training.bf16!r}")
     need(cfg.model.dtype in ("float32", "bfloat16", "float16"), "model.dtype",
          f"one of float32, bfloat16, float16, auto; got {cfg.model.dtype!r}")
     import re
