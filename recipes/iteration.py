@@ -5,7 +5,9 @@ the paper's numbering, where iteration 1 is the SFT model M1). With P = M_{t-1}:
     candidates  P answers each prompt N=4 times (T 0.7, top-p 0.9)
     judge       P scores each answer K=3 times with the additive 5-point rubric; mean of valid
     [eval/rm]   P judges held-out human-ranked replies (reward-model metrics, Table 4)
-    pairs       highest vs lowest mean per prompt; ties dropped
+    [judge_previous]  pairs.strategy=cream: the model before P judges the same answers
+    pairs       highest vs lowest mean per prompt, ties dropped (pairs.strategy: the paper's
+                rule, Meta-Rewarding's length control, or CREAM's consistency weights)
     dpo         DPO from P on the pairs (beta 0.1), reference = P  ->  M_t
 
 Assumptions: the seed stage and the model P exist (the whole recipe in
@@ -27,7 +29,10 @@ from recipes.evaluation import JUDGING, judge_input, rm_eval_stage
 
 
 def iteration_stages(cfg: Config, run_dir: Path, t: int, policy: Path, policy_label: str,
-                     ift: Path, eval_trees: Path | None = None) -> list[Stage]:
+                     ift: Path, eval_trees: Path | None = None,
+                     previous: tuple[Path, str] | None = None) -> list[Stage]:
+    """`previous`: the model before the policy (M_{t-2}; M0 at t = 2), the second judge of
+    pairs.strategy=cream."""
     d = run_dir / f"iter_{t}"
     next_label = f"M{t}"
     # The paper's prompts came from a fixed model (Llama-2-70B-chat); "policy" uses M_t instead.
@@ -51,19 +56,27 @@ def iteration_stages(cfg: Config, run_dir: Path, t: int, policy: Path, policy_la
                           "template": template_path(cfg.judge.template)},
                   outputs={"judgements": d / "judge" / "judgements.jsonl", "scores": d / "judge" / "scores.jsonl"},
                   iteration=t, model=policy_label)
+    # CREAM: the model before the policy judges the same answers (consistency weights)
+    cream = [] if cfg.pairs.strategy != "cream" else [
+        Stage(f"iter_{t}/judge_previous", "judge", d / "judge_previous", config=reads(cfg, *JUDGING),
+              inputs={"candidates": candidates.outputs["candidates"], "model": previous[0],
+                      "template": template_path(cfg.judge.template)},
+              outputs={"judgements": d / "judge_previous" / "judgements.jsonl",
+                       "scores": d / "judge_previous" / "scores.jsonl"}, iteration=t, model=previous[1])]
     # the guards compare with the previous iteration's answers and scores, from iteration 3 on
-    previous = {} if t == 2 else {"previous_candidates": run_dir / f"iter_{t - 1}" / "candidates" / "candidates.jsonl",
-                                  "previous_scores": run_dir / f"iter_{t - 1}" / "judge" / "scores.jsonl"}
+    earlier = {} if t == 2 else {"previous_candidates": run_dir / f"iter_{t - 1}" / "candidates" / "candidates.jsonl",
+                                 "previous_scores": run_dir / f"iter_{t - 1}" / "judge" / "scores.jsonl"}
     pairs = Stage(f"iter_{t}/pairs", "pairs", d / "pairs",
                   config=reads(cfg, "pairs", "model.system_prompt", "guard", "judge.max_score"),
-                  inputs={"candidates": candidates.outputs["candidates"], "scores": judge.outputs["scores"], **previous},
+                  inputs={"candidates": candidates.outputs["candidates"], "scores": judge.outputs["scores"], **earlier,
+                          **({"cream_scores": cream[0].outputs["scores"]} if cream else {})},
                   outputs={"pairs": d / "pairs" / "pairs.jsonl"}, iteration=t)
     dpo = Stage(f"iter_{t}/dpo", "dpo", d / "dpo", config=reads(cfg, "dpo", *TRAINING_KNOBS, *_selection_reads(cfg)),
                 inputs={"pairs": pairs.outputs["pairs"], "model": policy, **_selection_inputs(cfg, run_dir, policy)},
                 outputs={"model": d / "dpo" / "model"}, iteration=t, model=next_label)
     # The reward-model evaluation of M_t runs while M_t's engine is up (no extra engine start).
     rm = [rm_eval_stage(cfg, run_dir, policy, policy_label, eval_trees, t)] if eval_trees else []
-    return [prompts, candidates, judge, *rm, pairs, dpo]
+    return [prompts, candidates, judge, *rm, *cream, pairs, dpo]
 
 
 def _selection_reads(cfg: Config) -> tuple[str, ...]:

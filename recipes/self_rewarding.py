@@ -76,9 +76,11 @@ def recipe_stages(cfg: Config, run_dir: Path, base_model: Path) -> list[Stage]:
     trees = seed.outputs["eval_trees"] if cfg.eval.rm else None
     policy, label = sft.outputs["model"], "M1"
     # The paper's numbering: iteration 1 is the SFT model M1; iteration t >= 2 trains M_t from M_{t-1}.
+    previous = (base_model, "M0")
     for t in range(2, cfg.run.iterations + 1):
-        it = iteration_stages(cfg, run_dir, t, policy, label, seed.outputs["ift"], trees)
+        it = iteration_stages(cfg, run_dir, t, policy, label, seed.outputs["ift"], trees, previous)
         stages += it
+        previous = (policy, label)
         policy, label = it[-1].outputs["model"], it[-1].model
     if trees:  # the last model has no iteration of its own
         stages.append(rm_eval_stage(cfg, run_dir, policy, label, trees))

@@ -231,12 +231,19 @@ class JudgeConfig:
     shard_size: int = 64
 
 
+PAIR_STRATEGIES = ("paper", "length_control", "cream")
+
+
 @dataclass
 class PairsConfig:
     min_valid_candidates: int = 2
-    # Off in the paper: prefer the shorter chosen / longer rejected within `length_band` points.
-    length_control: bool = False
-    length_band: float = 0.0
+    # paper | length_control (Meta-Rewarding) | cream (CREAM); srlm_nemo/pairs.py says each rule
+    strategy: str = "paper"
+    # length_control: the top band's width as a share of the prompt's score range (ours: the
+    # band rule is Meta-Rewarding's; this default is not a paper's)
+    length_rho: float = 0.2
+    # cream: every pair gets the run's mean consistency instead of its own prompt's
+    cream_average: bool = False
 
 
 @dataclass
@@ -481,6 +488,9 @@ def _check_sizes(cfg: Config, need) -> None:
     at_least("seed.min_replies", 2)
     need(cfg.prompts.max_words >= cfg.prompts.min_words, "prompts.max_words", "must be >= prompts.min_words")
     need(cfg.judge.min_score < cfg.judge.max_score, "judge.min_score", "must be < judge.max_score")
+    need(cfg.pairs.strategy in PAIR_STRATEGIES, "pairs.strategy",
+         f"one of {', '.join(PAIR_STRATEGIES)}, got {cfg.pairs.strategy!r}")
+    need(0 <= cfg.pairs.length_rho <= 1, "pairs.length_rho", f"must be in [0, 1], got {cfg.pairs.length_rho}")
 
 
 def value_at(cfg, key: str):

@@ -1,13 +1,40 @@
-"""Preference pairs from judged candidates: highest vs lowest mean score, ties dropped."""
+"""Preference pairs from judged candidates; `pairs.strategy` picks the rule.
+
+paper           Yuan et al. 2024, section 2.3: the highest vs the lowest mean score of a prompt's
+                answers; a prompt whose answers all score the same is dropped (a tie).
+length_control  Meta-Rewarding (Wu et al. 2024, arXiv 2407.19594), actor preference data with
+                length control: answers scoring within the top band
+                [(1 - rho) * S_max + rho * S_min, S_max] count as equally good and the shortest of
+                them is chosen; the rejected answer is the lowest-scored (of several, the longest:
+                our tie-break, in the same direction). rho = 0 is the paper rule with the shortest
+                of the top-scored answers chosen.
+cream           CREAM (Wang et al., ICLR 2025; their code: cal_consistency.py and the consistency
+                DPO loss in sft_dpo_trainer.py): the paper's pair, weighted by how consistently this
+                iteration's judge and the previous model rank the prompt's answers,
+                C = (Kendall tau + 1) / 2. DPO then minimises C * L(chosen > rejected)
+                + (1 - C) * L(rejected > chosen) (see `cream_weights`).
+"""
 from __future__ import annotations
 
+import math
 from collections import Counter, defaultdict
 
 from .schemas import Candidate, CandidateScore, Message, PreferencePair
 
+def _choose(scored: list[CandidateScore], strategy: str, rho: float) -> tuple[CandidateScore, CandidateScore]:
+    hi = max(s.mean_score for s in scored)
+    lo = min(s.mean_score for s in scored)
+    if strategy == "length_control":
+        band = (1 - rho) * hi + rho * lo
+        chosen = min((s for s in scored if s.mean_score >= band), key=lambda s: s.length_chars)
+        rejected = max((s for s in scored if s.mean_score == lo), key=lambda s: s.length_chars)
+        return chosen, rejected
+    # first in candidate order among equals: deterministic
+    return next(s for s in scored if s.mean_score == hi), next(s for s in scored if s.mean_score == lo)
+
 
 def build_pairs(candidates: list[Candidate], scores: list[CandidateScore], min_valid: int = 2,
-                length_control: bool = False, length_band: float = 0.0,
+                strategy: str = "paper", length_rho: float = 0.0,  # cream pairs as paper, weighted later
                 system_prompt: str | None = None) -> tuple[list[PreferencePair], Counter]:
     by_id = {c.id: c for c in candidates}
     per_prompt: dict[str, list[CandidateScore]] = defaultdict(list)
@@ -21,21 +48,10 @@ def build_pairs(candidates: list[Candidate], scores: list[CandidateScore], min_v
         if len(scored) < min_valid:
             counts["dropped_too_few_valid"] += 1
             continue
-        hi = max(s.mean_score for s in scored)
-        lo = min(s.mean_score for s in scored)
-        if hi == lo:
+        if len({s.mean_score for s in scored}) == 1:
             counts["dropped_tie"] += 1
             continue
-        if length_control:
-            # Among near-best pick the shortest, among near-worst the longest (off in the paper).
-            chosen = min((s for s in scored if s.mean_score >= hi - length_band), key=lambda s: s.length_chars)
-            rejected = max((s for s in scored if s.mean_score <= lo + length_band), key=lambda s: s.length_chars)
-            if chosen.mean_score <= rejected.mean_score:
-                chosen = next(s for s in scored if s.mean_score == hi)
-                rejected = next(s for s in scored if s.mean_score == lo)
-        else:  # first in candidate order among equals: deterministic
-            chosen = next(s for s in scored if s.mean_score == hi)
-            rejected = next(s for s in scored if s.mean_score == lo)
+        chosen, rejected = _choose(scored, strategy, length_rho)
         c, r = by_id[chosen.candidate_id], by_id[rejected.candidate_id]
         prompt = ([Message(role="system", content=system_prompt)] if system_prompt else []) + \
             [Message(role="user", content=c.prompt)]
@@ -47,3 +63,41 @@ def build_pairs(candidates: list[Candidate], scores: list[CandidateScore], min_v
             chosen_score=chosen.mean_score, rejected_score=rejected.mean_score))
         counts["pairs"] += 1
     return pairs, counts
+
+
+def _kendall(xs: list[float], ys: list[float]) -> float | None:
+    """Kendall's tau-b (ties in the coarse 0-5 scores handled); None when one side is constant."""
+    from scipy.stats import kendalltau
+    tau = kendalltau(xs, ys).statistic
+    return None if math.isnan(tau) else float(tau)
+
+
+def cream_weights(pairs: list[PreferencePair], scores: list[CandidateScore], previous: list[CandidateScore],
+                  average: bool = False) -> tuple[list[PreferencePair], dict]:
+    """Each pair weighted by C = (tau + 1) / 2, tau between the two judges' mean scores of the
+    prompt's answers that both scored. CREAM's code ranks with ties broken by position, which
+    makes tied scores look like agreement; tau-b does not. Where the previous judge scored
+    every shared answer the same, it confirms nothing: C = 0.5 (the pair then pulls neither way).
+    Where fewer than two answers have both scores, C is the mean of the measured pairs (1 when
+    none is measured). `average`: every pair gets that mean (CREAM's dataset-level variant)."""
+    now = {s.candidate_id: s.mean_score for s in scores if s.mean_score is not None}
+    before = {s.candidate_id: s.mean_score for s in previous if s.mean_score is not None}
+    prompt_of = {s.candidate_id: s.prompt_id for s in scores}
+    both: dict[str, list[str]] = defaultdict(list)
+    for cid, pid in prompt_of.items():
+        if cid in now and cid in before:
+            both[pid].append(cid)
+    measured: dict[str, float] = {}
+    constant = 0
+    for p in pairs:
+        ids = both.get(p.id, [])
+        if len(ids) < 2:
+            continue
+        tau = _kendall([now[i] for i in ids], [before[i] for i in ids])
+        constant += tau is None
+        measured[p.id] = 0.5 if tau is None else (tau + 1) / 2
+    mean = sum(measured.values()) / len(measured) if measured else 1.0
+    out = [p.model_copy(update={"weight": mean if average else measured.get(p.id, mean)}) for p in pairs]
+    stats = {"measured": len(measured), "unmeasured": len(pairs) - len(measured), "previous_judge_constant": constant,
+             "mean_consistency": mean if measured else None}
+    return out, stats

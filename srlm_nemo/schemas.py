@@ -123,6 +123,8 @@ class PreferencePair(Record):
     rejected_id: str
     chosen_score: float
     rejected_score: float
+    # the probability DPO gives to chosen > rejected (pairs.strategy=cream); 1 = the plain label
+    weight: float = Field(default=1.0, ge=0.0, le=1.0)
 
     @field_validator("chosen", "rejected")
     @classmethod

@@ -355,15 +355,18 @@ def test_export_and_back_conversion_parse_as_nemo_parses_them():
 
 
 @pytest.mark.parametrize("experiment", ["llama2_70b_h100", "llama2_7b_h100"])
-@pytest.mark.parametrize("sec", ["sft", "dpo"])
-def test_plain_overrides_name_keys_of_nemo_aligner_configs(experiment, sec):
+@pytest.mark.parametrize("sec,soft", [("sft", False), ("dpo", False), ("dpo", True)])
+def test_plain_overrides_name_keys_of_nemo_aligner_configs(experiment, sec, soft):
     """Hydra refuses `key=value` for a key the config lacks (and `+key` for one it has): every
     override we render is checked against the key paths of NeMo-Aligner v0.7.0's own gpt_sft.yaml
-    / gpt_dpo.yaml (recorded by tests/contract/config_keys.py). `++key` may do either."""
+    / gpt_dpo.yaml (recorded by tests/contract/config_keys.py). `++key` may do either.
+    soft: DPO on soft labels (pairs.strategy=cream), NeMo-Aligner's rpo_bwd_kl loss."""
     keys = json.loads(CONFIG_KEYS.read_text())
     assert keys["nemo_aligner"] == "v0.7.0"
     known = set(keys[f"gpt_{sec}.yaml"])
-    cmd = training_commands(load_config([f"experiment={experiment}"])[0], "/r/x", sec, "/hf", "/out")[2]
+    cmd = training_commands(load_config([f"experiment={experiment}"])[0], "/r/x", sec, "/hf", "/out",
+                            soft_labels=soft)[2]
+    assert ("model.dpo.preference_loss=rpo_bwd_kl" in cmd) == soft
     script = next(i for i, a in enumerate(cmd) if a.endswith(f"train_gpt_{sec}.py"))
     overrides = [a.split("=", 1)[0] for a in cmd[script + 1:]]
     assert len(overrides) > 20

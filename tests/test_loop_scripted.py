@@ -274,3 +274,27 @@ def test_guards_measure_each_iteration_and_stop_before_training(loop_run, tiny_m
     assert p.returncode == 2 and "iter_2/pairs: guard.mode=stop: length_ratio = " in p.stderr
     assert "> guard.max_length_ratio = 0.5" in p.stderr
     assert not (stopped / "iter_2/pairs/pairs.jsonl").exists() and not (stopped / "iter_2/dpo/manifest.json").exists()
+
+
+def test_cream_weights_pairs_by_the_two_judges_agreement(tiny_model, tmp_path):
+    """pairs.strategy=cream: the model before the policy judges the same answers. The base model
+    M0 judges in reverse (scripted), so iteration 2's pairs get weight 0 (every ranking reversed:
+    Kendall tau -1) and DPO trains on the swapped label; at iteration 3, M1 and M2 agree: weight 1."""
+    script = tmp_path / "script.json"
+    script.write_text(json.dumps({"judge_reversed": [str(tiny_model)]}))
+    run_dir = tmp_path / "run"
+    srlm("run", *_args(tiny_model, run_dir, "pairs.strategy=cream", f"generation.script={script}"))
+    for t, weight in ((2, 0.0), (3, 1.0)):
+        d = run_dir / f"iter_{t}"
+        previous = {s.candidate_id: s.mean_score for s in read_jsonl(d / "judge_previous/scores.jsonl", CandidateScore)}
+        now = {s.candidate_id: s.mean_score for s in read_jsonl(d / "judge/scores.jsonl", CandidateScore)}
+        assert previous == {c: (5 - q if t == 2 else q) for c, q in now.items()}
+        pairs = read_jsonl(d / "pairs/pairs.jsonl", PreferencePair)
+        assert len(pairs) == 4 and {p.weight for p in pairs} == {weight}
+        assert _stats(run_dir, f"iter_{t}/pairs")["cream"]["measured"] == 4
+    manifest = json.loads((run_dir / "iter_2/judge_previous/manifest.json").read_text())
+    assert manifest["model"] == "M0"
+    log = [json.loads(line) for line in open(run_dir / "iter_2/dpo/work/train_log.jsonl")]
+    assert log[0]["label_weight"] == 0.0  # the soft-label trainer ran
+    assert not any("label_weight" in r for r in
+                   map(json.loads, open(run_dir / "iter_3/dpo/work/train_log.jsonl")))  # plain labels: TRL's own

@@ -43,13 +43,16 @@ def test_our_files_through_nemo_aligner_dataset_classes(smollm_tokenizer, tmp_pa
     cfg, _ = load_config(["experiment=llama2_7b_h100", "training=nemo_aligner", "dpo.global_batch_size=4",
                           "sft.global_batch_size=4", "dpo.micro_batch_size=1", "sft.micro_batch_size=1"])
     msgs = [[{"role": "user", "content": p}] for p in PROMPTS]
+    # soft labels (pairs.strategy=cream) on every pair: they reach the loss as RPO rewards
+    weights = [1.0, 0.3, 0.0, 0.5, 0.9]
     pairs = [{"prompt": m, "chosen": [{"role": "assistant", "content": g}],
-              "rejected": [{"role": "assistant", "content": b}]} for m, g, b in zip(msgs, GOOD, BAD)]
+              "rejected": [{"role": "assistant", "content": b}], "weight": w}
+             for m, g, b, w in zip(msgs, GOOD, BAD, weights)]
     sft_rows = [{"prompt": m, "completion": [{"role": "assistant", "content": g}]} for m, g in zip(msgs, GOOD)]
     na.write_dpo_data(tok, pairs, tmp_path / "dpo.jsonl", cfg.dpo.global_batch_size)
     na.write_sft_data(tok, sft_rows, tmp_path / "sft.jsonl", cfg.sft.global_batch_size)
     dpo_cmd = na.train_dpo_command(cfg.cluster, cfg.dpo, "in.nemo", str(tmp_path / "dpo.jsonl"),
-                                   str(tmp_path / "dpo.jsonl"), "out")
+                                   str(tmp_path / "dpo.jsonl"), "out", soft_labels=True)
     sft_cmd = na.train_sft_command(cfg.cluster, cfg.sft, "in.nemo", str(tmp_path / "sft.jsonl"),
                                    str(tmp_path / "sft.jsonl"), "out")
     # transformers 5 saves tokenizer_class "TokenizersBackend", unknown to NeMo 2.1's transformers 4.47:
@@ -78,8 +81,11 @@ def test_our_files_through_nemo_aligner_dataset_classes(smollm_tokenizer, tmp_pa
 
     rows = [json.loads(x) for x in (tmp_path / "dpo.jsonl").read_text().splitlines()]
     assert len(got["dpo"]) == len(rows) == 5 and got["dpo_val_len"] == 5
-    for r, item in zip(rows, got["dpo"]):
+    import math
+    for r, item, w in zip(rows, got["dpo"], weights):
         assert item["ignore_example"] is False
+        # rpo_bwd_kl's target probability, sigmoid(gt_reward_scale=1 * (chosen - rejected)), is the weight
+        assert math.isclose(1 / (1 + math.exp(item["rejected_reward"] - item["chosen_reward"])), w, abs_tol=2e-6)
         n_prompt = len(ids(r["prompt"]))
         for side, text in (("chosen", r["chosen_response"]), ("rejected", r["rejected_response"])):
             n = item[f"{side}_length"]

@@ -28,12 +28,54 @@ def test_highest_vs_lowest_and_drop_reasons():
     assert counts == {"prompts": 3, "pairs": 1, "dropped_tie": 1, "dropped_too_few_valid": 1}
 
 
-def test_length_control_prefers_short_chosen_long_rejected():
-    c, s = _case("a", [5.0, 4.8, 1.0, 1.2], texts=["long " * 30, "short", "tiny", "very long " * 20])
-    pairs, _ = build_pairs(c, s, length_control=True, length_band=0.5)
-    assert pairs[0].chosen_id == "a/c1" and pairs[0].rejected_id == "a/c3"
-    pairs, _ = build_pairs(c, s)  # off (the paper): plain max/min
-    assert pairs[0].chosen_id == "a/c0" and pairs[0].rejected_id == "a/c2"
+def test_length_control_band_follows_rho():
+    # S_max 5, S_min 1: the top band is [(1 - rho) * 5 + rho * 1, 5]
+    texts = ["long " * 60, "mid " * 30, "x" * 5, "worst " * 10, "worst but longest " * 20]
+    c, s = _case("a", [5.0, 4.5, 2.0, 1.0, 1.0], texts=texts)
+    pick = {rho: build_pairs(c, s, strategy="length_control", length_rho=rho)[0][0] for rho in (0.0, 0.2, 0.9)}
+    assert pick[0.0].chosen_id == "a/c0"  # band [5, 5]: only the top answer
+    assert pick[0.2].chosen_id == "a/c1"  # band [4.2, 5]: the shorter of the two
+    assert pick[0.9].chosen_id == "a/c2"  # band [1.4, 5]: the shortest of three
+    # rejected: the lowest score; of the two at 1.0, the longer
+    assert {p.rejected_id for p in pick.values()} == {"a/c4"}
+    paper, _ = build_pairs(c, s)  # the paper's rule: first top vs first bottom
+    assert (paper[0].chosen_id, paper[0].rejected_id) == ("a/c0", "a/c3")
+
+
+def _scores(pid, values):
+    return [CandidateScore(candidate_id=f"{pid}/c{i}", prompt_id=pid, mean_score=v, num_valid=0 if v is None else 3,
+                           num_samples=3, scores=[] if v is None else [v] * 3, length_chars=10)
+            for i, v in enumerate(values)]
+
+
+def test_cream_weights_from_kendall_tau_between_the_two_judges():
+    import math
+
+    from srlm_nemo.pairs import cream_weights
+    now = {"agree": [5, 3, 1], "reverse": [5, 3, 1], "flat": [5, 3, 1], "unscored": [5, 3, 1], "tie": [5, 5, 1]}
+    before = {"agree": [4, 2, 0], "reverse": [0, 2, 4], "flat": [2, 2, 2], "unscored": [None, None, 3],
+              "tie": [3, 4, 1]}
+    cands, scores, previous = [], [], []
+    for pid in now:
+        c, sc = _case(pid, [float(v) for v in now[pid]])
+        cands += c
+        scores += sc
+        previous += _scores(pid, before[pid])
+    pairs, _ = build_pairs(cands, scores, strategy="cream")
+    weighted, stats = cream_weights(pairs, scores, previous)
+    w = {p.id: p.weight for p in weighted}
+    # tau-b by hand for "tie": pairs (0,1) tied now: neither; (0,2), (1,2) concordant:
+    # 2 / sqrt((3 - 1) * 3) -> C = (tau + 1) / 2
+    tie = (2 / math.sqrt(6) + 1) / 2
+    assert (w["agree"], w["reverse"], w["flat"]) == (1.0, 0.0, 0.5)
+    assert math.isclose(w["tie"], tie)
+    mean = (1.0 + 0.0 + 0.5 + tie) / 4
+    assert math.isclose(w["unscored"], mean)  # one answer scored by both: not measured
+    assert stats["measured"] == 4 and stats["unmeasured"] == 1 and stats["previous_judge_constant"] == 1
+    averaged, _ = cream_weights(pairs, scores, previous, average=True)
+    assert all(math.isclose(p.weight, mean) for p in averaged)
+    # the labels themselves are the paper's pairs
+    assert [(p.chosen_id, p.rejected_id) for p in weighted] == [(p.chosen_id, p.rejected_id) for p in pairs]
 
 
 def test_judge_scores_and_stats():

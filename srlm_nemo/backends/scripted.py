@@ -10,8 +10,9 @@ whole loop (prompts -> pairs -> DPO -> checkpoint selection) runs for real on a 
   answer of ours, else a score from the reply's length;
 * pairwise verdicts (`<response_a>` and `<response_b>`): the higher quality wins, equal = tie.
 
-`generation.script`: a JSON file `{"answer_quality": {"<substring of a model path>": q}}`;
-the first key found in the model's path wins.
+`generation.script`: a JSON file `{"answer_quality": {"<substring of a model path>": q},
+"judge_reversed": ["<substring of a model path>"]}`; the first key found in the model's path
+wins. A reversed judge scores an answer of quality q as 5 - q (a judge that disagrees).
 """
 from __future__ import annotations
 
@@ -47,6 +48,7 @@ class ScriptedGenerator:
         script = json.loads(open(gen_cfg.script).read()) if gen_cfg.script else {}
         fixed = script.get("answer_quality", {})
         self.fixed_quality = next((q for key, q in fixed.items() if key in model_path), None)
+        self.reversed = any(key in model_path for key in script.get("judge_reversed", []))
 
     def complete(self, prompts: list[str], s: Sampling) -> list[list[Completion]]:
         out = []
@@ -75,6 +77,7 @@ class ScriptedGenerator:
         if response is not None:
             q = quality(response)
             q = q if q is not None else min(5, len(response.split()) // 20)
+            q = 5 - q if self.reversed else q
             return f"The reply earns {q} points.\nScore: {q}"
         return self._answer(_block(user, "question") or user, j)
 

@@ -125,7 +125,11 @@ class TRLTrainer:
         model, tok, original = self._load(model_path, s.dropout)
         ref, _, _ = self._load(model_path, 0.0)
         args = DPOConfig(**self._common_args(s, work_dir), beta=s.beta, disable_dropout=False)
-        trainer = DPOTrainer(model=model, ref_model=ref, args=args,
-                             train_dataset=Dataset.from_list(pairs), processing_class=tok)
+        trainer_cls = DPOTrainer
+        if any("weight" in p for p in pairs):  # soft labels (pairs.strategy=cream)
+            from .weighted_dpo import WeightedDPOTrainer
+            trainer_cls = WeightedDPOTrainer
+        trainer = trainer_cls(model=model, ref_model=ref, args=args,
+                              train_dataset=Dataset.from_list(pairs), processing_class=tok)
         self._train(trainer, work_dir)
         return self._finish(trainer, model, tok, original, work_dir, out_dir)

@@ -17,15 +17,17 @@ def srun_prefix(cluster, nodes: int, image: str | None, tasks_per_node: int, ext
     return cmd
 
 
-def training_commands(cfg, stage_dir: str, sec: str, hf_in: str, out_hf: str, s=None) -> list[list[str]]:
+def training_commands(cfg, stage_dir: str, sec: str, hf_in: str, out_hf: str, s=None,
+                      soft_labels: bool = False) -> list[list[str]]:
     """HF -> .nemo, its check, training on all the stage's GPUs, .nemo -> HF (+ tokenizer).
-    `s`: the stage's own sft/dpo section (default: the config's)."""
+    `s`: the stage's own sft/dpo section (default: the config's); `soft_labels`: DPO pairs
+    carry weights (pairs.strategy=cream)."""
     c, s = cfg.cluster, s if s is not None else getattr(cfg, sec)
     work = na.work_dir(stage_dir)
     one = srun_prefix(c, 1, c.training_image, 1)
     many = srun_prefix(c, s.parallel.nodes, c.training_image, c.gpus_per_node)
-    train = (na.train_sft_command if sec == "sft" else na.train_dpo_command)(
-        c, s, f"{work}/input.nemo", f"{work}/train.jsonl", f"{work}/val.jsonl", f"{work}/results")
+    files = (c, s, f"{work}/input.nemo", f"{work}/train.jsonl", f"{work}/val.jsonl", f"{work}/results")
+    train = na.train_sft_command(*files) if sec == "sft" else na.train_dpo_command(*files, soft_labels=soft_labels)
     # NeMo's converter runs on CPU but writes BF16 only when it sees a CUDA device (FP16 otherwise)
     convert_on = srun_prefix(c, 1, c.training_image, 1, ["--gres=gpu:1"] if c.gpus_per_node else [])
     return [convert_on + na.convert_hf_to_nemo(c, hf_in, f"{work}/input.nemo"),

@@ -19,6 +19,7 @@ Nothing here needs a GPU to run; the commands it renders do (they are not run on
 from __future__ import annotations
 
 import json
+import math
 import shlex
 import tarfile
 from pathlib import Path
@@ -66,9 +67,25 @@ def write_dpo_data(tok, pairs: list[dict], path: Path, global_batch: int) -> int
         prompt, chosen = _render_pair(tok, p["prompt"], p["chosen"][0]["content"])
         prompt2, rejected = _render_pair(tok, p["prompt"], p["rejected"][0]["content"])
         assert prompt == prompt2
-        out.append({"prompt": prompt, "chosen_response": chosen, "rejected_response": rejected})
+        row = {"prompt": prompt, "chosen_response": chosen, "rejected_response": rejected}
+        if "weight" in p:
+            row.update(soft_label_rewards(p["weight"]))
+        out.append(row)
     _check_size(path, len(out), global_batch, "dpo.global_batch_size")
     return write_jsonl(path, out)
+
+
+# A soft label C (pairs.strategy=cream) as NeMo-Aligner's RPO rewards. With preference_loss=
+# rpo_bwd_kl its loss per pair is a*(log a - log b) + (1-a)*(log(1-a) - log(1-b)), where
+# a = sigmoid(gt_reward_scale * (chosen_reward - rejected_reward)) and b = sigmoid(beta * margin)
+# (megatron_gpt_dpo_model.py, v0.7.0): with a = C that is CREAM's C*-log b + (1-C)*-log(1-b)
+# plus a constant in the weights, so the same gradients.
+SOFT_LABEL_OVERRIDES = ("model.dpo.preference_loss=rpo_bwd_kl", "model.dpo.gt_reward_scale=1.0")
+
+
+def soft_label_rewards(c: float) -> dict:
+    c = min(max(c, 1e-6), 1 - 1e-6)  # C = 1 would be an infinite logit; 1e-6 changes the loss by less
+    return {"chosen_reward": math.log(c / (1 - c)), "rejected_reward": 0.0}
 
 
 # --- commands ---------------------------------------------------------------------------------
@@ -219,8 +236,9 @@ def train_sft_command(cluster, s, nemo_in: str, train: str, val: str, out_dir: s
             *_optim(s), *_layout_overrides(s.parallel, s.max_seq_len)]
 
 
-def train_dpo_command(cluster, s, nemo_in: str, train: str, val: str, out_dir: str) -> list[str]:
-    return [*_trainer(cluster, s, "dpo"),
+def train_dpo_command(cluster, s, nemo_in: str, train: str, val: str, out_dir: str,
+                      soft_labels: bool = False) -> list[str]:
+    return [*_trainer(cluster, s, "dpo"), *(SOFT_LABEL_OVERRIDES if soft_labels else ()),
             f"pretrained_checkpoint.restore_from_path={nemo_in}",
             f"model.data.data_prefix={{train:[{train}],validation:[{val}],test:[{val}]}}",
             f"model.data.seq_length={s.max_seq_len}",

@@ -83,7 +83,8 @@ class NemoAlignerTrainer:
                 if done.returncode != 0:
                     raise StepFailed(f"{what}: step exited {done.returncode}: {na.render(c)}")
 
-        convert, verify, *train_and_back = training_commands(self.cfg, str(stage_dir), sec, model_path, str(out_dir), s)
+        convert, verify, *train_and_back = training_commands(self.cfg, str(stage_dir), sec, model_path, str(out_dir), s,
+                                                             soft_labels=any("weight" in r for r in rows))
         converted = work / "input.nemo.verified"  # written only after the check passed
         if converted.exists():  # a 70B conversion takes long: not again on every requeue
             with open(log, "a") as f:

@@ -45,6 +45,9 @@ def run(ctx, stage, fp):
         return {"pairs": 0, "steps": 0, "kept": "carried_over"}
     rows = [{"prompt": [m.model_dump() for m in p.prompt], "chosen": [m.model_dump() for m in p.chosen],
              "rejected": [m.model_dump() for m in p.rejected]} for p in pairs]
+    if any(p.weight != 1.0 for p in pairs):  # soft labels (pairs.strategy=cream): the trainer weighs the loss
+        for r, p in zip(rows, pairs):
+            r["weight"] = p.weight
     result = _trained(stage, fp)
     if result is None:
         result = ctx.trainer().dpo(str(stage.inputs["model"]), rows, out, ctx.cfg.dpo)

@@ -55,7 +55,8 @@ def main(spec_path: str, out_path: str) -> None:
         item = train[i]  # DPOModelDataset.__getitem__ asserts the prompt tokens are a prefix
         out["dpo"].append({k: (item[k].tolist() if hasattr(item[k], "tolist") else item[k])
                            for k in ("chosen", "rejected", "chosen_labels", "rejected_labels",
-                                     "chosen_length", "rejected_length", "ignore_example")})
+                                     "chosen_length", "rejected_length", "ignore_example",
+                                     "chosen_reward", "rejected_reward")})
     out["dpo_val_len"] = len(val)
 
     # SFT: build_sft_dataset as train_gpt_sft.py calls it for the train and validation splits
