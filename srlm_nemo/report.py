@@ -7,7 +7,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .summary import _drops, _load, alpaca_scores, collect, h2h_results, rm_table
+from .summary import (_drops, _load, alpaca_scores, collect, guard_md, h2h_results, rm_table, strategy_comparison,
+                      strategy_md)
 
 
 def _plt():
@@ -233,7 +234,8 @@ def write_report(run_dir: str | Path) -> Path:
         panels.append(_h2h_panel(h2h, out))
     panels.append(_win_rates_panel(scored, h2h, out))
 
-    md = ["# srlm-nemo report", "", f"Run: `{run_dir}`", ""] + _iterations_md(its)
+    md = ["# srlm-nemo report", "", f"Run: `{run_dir}`", ""] + _iterations_md(its) + guard_md(its)
+    md += strategy_md(strategy_comparison(run_dir))
     if rm:
         md += ["", "## Reward modelling", ""] + rm_table(rm)
     md += ["", "## Win rates", ""] + (_h2h_md(h2h) if h2h else [])

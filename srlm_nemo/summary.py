@@ -73,6 +73,71 @@ def collect(run_dir: Path) -> dict:
     return out
 
 
+def strategy_comparison(run_dir: Path) -> list[dict]:
+    """Every pairs.strategy applied to each finished iteration's own candidates and scores (no
+    model runs): pairs kept, mean chosen and rejected length, their ratio, the mean CREAM
+    weight where the previous model's scores exist (iter_t/judge_previous). What the run
+    trained on is the strategy its pairs stage used; the others are what it would have."""
+    from .artifacts import read_jsonl
+    from .pairs import build_pairs, cream_weights
+    from .schemas import Candidate, CandidateScore
+    rows = []
+    for t in sorted(int(p.name.split("_")[1]) for p in Path(run_dir).glob("iter_*")):
+        d, pm = Path(run_dir) / f"iter_{t}", _manifest(Path(run_dir), f"iter_{t}/pairs")
+        if pm is None:
+            continue
+        cands, scores = read_jsonl(d / "candidates/candidates.jsonl", Candidate), \
+            read_jsonl(d / "judge/scores.jsonl", CandidateScore)
+        used = pm["config"].get("pairs", {})
+        prev = d / "judge_previous" / "scores.jsonl"
+        for strategy in ("paper", "length_control", "cream"):
+            pairs, _ = build_pairs(cands, scores, strategy=strategy, length_rho=used.get("length_rho", 0.2))
+            if strategy == "cream":
+                if not prev.exists():
+                    continue
+                pairs, _ = cream_weights(pairs, scores, read_jsonl(prev, CandidateScore))
+            rows.append(_pair_lengths(t, strategy, pairs, strategy == used.get("strategy", "paper")))
+    return rows
+
+
+def _pair_lengths(t: int, strategy: str, pairs: list, trained: bool) -> dict:
+    n = len(pairs)
+    chosen = sum(len(p.chosen[0].content) for p in pairs) / n if n else None
+    rejected = sum(len(p.rejected[0].content) for p in pairs) / n if n else None
+    return {"iteration": t, "strategy": strategy, "trained": trained, "pairs": n, "chosen_chars": chosen,
+            "rejected_chars": rejected, "length_ratio": chosen / rejected if n and rejected else None,
+            "mean_weight": sum(p.weight for p in pairs) / n if n else None}
+
+
+def guard_md(iterations: list[dict]) -> list[str]:
+    guarded = [r for r in iterations if r.get("guard")]
+    if not guarded:
+        return []
+    lines = ["", "Guards before DPO (guard.*; a crossed threshold is marked !):", "",
+             "| iteration | tie rate | top-score share | score inflation | chosen/rejected length | length growth |",
+             "|---|---|---|---|---|---|"]
+    for r in guarded:
+        c = r["guard"]["checks"]
+        cells = [("-" if c[k]["value"] is None else f"{c[k]['value']:.2f}") + (" !" if c[k]["crossed"] else "")
+                 for k in ("tie_rate", "top_score_share", "score_inflation", "length_ratio", "length_growth")]
+        lines.append(f"| {r['iteration']} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def strategy_md(rows: list[dict]) -> list[str]:
+    def num(x, fmt="{:.1f}"):
+        return "-" if x is None else fmt.format(x)
+    if not rows:
+        return []
+    return ["", "Pair strategies side by side on each iteration's own answers and scores (pairs.strategy; "
+            "* = what DPO trained on):", "",
+            "| iteration | strategy | pairs | chosen chars | rejected chars | chosen/rejected | mean weight |",
+            "|---|---|---|---|---|---|---|"] + [
+        f"| {r['iteration']} | {r['strategy']}{' *' if r['trained'] else ''} | {r['pairs']} | {num(r['chosen_chars'])} | "
+        f"{num(r['rejected_chars'])} | {num(r['length_ratio'], '{:.2f}')} | {num(r['mean_weight'], '{:.2f}')} |"
+        for r in rows]
+
+
 def _drops(d):
     if d is None:
         return "-"
@@ -117,7 +182,6 @@ def _eft_use(eb: dict, sft_done: bool) -> str:
 
 def write_summary(run_dir: Path) -> Path:
     s = collect(run_dir)
-    write_json(Path(run_dir) / "summary.json", s)
     lines = ["# srlm-nemo run summary", "", f"Run directory: `{s['run_dir']}`", "",
              "| iteration | judged by | prompts kept | candidates | mean response chars | judge parse rate | pairs | pair drops | DPO steps |",
              "|---|---|---|---|---|---|---|---|---|"]
@@ -131,16 +195,10 @@ def write_summary(run_dir: Path) -> Path:
                      f"score histogram {r.get('score_histogram', {})}, mean spread of the K scores per answer "
                      f"{r.get('within_candidate_spread')}, score~length Spearman "
                      f"{r.get('score_length_spearman')}, prompt filters {r.get('prompt_filter_counts', {})}")
-    guarded = [r for r in s["iterations"] if r.get("guard")]
-    if guarded:
-        lines += ["", "Guards before DPO (guard.*; a crossed threshold is marked !):", "",
-                  "| iteration | tie rate | top-score share | score inflation | chosen/rejected length | length growth |",
-                  "|---|---|---|---|---|---|"]
-        for r in guarded:
-            c = r["guard"]["checks"]
-            cells = [("-" if c[k]["value"] is None else f"{c[k]['value']:.2f}") + (" !" if c[k]["crossed"] else "")
-                     for k in ("tie_rate", "top_score_share", "score_inflation", "length_ratio", "length_growth")]
-            lines.append(f"| {r['iteration']} | " + " | ".join(cells) + " |")
+    lines += guard_md(s["iterations"])
+    s["pair_strategies"] = strategy_comparison(run_dir)
+    write_json(Path(run_dir) / "summary.json", s)
+    lines += strategy_md(s["pair_strategies"])
     if (eb := s.get("eft_builder")):
         lines += ["", f"EFT builder (IFT-only SFT model judging {eb['ranked_prompts']} human-ranked prompts, "
                   f"{eb['replies_judged']} replies): parse rate {eb['parse_rate']:.3f}, "
@@ -153,6 +211,7 @@ def write_summary(run_dir: Path) -> Path:
     lines += ["", "| stage | seconds | records |", "|---|---|---|"]
     for name, st in s["stages"].items():
         lines.append(f"| {name} | {st['seconds']} | {st['outputs']} |")
+    lines.append(f"| **all stages** | {round(sum(st['seconds'] for st in s['stages'].values()), 1)} | |")
     path = Path(run_dir) / "summary.md"
     path.write_text("\n".join(lines) + "\n")
     return path

@@ -298,3 +298,10 @@ def test_cream_weights_pairs_by_the_two_judges_agreement(tiny_model, tmp_path):
     assert log[0]["label_weight"] == 0.0  # the soft-label trainer ran
     assert not any("label_weight" in r for r in
                    map(json.loads, open(run_dir / "iter_3/dpo/work/train_log.jsonl")))  # plain labels: TRL's own
+    # the summary puts the three strategies side by side on each iteration's own scores
+    rows = {(r["iteration"], r["strategy"]): r for r in json.loads((run_dir / "summary.json").read_text())["pair_strategies"]}
+    assert rows[(2, "cream")]["trained"] and rows[(2, "cream")]["mean_weight"] == 0.0
+    assert rows[(3, "cream")]["mean_weight"] == 1.0 and not rows[(3, "paper")]["trained"]
+    assert all(rows[(t, s)]["pairs"] == 4 for t in (2, 3) for s in ("paper", "length_control", "cream"))
+    for page in ("summary.md", "report/index.md"):
+        assert "Pair strategies side by side" in (run_dir / page).read_text()
