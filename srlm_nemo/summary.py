@@ -84,7 +84,9 @@ def strategy_comparison(run_dir: Path) -> list[dict]:
     rows = []
     for t in sorted(int(p.name.split("_")[1]) for p in Path(run_dir).glob("iter_*")):
         d, pm = Path(run_dir) / f"iter_{t}", _manifest(Path(run_dir), f"iter_{t}/pairs")
-        if pm is None:
+        # only where the pairs stage finished on answers and scores still there (a stage re-run
+        # alone, or a run directory being rebuilt, may lack them)
+        if pm is None or not all((d / f).exists() for f in ("candidates/candidates.jsonl", "judge/scores.jsonl")):
             continue
         cands, scores = read_jsonl(d / "candidates/candidates.jsonl", Candidate), \
             read_jsonl(d / "judge/scores.jsonl", CandidateScore)
