@@ -68,3 +68,25 @@ def test_a_key_pasted_where_its_variable_name_goes_is_refused_without_echoing_it
         load_config(["experiment=tiny", f"{key}={secret}"])
     assert key in str(e.value) and secret not in str(e.value)
     assert load_config(["experiment=tiny", f"{key}=MY_SERVER_KEY"])[0]
+
+
+def test_auto_dtype_is_resolved_before_anything_reads_it(monkeypatch):
+    import srlm_nemo.config as config
+    for fast, dtype in ((True, "bfloat16"), (False, "float32")):
+        monkeypatch.setattr(config, "cpu_has_fast_bf16", lambda fast=fast: fast)
+        cfg, dcfg = load_config(["model.dtype=auto"])
+        assert cfg.model.dtype == dcfg.model.dtype == dtype  # the saved config.yaml holds it too
+    with pytest.raises(ConfigError, match="model.dtype"):
+        load_config(["model.dtype=fp8"])
+
+
+@pytest.mark.parametrize("each,final,expected", [(False, True, {"M3_vs_M1"}), (True, False, {"M2_vs_M1", "M3_vs_M2"}),
+                                                 (True, True, {"M2_vs_M1", "M3_vs_M2", "M3_vs_M1"}),
+                                                 (False, False, set())])
+def test_head_to_head_stages(each, final, expected, tmp_path):
+    from pathlib import Path
+
+    from recipes.self_rewarding import recipe_stages
+    cfg, _ = load_config([f"eval.h2h_each_iteration={each}", f"eval.h2h_final={final}", f"run.run_dir={tmp_path}"])
+    names = {s.name.split("/")[-1] for s in recipe_stages(cfg, tmp_path, Path("/base")) if s.name.startswith("eval/h2h")}
+    assert names == expected
