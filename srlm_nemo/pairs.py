@@ -21,6 +21,7 @@ from collections import Counter, defaultdict
 
 from .schemas import Candidate, CandidateScore, Message, PreferencePair
 
+
 def _choose(scored: list[CandidateScore], strategy: str, rho: float) -> tuple[CandidateScore, CandidateScore]:
     hi = max(s.mean_score for s in scored)
     lo = min(s.mean_score for s in scored)

@@ -79,6 +79,7 @@ def strategy_comparison(run_dir: Path) -> list[dict]:
     weight where the previous model's scores exist (iter_t/judge_previous). What the run
     trained on is the strategy its pairs stage used; the others are what it would have."""
     from .artifacts import read_jsonl
+    from .config import PAIR_STRATEGIES, PairsConfig
     from .pairs import build_pairs, cream_weights
     from .schemas import Candidate, CandidateScore
     rows = []
@@ -90,15 +91,19 @@ def strategy_comparison(run_dir: Path) -> list[dict]:
             continue
         cands, scores = read_jsonl(d / "candidates/candidates.jsonl", Candidate), \
             read_jsonl(d / "judge/scores.jsonl", CandidateScore)
-        used = pm["config"].get("pairs", {})
+        # the settings the pairs stage ran with, so the row marked trained is what DPO got
+        # (keys of an older version's pairs section are left out)
+        recorded = pm["config"].get("pairs", {})
+        used = PairsConfig(**{k: v for k, v in recorded.items() if k in PairsConfig.__dataclass_fields__})
         prev = d / "judge_previous" / "scores.jsonl"
-        for strategy in ("paper", "length_control", "cream"):
-            pairs, _ = build_pairs(cands, scores, strategy=strategy, length_rho=used.get("length_rho", 0.2))
+        for strategy in PAIR_STRATEGIES:
+            if strategy == "cream" and not prev.exists():
+                continue
+            pairs, _ = build_pairs(cands, scores, min_valid=used.min_valid_candidates, strategy=strategy,
+                                   length_rho=used.length_rho)
             if strategy == "cream":
-                if not prev.exists():
-                    continue
-                pairs, _ = cream_weights(pairs, scores, read_jsonl(prev, CandidateScore))
-            rows.append(_pair_lengths(t, strategy, pairs, strategy == used.get("strategy", "paper")))
+                pairs, _ = cream_weights(pairs, scores, read_jsonl(prev, CandidateScore), used.cream_average)
+            rows.append(_pair_lengths(t, strategy, pairs, strategy == used.strategy))
     return rows
 
 
