@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from srlm_nemo.config import GENERATION_KNOBS, Config
+from srlm_nemo.config import GENERATION_KNOBS, JUDGE_KNOBS, Config
 from srlm_nemo.evaluate import ANSWER_READS, JUDGE_READS
 from srlm_nemo.models import resolve_model
 from srlm_nemo.pipeline import Stage, reads
 from srlm_nemo.templates import template_path
 
-JUDGING = ("judge", "model.system_prompt", "run.seed", *GENERATION_KNOBS)
+JUDGING = (*JUDGE_KNOBS, "model.system_prompt", "run.seed", *GENERATION_KNOBS)
 
 
 def run_dir(cfg: Config) -> Path:

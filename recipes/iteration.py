@@ -5,10 +5,11 @@ the paper's numbering, where iteration 1 is the SFT model M1). With P = M_{t-1}:
     candidates  P answers each prompt N=4 times (T 0.7, top-p 0.9)
     judge       P scores each answer K=3 times with the additive 5-point rubric; mean of valid
     [eval/rm]   P judges held-out human-ranked replies (reward-model metrics, Table 4)
+    [meta_judge] judge.meta: P compares pairs of its own judgements (Meta-Rewarding)
     [judge_previous]  pairs.strategy=cream: the model before P judges the same answers
     pairs       highest vs lowest mean per prompt, ties dropped (pairs.strategy: the paper's
                 rule, Meta-Rewarding's length control, or CREAM's consistency weights)
-    dpo         DPO from P on the pairs (beta 0.1), reference = P  ->  M_t
+    dpo         DPO from P on the pairs (+ judgement pairs with judge.meta), reference = P  ->  M_t
 
 Assumptions: the seed stage and the model P exist (the whole recipe in
 `recipes/self_rewarding.py` makes sure of that); one generation engine serves M_t for the
@@ -56,6 +57,15 @@ def iteration_stages(cfg: Config, run_dir: Path, t: int, policy: Path, policy_la
                           "template": template_path(cfg.judge.template)},
                   outputs={"judgements": d / "judge" / "judgements.jsonl", "scores": d / "judge" / "scores.jsonl"},
                   iteration=t, model=policy_label)
+    # Meta-Rewarding: the policy compares its own judgements; the better/worse ones train the judge
+    meta = [] if not cfg.judge.meta else [
+        Stage(f"iter_{t}/meta_judge", "meta_judge", d / "meta_judge",
+              config=reads(cfg, *JUDGING, "judge.meta_template", "judge.meta_max_new_tokens"),
+              inputs={"candidates": candidates.outputs["candidates"], "judgements": judge.outputs["judgements"],
+                      "model": policy, "template": template_path(cfg.judge.template),
+                      "meta_template": template_path(cfg.judge.meta_template)},
+              outputs={"verdicts": d / "meta_judge" / "verdicts.jsonl",
+                       "judge_pairs": d / "meta_judge" / "judge_pairs.jsonl"}, iteration=t, model=policy_label)]
     # CREAM: the model before the policy judges the same answers (consistency weights)
     cream = [] if cfg.pairs.strategy != "cream" else [
         Stage(f"iter_{t}/judge_previous", "judge", d / "judge_previous", config=reads(cfg, *JUDGING),
@@ -67,16 +77,18 @@ def iteration_stages(cfg: Config, run_dir: Path, t: int, policy: Path, policy_la
     earlier = {} if t == 2 else {"previous_candidates": run_dir / f"iter_{t - 1}" / "candidates" / "candidates.jsonl",
                                  "previous_scores": run_dir / f"iter_{t - 1}" / "judge" / "scores.jsonl"}
     pairs = Stage(f"iter_{t}/pairs", "pairs", d / "pairs",
-                  config=reads(cfg, "pairs", "model.system_prompt", "guard", "judge.max_score"),
+                  config=reads(cfg, "pairs", "model.system_prompt", "guard", "judge.max_score",
+                               *(["judge.meta_ratio"] if meta else [])),
                   inputs={"candidates": candidates.outputs["candidates"], "scores": judge.outputs["scores"], **earlier,
-                          **({"cream_scores": cream[0].outputs["scores"]} if cream else {})},
+                          **({"cream_scores": cream[0].outputs["scores"]} if cream else {}),
+                          **({"judge_pairs": meta[0].outputs["judge_pairs"]} if meta else {})},
                   outputs={"pairs": d / "pairs" / "pairs.jsonl"}, iteration=t)
     dpo = Stage(f"iter_{t}/dpo", "dpo", d / "dpo", config=reads(cfg, "dpo", *TRAINING_KNOBS, *_selection_reads(cfg)),
                 inputs={"pairs": pairs.outputs["pairs"], "model": policy, **_selection_inputs(cfg, run_dir, policy)},
                 outputs={"model": d / "dpo" / "model"}, iteration=t, model=next_label)
     # The reward-model evaluation of M_t runs while M_t's engine is up (no extra engine start).
     rm = [rm_eval_stage(cfg, run_dir, policy, policy_label, eval_trees, t)] if eval_trees else []
-    return [prompts, candidates, judge, *rm, *cream, pairs, dpo]
+    return [prompts, candidates, judge, *rm, *meta, *cream, pairs, dpo]
 
 
 def _selection_reads(cfg: Config) -> tuple[str, ...]:

@@ -6,6 +6,7 @@ dataclasses, so an unknown key on the command line is an error naming that key.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -229,6 +230,15 @@ class JudgeConfig:
     min_score: float = 0.0
     max_score: float = 5.0
     shard_size: int = 64
+    # Meta-Rewarding (Wu et al. 2024, arXiv 2407.19594): the model also compares pairs of its own
+    # judgements (stage iter_t/meta_judge); the better and worse judgement of one answer become a
+    # preference pair that trains the judging skill alongside the answer pairs
+    meta: bool = False
+    meta_template: str = "meta_judge.j2"
+    meta_max_new_tokens: int = 256
+    # at most this many judgement pairs per answer pair join the DPO data (ours: the paper mixes
+    # both kinds; this bound keeps judging from crowding out answering)
+    meta_ratio: float = 1.0
 
 
 PAIR_STRATEGIES = ("paper", "length_control", "cream")
@@ -365,6 +375,9 @@ class Config:
 # section (where and how jobs run); model.arch (facts of the checkpoint, hashed as an input).
 GENERATION_KNOBS = ("generation.name", "generation.seed_mode", "generation.base_url",
                     "generation.served_model_name", "generation.script", "model.dtype", "model.max_model_len")
+# what the judge stage (and every stage that judges with the rubric) reads of `judge`: not the
+# meta-judge's own keys, so switching judge.meta on re-runs only what it changes
+JUDGE_KNOBS = tuple(f"judge.{f.name}" for f in dataclasses.fields(JudgeConfig) if not f.name.startswith("meta"))
 TRAINING_KNOBS = ("training.name", "training.use_cpu", "training.gradient_checkpointing", "training.bf16")
 
 
@@ -443,7 +456,6 @@ def eft_source(seed: SeedConfig) -> str:
 
 def _unknown_keys(node, schema, prefix: str = "") -> list[str]:
     """Keys of the composed config that no dataclass field declares."""
-    import dataclasses
     if not isinstance(node, dict) or not dataclasses.is_dataclass(schema):
         return []
     fields = {f.name: f for f in dataclasses.fields(schema)}
@@ -491,6 +503,8 @@ def _check_sizes(cfg: Config, need) -> None:
     need(cfg.pairs.strategy in PAIR_STRATEGIES, "pairs.strategy",
          f"one of {', '.join(PAIR_STRATEGIES)}, got {cfg.pairs.strategy!r}")
     need(0 <= cfg.pairs.length_rho <= 1, "pairs.length_rho", f"must be in [0, 1], got {cfg.pairs.length_rho}")
+    need(cfg.judge.meta_ratio >= 0, "judge.meta_ratio", f"must be >= 0, got {cfg.judge.meta_ratio}")
+    at_least("judge.meta_max_new_tokens", 1)
 
 
 def value_at(cfg, key: str):

@@ -98,6 +98,17 @@ class Judgement(Record):
     truncated_to_chars: Optional[int] = None
 
 
+class MetaVerdict(Record):
+    """One meta-judge comparison: judgement samples `first` and `second` of one answer, shown in
+    that order as A and B (every pair is shown both ways)."""
+    candidate_id: str
+    prompt_id: str
+    first: int
+    second: int
+    text: str
+    winner: Optional[Literal["A", "B", "tie"]] = None  # None: no verdict line
+
+
 class CandidateScore(Record):
     candidate_id: str
     prompt_id: str
@@ -125,6 +136,9 @@ class PreferencePair(Record):
     rejected_score: float
     # the probability DPO gives to chosen > rejected (pairs.strategy=cream); 1 = the plain label
     weight: float = Field(default=1.0, ge=0.0, le=1.0)
+    # answer: two answers to a prompt; judgement: two judgements of one answer (judge.meta), the
+    # prompt being the judge prompt and the scores each judgement's share of meta-judge wins
+    kind: Literal["answer", "judgement"] = "answer"
 
     @field_validator("chosen", "rejected")
     @classmethod

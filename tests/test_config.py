@@ -90,3 +90,22 @@ def test_head_to_head_stages(each, final, expected, tmp_path):
     cfg, _ = load_config([f"eval.h2h_each_iteration={each}", f"eval.h2h_final={final}", f"run.run_dir={tmp_path}"])
     names = {s.name.split("/")[-1] for s in recipe_stages(cfg, tmp_path, Path("/base")) if s.name.startswith("eval/h2h")}
     assert names == expected
+
+
+def test_judge_meta_adds_its_stage_and_changes_nothing_the_judge_reads(tmp_path):
+    """The meta-judge's keys live in `judge` but only the meta-judge and pairs stages read them:
+    switching judge.meta on must not re-run the judge, RM-eval or EFT stages."""
+    from pathlib import Path
+
+    from recipes.self_rewarding import recipe_stages
+    plans = {}
+    for meta in (False, True):
+        cfg, _ = load_config([f"judge.meta={meta}", "judge.meta_ratio=0.5", f"run.run_dir={tmp_path}"])
+        plans[meta] = {s.name: s for s in recipe_stages(cfg, tmp_path, Path("/base"))}
+    assert set(plans[True]) - set(plans[False]) == {"iter_2/meta_judge", "iter_3/meta_judge"}
+    for name, stage in plans[False].items():
+        same = stage.config == plans[True][name].config and stage.inputs == plans[True][name].inputs
+        assert same == (not name.endswith("/pairs")), name
+    assert plans[True]["iter_2/pairs"].inputs["judge_pairs"] == plans[True]["iter_2/meta_judge"].outputs["judge_pairs"]
+    with pytest.raises(ConfigError, match="judge.meta_ratio"):
+        load_config(["judge.meta_ratio=-1"])

@@ -305,3 +305,29 @@ def test_cream_weights_pairs_by_the_two_judges_agreement(tiny_model, tmp_path):
     assert all(rows[(t, s)]["pairs"] == 4 for t in (2, 3) for s in ("paper", "length_control", "cream"))
     for page in ("summary.md", "report/index.md"):
         assert "Pair strategies side by side" in (run_dir / page).read_text()
+
+
+def test_meta_judge_pairs_judgements_and_joins_them_to_dpo(tiny_model, tmp_path):
+    """judge.meta: the scripted judge's K=3 judgements of an answer are off by 0, +1 and -1 points
+    (judge_noise) and the scripted meta-judge prefers the judgement nearer the answer's quality.
+    So the meta-judged answer of each prompt is one whose judgements spread most (quality 1-4:
+    nothing clipped), every chosen judgement is the exact one, and judge.meta_ratio=0.5 lets two
+    of the four judgement pairs join the four answer pairs."""
+    script = tmp_path / "script.json"
+    script.write_text(json.dumps({"judge_noise": [0, 1, -1]}))
+    run_dir = tmp_path / "run"
+    srlm("run", *_args(tiny_model, run_dir, "judge.meta=true", "judge.meta_ratio=0.5", f"generation.script={script}"))
+    for t in ITERS:
+        d = run_dir / f"iter_{t}"
+        text = {c.id: c.text for c in read_jsonl(d / "candidates/candidates.jsonl", Candidate)}
+        judged = read_jsonl(d / "meta_judge/judge_pairs.jsonl", PreferencePair)
+        assert len(judged) == 4 and all(p.kind == "judgement" for p in judged)
+        for p in judged:
+            assert 1 <= quality(text[p.chosen_id.rsplit("/j", 1)[0]]) <= 4
+            assert "(offset 0)" in p.chosen[0].content and "(offset 0)" not in p.rejected[0].content
+            assert "<response>" in p.prompt[-1].content  # the judge prompt the judgements answered
+        assert _stats(run_dir, f"iter_{t}/meta_judge")["battles"] == 4 * 6
+        pairs = read_jsonl(d / "pairs/pairs.jsonl", PreferencePair)
+        assert [p.kind for p in pairs] == ["answer"] * 4 + ["judgement"] * 2
+        assert _stats(run_dir, f"iter_{t}/pairs")["judge_pairs"] == 2
+        assert _stats(run_dir, f"iter_{t}/dpo")["judge_pairs"] == 2

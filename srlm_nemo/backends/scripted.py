@@ -8,11 +8,15 @@ whole loop (prompts -> pairs -> DPO -> checkpoint selection) runs for real on a 
   so the N candidates of one prompt have N different qualities;
 * judgements (the judge template, recognised by its `<response>` block): `Score: q` for an
   answer of ours, else a score from the reply's length;
-* pairwise verdicts (`<response_a>` and `<response_b>`): the higher quality wins, equal = tie.
+* pairwise verdicts (`<response_a>` and `<response_b>`): the higher quality wins, equal = tie;
+* meta-judge verdicts (`<judgement_a>` and `<judgement_b>`): the judgement whose score is nearer
+  the answer's quality wins, equally near = tie.
 
 `generation.script`: a JSON file `{"answer_quality": {"<substring of a model path>": q},
-"judge_reversed": ["<substring of a model path>"]}`; the first key found in the model's path
-wins. A reversed judge scores an answer of quality q as 5 - q (a judge that disagrees).
+"judge_reversed": ["<substring of a model path>"], "judge_noise": [0, 1, -1]}`; the first key
+found in the model's path wins. A reversed judge scores an answer of quality q as 5 - q (a judge
+that disagrees). With judge_noise, judgement sample j is off by judge_noise[j % len] points
+(clipped to 0-5), so the K judgements of one answer differ.
 """
 from __future__ import annotations
 
@@ -37,6 +41,11 @@ def _block(text: str, tag: str) -> str | None:
     return m.group(1) if m else None
 
 
+def _score(judgement: str) -> int:
+    m = re.findall(r"Score: (\d)", judgement)
+    return int(m[-1]) if m else 0
+
+
 def quality(answer: str) -> int | None:
     m = _QUALITY.search(answer or "")
     return int(m.group(1)) if m else None
@@ -49,6 +58,7 @@ class ScriptedGenerator:
         fixed = script.get("answer_quality", {})
         self.fixed_quality = next((q for key, q in fixed.items() if key in model_path), None)
         self.reversed = any(key in model_path for key in script.get("judge_reversed", []))
+        self.judge_noise = script.get("judge_noise", [])
 
     def complete(self, prompts: list[str], s: Sampling) -> list[list[Completion]]:
         out = []
@@ -69,6 +79,11 @@ class ScriptedGenerator:
         return f"Answer {j} (quality {q}) to: {' '.join(question.split()[:12])}"
 
     def _reply(self, user: str, j: int) -> str:
+        ja, jb = _block(user, "judgement_a"), _block(user, "judgement_b")
+        if ja is not None and jb is not None:  # meta-judge: the judgement nearer the answer's quality wins
+            q = quality(_block(user, "response") or "") or 0
+            da, db = abs(_score(ja) - q), abs(_score(jb) - q)
+            return "Compared with the answer's quality.\nWinner: " + ("A" if da < db else "B" if db < da else "tie")
         a, b = _block(user, "response_a"), _block(user, "response_b")
         if a is not None and b is not None:
             qa, qb = quality(a) or 0, quality(b) or 0
@@ -78,6 +93,10 @@ class ScriptedGenerator:
             q = quality(response)
             q = q if q is not None else min(5, len(response.split()) // 20)
             q = 5 - q if self.reversed else q
+            if self.judge_noise:  # sample j's judgement is off by the script's offset j (mod its length)
+                off = self.judge_noise[j % len(self.judge_noise)]
+                q = min(5, max(0, q + off))
+                return f"The reply earns {q} points (offset {off}).\nScore: {q}"
             return f"The reply earns {q} points.\nScore: {q}"
         return self._answer(_block(user, "question") or user, j)
 

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from ..pipeline import state
 from .commands import srun_prefix
 
-GENERATION_KINDS = {"prompts", "candidates", "judge", "eft", "rm_eval", "h2h", "alpaca", "mtbench"}
-SHARDED_KINDS = {"candidates", "judge", "eft", "rm_eval"}
+GENERATION_KINDS = {"prompts", "candidates", "judge", "meta_judge", "eft", "rm_eval", "h2h", "alpaca", "mtbench"}
+SHARDED_KINDS = {"candidates", "judge", "meta_judge", "eft", "rm_eval"}
 
 
 class AllocationTooSmall(RuntimeError):

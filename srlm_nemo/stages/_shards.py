@@ -67,16 +67,18 @@ def judge_samples(ctx, model, items: list[tuple[str, str]], n: int, seed: int) -
 
 
 def _fit_judge_prompts(ctx, gen, items: list[tuple[str, str]]) -> tuple[list, list]:
-    """Judge prompts that fit `model.max_model_len` with room for the judgement: a response too
-    long (real OASST replies can be) is cut at the end, by the share of tokens over, until it fits,
-    and the cut is recorded. Engines that cannot count tokens (a remote server) send them whole."""
     from ..templates import chat, judge_prompt
     j, system = ctx.cfg.judge, ctx.cfg.model.system_prompt
-    budget = ctx.cfg.model.max_model_len - j.max_new_tokens
+    return fit_prompts(ctx, gen, items, lambda i, q, r: chat(system, judge_prompt(j.template, q, r)), j.max_new_tokens)
 
-    def conv(q, r):
-        return chat(system, judge_prompt(j.template, q, r))
-    convs, kept = [conv(q, r) for q, r in items], [None] * len(items)
+
+def fit_prompts(ctx, gen, items: list[tuple[str, str]], conv, reserve: int) -> tuple[list, list]:
+    """Prompts `conv(i, question, response)` that fit `model.max_model_len` with `reserve` tokens
+    left for the reply: a response too long (real OASST replies can be) is cut at the end, by the
+    share of tokens over, until it fits, and the cut is recorded (the characters kept, else None).
+    Engines that cannot count tokens (a remote server) send them whole."""
+    budget = ctx.cfg.model.max_model_len - reserve
+    convs, kept = [conv(i, q, r) for i, (q, r) in enumerate(items)], [None] * len(items)
     count = getattr(gen, "prompt_tokens", None)
     if count is None:
         return convs, kept
@@ -87,6 +89,6 @@ def _fit_judge_prompts(ctx, gen, items: list[tuple[str, str]]) -> tuple[list, li
                 r = r[:max(0, int(len(r) * budget / n_tokens) - 16)]  # proportional cut, a little under
             else:  # the question alone is too long
                 q = q[:max(0, int(len(q) * budget / n_tokens) - 16)]
-            convs[i], kept[i] = conv(q, r), len(r)
+            convs[i], kept[i] = conv(i, q, r), len(r)
             n_tokens = count([convs[i]])[0]
     return convs, kept

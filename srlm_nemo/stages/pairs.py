@@ -2,15 +2,17 @@
 with too few valid candidates dropped, each reason counted; the guards checked before DPO.
 
 in : candidates.jsonl (Candidate), scores.jsonl (CandidateScore); with pairs.strategy=cream the
-     previous model's scores of the same candidates (cream_scores)
+     previous model's scores of the same candidates (cream_scores); with judge.meta the
+     meta-judge's judgement pairs (judge_pairs), up to judge.meta_ratio per answer pair
 out: <stage>/pairs.jsonl (PreferencePair; TRL's conversational prompt/chosen/rejected, + weight)
 """
 from __future__ import annotations
 
 from ..artifacts import read_jsonl, write_jsonl
 from ..guards import check, figures
+from ..meta_judge import mix
 from ..pairs import build_pairs, cream_weights
-from ..schemas import Candidate, CandidateScore
+from ..schemas import Candidate, CandidateScore, PreferencePair
 
 
 def run(ctx, stage, fp):
@@ -27,5 +29,8 @@ def run(ctx, stage, fp):
             if f"previous_{k}" in stage.inputs}
     fig = figures(cands, scores, pairs, counts, ctx.cfg.judge.max_score, prev.get("candidates"), prev.get("scores"))
     guard = check(fig, ctx.cfg.guard, stage.name, ctx.log)  # guard.mode=stop raises before pairs.jsonl exists
+    if "judge_pairs" in stage.inputs:  # judge.meta: judgement pairs join the answer pairs
+        pairs, meta = mix(pairs, read_jsonl(stage.inputs["judge_pairs"], PreferencePair), ctx.cfg.judge.meta_ratio)
+        counts.update(meta)
     write_jsonl(stage.outputs["pairs"], pairs)
     return {**counts, "guard": guard}

@@ -1,0 +1,49 @@
+"""Meta-judge stage (judge.meta=true; Meta-Rewarding, srlm_nemo/meta_judge.py): M_t compares two of
+its own judgements of one answer, in both orders, and the better and worse judgement become a
+judgement pair for DPO.
+
+in : candidates.jsonl (Candidate), judgements.jsonl (Judgement) of the judge stage, model M_t,
+     the judge template (the pair's prompt) and `judge.meta_template`
+out: <stage>/verdicts.jsonl (MetaVerdict: every comparison), <stage>/judge_pairs.jsonl
+     (PreferencePair, kind="judgement"); battles, position wins and pairs in the manifest
+"""
+from __future__ import annotations
+
+from ..artifacts import read_jsonl, write_jsonl
+from ..meta_judge import battles, judge_pairs, select_answers
+from ..pairwise import parse_winner
+from ..schemas import Candidate, Judgement, Message, MetaVerdict, Sampling
+from ..templates import chat, judge_prompt, render
+from ._shards import fit_prompts, generate_in_shards, shard_seed
+
+
+def run(ctx, stage, fp):
+    j, system = ctx.cfg.judge, ctx.cfg.model.system_prompt
+    cands = read_jsonl(stage.inputs["candidates"], Candidate)
+    selected = select_answers(cands, read_jsonl(stage.inputs["judgements"], Judgement))
+    bouts = battles(selected)
+
+    def make(chunk, i):
+        def conv(k, question, response):
+            _, a, b = chunk[k]
+            return chat(system, render(j.meta_template, judge_request=judge_prompt(j.template, question, response),
+                                       judgement_a=a.text.strip(), judgement_b=b.text.strip()))
+        gen = ctx.generator(stage.inputs["model"])
+        convs, _ = fit_prompts(ctx, gen, [(c.prompt, c.text or "(empty)") for c, _, _ in chunk], conv,
+                               j.meta_max_new_tokens)
+        sampling = Sampling(n=1, temperature=j.temperature, top_p=j.top_p, max_tokens=j.meta_max_new_tokens,
+                            seed=shard_seed(ctx.cfg.run.seed, stage.iteration, 7, i))
+        outs = gen.chat(convs, sampling)
+        return [MetaVerdict(candidate_id=c.id, prompt_id=c.prompt_id, first=a.sample, second=b.sample,
+                            text=o[0].text, winner=parse_winner(o[0].text))
+                for (c, a, b), o in zip(chunk, outs)]
+
+    verdicts = generate_in_shards(ctx, stage, fp, bouts, j.shard_size, make, MetaVerdict,
+                                  f"iter {stage.iteration} meta-judge")
+
+    def prompt(c):  # the judge prompt the judgements answered, as DPO's conversational prompt
+        return [Message(**m) for m in chat(system, judge_prompt(j.template, c.prompt, c.text or "(empty)"))]
+    pairs, stats = judge_pairs(selected, verdicts, prompt)
+    write_jsonl(stage.outputs["verdicts"], verdicts)
+    write_jsonl(stage.outputs["judge_pairs"], pairs)
+    return stats
