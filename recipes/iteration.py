@@ -7,8 +7,10 @@ the paper's numbering, where iteration 1 is the SFT model M1). With P = M_{t-1}:
     [eval/rm]   P judges held-out human-ranked replies (reward-model metrics, Table 4)
     [meta_judge] judge.meta: P compares pairs of its own judgements (Meta-Rewarding)
     [judge_previous]  pairs.strategy=cream: the model before P judges the same answers
+    [judge_reference] guard.reference_judge: a frozen judge scores the same answers
     pairs       highest vs lowest mean per prompt, ties dropped (pairs.strategy: the paper's
-                rule, Meta-Rewarding's length control, or CREAM's consistency weights)
+                rule, Meta-Rewarding's length control, or CREAM's consistency weights); the
+                guards measured (run.guard: warn, stop, or rollback: DPO then carries P over)
     dpo         DPO from P on the pairs (+ judgement pairs with judge.meta), reference = P  ->  M_t
 
 Assumptions: the seed stage and the model P exist (the whole recipe in
@@ -26,7 +28,7 @@ from srlm_nemo.models import resolve_model
 from srlm_nemo.pipeline import Stage, reads
 from srlm_nemo.templates import template_path
 
-from recipes.evaluation import JUDGING, judge_input, rm_eval_stage
+from recipes.evaluation import JUDGING, judge_input, model_path, rm_eval_stage
 
 
 def iteration_stages(cfg: Config, run_dir: Path, t: int, policy: Path, policy_label: str,
@@ -76,19 +78,46 @@ def iteration_stages(cfg: Config, run_dir: Path, t: int, policy: Path, policy_la
     # the guards compare with the previous iteration's answers and scores, from iteration 3 on
     earlier = {} if t == 2 else {"previous_candidates": run_dir / f"iter_{t - 1}" / "candidates" / "candidates.jsonl",
                                  "previous_scores": run_dir / f"iter_{t - 1}" / "judge" / "scores.jsonl"}
+    # The reward-model evaluation of M_t runs while M_t's engine is up (no extra engine start).
+    rm = [rm_eval_stage(cfg, run_dir, policy, policy_label, eval_trees, t)] if eval_trees else []
+    reference = _reference_judge(cfg, d, t, candidates.outputs["candidates"])
     pairs = Stage(f"iter_{t}/pairs", "pairs", d / "pairs",
-                  config=reads(cfg, "pairs", "model.system_prompt", "guard", "judge.max_score",
+                  config=reads(cfg, "pairs", "model.system_prompt", "guard", "run.guard", "judge.max_score",
                                *(["judge.meta_ratio"] if meta else [])),
                   inputs={"candidates": candidates.outputs["candidates"], "scores": judge.outputs["scores"], **earlier,
                           **({"cream_scores": cream[0].outputs["scores"]} if cream else {}),
-                          **({"judge_pairs": meta[0].outputs["judge_pairs"]} if meta else {})},
-                  outputs={"pairs": d / "pairs" / "pairs.jsonl"}, iteration=t)
+                          **({"judge_pairs": meta[0].outputs["judge_pairs"]} if meta else {}),
+                          **_guard_references(cfg, run_dir, t, rm, previous, eval_trees),
+                          **({"reference_scores": reference[0].outputs["scores"]} if reference else {})},
+                  outputs={"pairs": d / "pairs" / "pairs.jsonl", "guard": d / "pairs" / "guard.json"}, iteration=t)
     dpo = Stage(f"iter_{t}/dpo", "dpo", d / "dpo", config=reads(cfg, "dpo", *TRAINING_KNOBS, *_selection_reads(cfg)),
-                inputs={"pairs": pairs.outputs["pairs"], "model": policy, **_selection_inputs(cfg, run_dir, policy)},
+                inputs={"pairs": pairs.outputs["pairs"], "guard": pairs.outputs["guard"], "model": policy,
+                        **_selection_inputs(cfg, run_dir, policy)},
                 outputs={"model": d / "dpo" / "model"}, iteration=t, model=next_label)
-    # The reward-model evaluation of M_t runs while M_t's engine is up (no extra engine start).
-    rm = [rm_eval_stage(cfg, run_dir, policy, policy_label, eval_trees, t)] if eval_trees else []
-    return [prompts, candidates, judge, *rm, *meta, *cream, pairs, dpo]
+    return [prompts, candidates, judge, *rm, *meta, *cream, *reference, pairs, dpo]
+
+
+def _reference_judge(cfg: Config, d: Path, t: int, candidates: Path) -> list[Stage]:
+    """guard.reference_judge: a frozen judge scores this iteration's answers too."""
+    if not cfg.guard.reference_judge:
+        return []
+    label, model = model_path(cfg, cfg.guard.reference_judge)
+    return [Stage(f"iter_{t}/judge_reference", "judge", d / "judge_reference", config=reads(cfg, *JUDGING),
+                  inputs={"candidates": candidates, "model": model, "template": template_path(cfg.judge.template)},
+                  outputs={"judgements": d / "judge_reference" / "judgements.jsonl",
+                           "scores": d / "judge_reference" / "scores.jsonl"}, iteration=t, model=label)]
+
+
+def _guard_references(cfg: Config, run_dir: Path, t: int, rm: list[Stage], previous, eval_trees) -> dict[str, Path]:
+    """The judges' rows on the human-ranked eval trees: this iteration's judge (its RM-eval stage)
+    and, from iteration 3 on, the previous iteration's (the same stage of iteration t - 1)."""
+    if not rm:
+        return {}
+    out = {"reference_rm": rm[0].outputs["rm_scores"]}
+    if t >= 3:
+        out["previous_reference_rm"] = rm_eval_stage(cfg, run_dir, previous[0], previous[1], eval_trees,
+                                                     t - 1).outputs["rm_scores"]
+    return out
 
 
 def _selection_reads(cfg: Config) -> tuple[str, ...]:

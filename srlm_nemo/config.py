@@ -241,6 +241,7 @@ class JudgeConfig:
     meta_ratio: float = 1.0
 
 
+GUARD_MODES = ("warn", "stop", "rollback")
 PAIR_STRATEGIES = ("paper", "length_control", "cream")
 
 
@@ -258,14 +259,21 @@ class PairsConfig:
 
 @dataclass
 class GuardConfig:
-    """Checks before DPO trains on an iteration's pairs (srlm_nemo/guards.py). The defaults are
-    ours, not a paper's: they flag a loop that has plainly gone wrong, not a subtle drift."""
-    mode: str = "warn"  # warn | stop
+    """Checks before DPO trains on an iteration's pairs (srlm_nemo/guards.py); `run.guard` says
+    what a crossed threshold does. The defaults are ours, not a paper's: they flag a loop that
+    has plainly gone wrong, not a subtle drift."""
     max_tie_rate: float = 0.5  # prompts dropped as ties
     max_top_score_share: float = 0.8  # answers given the rubric's maximum
     max_score_inflation: float = 0.75  # mean score rise over the previous iteration, in points
     max_length_ratio: float = 2.0  # mean chosen length / mean rejected length
     max_length_growth: float = 1.5  # mean answer length over the previous iteration's
+    # the judge's pairwise accuracy on the human-ranked eval trees (eval.rm), fall since the
+    # previous iteration's judge
+    max_agreement_drop: float = 0.1
+    # a frozen judge (a model path, hub id or run label such as M1) also scores each iteration's
+    # answers (stage iter_t/judge_reference); the share of pairs it orders as the pairs do
+    reference_judge: Optional[str] = None
+    min_reference_agreement: float = 0.5
 
 
 @dataclass
@@ -335,6 +343,10 @@ class RunConfig:
     iterations: int = 3
     seed: int = 0
     max_prompt_chars: int = 8000
+    # what a crossed guard threshold does (guard.*): warn | stop (before DPO trains on that
+    # data) | rollback (that iteration's model is not promoted: M_t = M_{t-1}, and the next
+    # iteration starts again from it)
+    guard: str = "warn"
 
 
 @dataclass
@@ -503,6 +515,7 @@ def _check_sizes(cfg: Config, need) -> None:
     need(cfg.pairs.strategy in PAIR_STRATEGIES, "pairs.strategy",
          f"one of {', '.join(PAIR_STRATEGIES)}, got {cfg.pairs.strategy!r}")
     need(0 <= cfg.pairs.length_rho <= 1, "pairs.length_rho", f"must be in [0, 1], got {cfg.pairs.length_rho}")
+    need(cfg.run.guard in GUARD_MODES, "run.guard", f"one of {', '.join(GUARD_MODES)}, got {cfg.run.guard!r}")
     need(cfg.judge.meta_ratio >= 0, "judge.meta_ratio", f"must be >= 0, got {cfg.judge.meta_ratio}")
     at_least("judge.meta_max_new_tokens", 1)
 
@@ -561,7 +574,6 @@ def validate(cfg: Config) -> None:
         need(s.global_batch_size % s.micro_batch_size == 0, f"{sec}.global_batch_size",
              f"must be divisible by {sec}.micro_batch_size")
     need(cfg.dpo.select in ("last", "judge"), "dpo.select", "one of last, judge")
-    need(cfg.guard.mode in ("warn", "stop"), "guard.mode", "one of warn, stop")
     if cfg.training.name == "nemo_aligner":
         from .layout import validate_layout
         for sec in ("sft", "dpo"):

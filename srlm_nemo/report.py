@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .summary import (_drops, _load, alpaca_scores, collect, guard_md, h2h_results, rm_table, strategy_comparison,
+from .summary import (_drops, _load, _pairs_cell, alpaca_scores, collect, guard_md, h2h_results, rm_table, strategy_comparison,
                       strategy_md)
 
 
@@ -172,7 +172,7 @@ def _iterations_md(its: list[dict]) -> list[str]:
     md = ["## Iterations", "", "| iteration | prompts kept | candidates | judge parse rate | pairs | drops | "
           "mean response chars |", "|---|---|---|---|---|---|---|"]
     return md + [f"| {r['iteration']} ({r['model']}→{r['next_model']}) | {r.get('prompts_kept', '-')} | "
-                 f"{r.get('candidates', '-')} | {r.get('judge_parse_rate', '-')} | {r.get('pairs', '-')} | "
+                 f"{r.get('candidates', '-')} | {r.get('judge_parse_rate', '-')} | {_pairs_cell(r)} | "
                  f"{_drops(r.get('pair_drops'))} | {r.get('mean_response_chars', '-')} |" for r in its]
 
 

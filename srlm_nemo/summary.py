@@ -57,6 +57,7 @@ def collect(run_dir: Path) -> dict:
             row["within_candidate_spread"] = jm["stats"].get("mean_within_candidate_spread")
         if (pa := _manifest(run_dir, f"iter_{t}/pairs")):
             row["pairs"] = pa["stats"].get("pairs", 0)
+            row["judge_pairs"] = pa["stats"].get("judge_pairs")
             row["pair_drops"] = {k: v for k, v in pa["stats"].items() if k.startswith("dropped")}
             row["guard"] = pa["stats"].get("guard")
         if (dm := _manifest(run_dir, f"iter_{t}/dpo")):
@@ -116,18 +117,26 @@ def _pair_lengths(t: int, strategy: str, pairs: list, trained: bool) -> dict:
             "mean_weight": sum(p.weight for p in pairs) / n if n else None}
 
 
+GUARD_COLUMNS = {"tie_rate": "tie rate", "top_score_share": "top-score share", "score_inflation": "score inflation",
+                 "length_ratio": "chosen/rejected length", "length_growth": "length growth",
+                 "agreement_drop": "human-agreement drop", "reference_agreement": "frozen-judge agreement"}
+
+
 def guard_md(iterations: list[dict]) -> list[str]:
     guarded = [r for r in iterations if r.get("guard")]
     if not guarded:
         return []
-    lines = ["", "Guards before DPO (guard.*; a crossed threshold is marked !):", "",
-             "| iteration | tie rate | top-score share | score inflation | chosen/rejected length | length growth |",
-             "|---|---|---|---|---|---|"]
+    lines = ["", "Guards before DPO (guard.*, run.guard; a crossed threshold is marked !):", "",
+             "| iteration | " + " | ".join(GUARD_COLUMNS.values()) + " | judge accuracy on eval trees | action |",
+             "|---" * (len(GUARD_COLUMNS) + 3) + "|"]
     for r in guarded:
-        c = r["guard"]["checks"]
-        cells = [("-" if c[k]["value"] is None else f"{c[k]['value']:.2f}") + (" !" if c[k]["crossed"] else "")
-                 for k in ("tie_rate", "top_score_share", "score_inflation", "length_ratio", "length_growth")]
-        lines.append(f"| {r['iteration']} | " + " | ".join(cells) + " |")
+        g = r["guard"]
+        c = g["checks"]
+        cells = [("-" if k not in c or c[k]["value"] is None else f"{c[k]['value']:.2f}")
+                 + (" !" if c.get(k, {}).get("crossed") else "") for k in GUARD_COLUMNS]
+        acc = g["figures"].get("reference_accuracy")
+        action = "rolled back (M_t = M_t-1)" if g.get("rolled_back") else g.get("mode", "warn") if g["crossed"] else "-"
+        lines.append(f"| {r['iteration']} | " + " | ".join(cells) + f" | {'-' if acc is None else f'{acc:.2f}'} | {action} |")
     return lines
 
 
@@ -187,6 +196,12 @@ def _eft_use(eb: dict, sft_done: bool) -> str:
     return "M1 trained on the shipped demo EFT instead (seed.eft_source=demo)."
 
 
+def _pairs_cell(r: dict) -> str:
+    """Answer pairs, and the judgement pairs that joined them (judge.meta)."""
+    n = str(r.get("pairs", "-"))
+    return n + (f" + {r['judge_pairs']} judgement" if r.get("judge_pairs") is not None else "")
+
+
 def write_summary(run_dir: Path) -> Path:
     s = collect(run_dir)
     lines = ["# srlm-nemo run summary", "", f"Run directory: `{s['run_dir']}`", "",
@@ -195,7 +210,7 @@ def write_summary(run_dir: Path) -> Path:
     for r in s["iterations"]:
         lines.append(f"| {r['iteration']} ({r['model']}→{r['next_model']}) | {r['model']} | {r.get('prompts_kept', '-')} | "
                      f"{r.get('candidates', '-')} | {r.get('mean_response_chars', '-')} | {r.get('judge_parse_rate', '-')} | "
-                     f"{r.get('pairs', '-')} | {_drops(r.get('pair_drops'))} | {(r.get('dpo') or {}).get('steps', '-')} |")
+                     f"{_pairs_cell(r)} | {_drops(r.get('pair_drops'))} | {(r.get('dpo') or {}).get('steps', '-')} |")
     lines += ["", "Judge failures per iteration (unparseable or out-of-range judgements are dropped):", ""]
     for r in s["iterations"]:
         lines.append(f"- iteration {r['iteration']}: failures {r.get('judge_failures', {})}, "

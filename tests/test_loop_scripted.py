@@ -260,7 +260,9 @@ def test_one_writer_per_run_directory(tiny_model, tmp_path):
 def test_guards_measure_each_iteration_and_stop_before_training(loop_run, tiny_model, tmp_path):
     """The scripted answers have 4 different qualities per prompt, so no ties and a top-score
     share of 1 in 6 or so; iteration 3 is compared with iteration 2. With a threshold below what
-    the data shows and guard.mode=stop, the pairs stage fails and DPO never trains on it."""
+    the data shows and run.guard=stop, the pairs stage fails and DPO never trains on it. The
+    judge's agreement with the human-ranked eval trees is the RM-eval stage's pairwise accuracy;
+    the scripted judges of M1 and M2 are the same rules, so it does not drop."""
     run_dir = loop_run[0]
     g2, g3 = (_stats(run_dir, f"iter_{t}/pairs")["guard"] for t in ITERS)
     assert g2["mode"] == "warn" and g2["checks"]["tie_rate"]["value"] == 0.0
@@ -268,12 +270,37 @@ def test_guards_measure_each_iteration_and_stop_before_training(loop_run, tiny_m
     cands = read_jsonl(run_dir / "iter_2/candidates/candidates.jsonl", Candidate)
     share = sum(quality(c.text) == 5 for c in cands) / len(cands)
     assert g2["checks"]["top_score_share"]["value"] == pytest.approx(share)
+    assert g2["figures"]["reference_accuracy"] == _stats(run_dir, "eval/rm/M1")["metrics"]["pairwise_accuracy"]
+    assert g2["checks"]["agreement_drop"]["value"] is None and g3["checks"]["agreement_drop"]["value"] == 0.0
     assert "Guards before DPO" in (run_dir / "summary.md").read_text()
     stopped = tmp_path / "stopped"
-    p = srlm("run", *_args(tiny_model, stopped, "guard.mode=stop", "guard.max_length_ratio=0.5"), check=False)
-    assert p.returncode == 2 and "iter_2/pairs: guard.mode=stop: length_ratio = " in p.stderr
+    p = srlm("run", *_args(tiny_model, stopped, "run.guard=stop", "guard.max_length_ratio=0.5"), check=False)
+    assert p.returncode == 2 and "iter_2/pairs: run.guard=stop: length_ratio = " in p.stderr
     assert "> guard.max_length_ratio = 0.5" in p.stderr
     assert not (stopped / "iter_2/pairs/pairs.jsonl").exists() and not (stopped / "iter_2/dpo/manifest.json").exists()
+
+
+def test_rollback_carries_the_model_over_and_the_next_iteration_starts_from_it(tiny_model, tmp_path):
+    """run.guard=rollback with a frozen reference judge that disagrees: M0 (the tiny model itself)
+    judges in reverse (scripted), so it orders no pair as the pairs do (reference agreement 0 <
+    0.5). Neither iteration's DPO trains: M2 and M3 are M1's weights, and the run completes."""
+    script = tmp_path / "script.json"
+    script.write_text(json.dumps({"judge_reversed": [str(tiny_model)]}))
+    run_dir = tmp_path / "run"
+    srlm("run", *_args(tiny_model, run_dir, "run.guard=rollback", f"guard.reference_judge={tiny_model}",
+                       f"generation.script={script}"))
+    m1 = _weights(run_dir / "sft/model")
+    for t in ITERS:
+        g = _stats(run_dir, f"iter_{t}/pairs")["guard"]
+        assert g["checks"]["reference_agreement"] == {"value": 0.0, "threshold": 0.5, "crossed": True}
+        assert g["rolled_back"] and g["crossed_what"] == ["reference_agreement = 0.000 < guard.min_reference_agreement = 0.5"]
+        dpo = _stats(run_dir, f"iter_{t}/dpo")
+        assert dpo["kept"] == "rolled_back" and dpo["steps"] == 0
+        assert _max_diff(_weights(run_dir / f"iter_{t}/dpo/model"), m1) == 0.0
+        assert len(read_jsonl(run_dir / f"iter_{t}/pairs/pairs.jsonl", PreferencePair)) == 4  # kept to inspect
+    manifest = json.loads((run_dir / "iter_3/candidates/manifest.json").read_text())
+    assert manifest["inputs"]["model"]["path"].endswith("iter_2/dpo/model")  # the carried-over M2 answers
+    assert "rolled back" in (run_dir / "summary.md").read_text()
 
 
 def test_cream_weights_pairs_by_the_two_judges_agreement(tiny_model, tmp_path):

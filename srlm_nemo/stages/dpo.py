@@ -1,12 +1,12 @@
 """DPO stage: M_t -> M_{t+1} on the pairs, reference model = M_t.
 
-in : pairs.jsonl (PreferencePair), policy model M_t
+in : pairs.jsonl (PreferencePair), guard.json of the pairs stage, policy model M_t
 out: <stage>/model (M_{t+1}, HF safetensors); which checkpoint was kept in the manifest
 """
 from __future__ import annotations
 
+import json
 import shutil
-
 from dataclasses import asdict
 
 from ..artifacts import read_jsonl, write_json
@@ -21,7 +21,6 @@ TRAINING_STATE = ("optimizer.pt", "scheduler.pt", "rng_state*.pth", "training_ar
 
 def _trained(stage, fp):
     """The result of a finished training of this very stage (same fingerprint), if any."""
-    import json
     p = stage.dir / "work" / "train_result.json"
     if not p.exists():
         return None
@@ -34,14 +33,16 @@ def _trained(stage, fp):
 def run(ctx, stage, fp):
     pairs = read_jsonl(stage.inputs["pairs"], PreferencePair)
     out = stage.outputs["model"]
+    guard = json.loads(stage.inputs["guard"].read_text()) if "guard" in stage.inputs else {}
+    if guard.get("rolled_back"):  # run.guard=rollback: this data crossed a guard; M_t is not promoted
+        ctx.log(f"       {stage.name}: guard crossed ({'; '.join(guard['crossed_what'])}); not training, "
+                "the model is carried over (run.guard=rollback)")
+        _carry_over(stage)
+        return {"pairs": len(pairs), "steps": 0, "kept": "rolled_back", "rolled_back": guard["crossed_what"]}
     if not pairs:
         # Nothing to learn from: M_{t+1} = M_t, said plainly in the manifest and summary.
         ctx.log(f"       {stage.name}: no preference pairs; the model is carried over unchanged")
-        tmp = out.with_name(out.name + ".tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        shutil.copytree(stage.inputs["model"], tmp)
-        shutil.rmtree(out, ignore_errors=True)
-        tmp.rename(out)
+        _carry_over(stage)
         return {"pairs": 0, "steps": 0, "kept": "carried_over"}
     rows = [{"prompt": [m.model_dump() for m in p.prompt], "chosen": [m.model_dump() for m in p.chosen],
              "rejected": [m.model_dump() for m in p.rejected]} for p in pairs]
@@ -66,6 +67,15 @@ def run(ctx, stage, fp):
             "kept": selection["picked"] if selection else result.kept, "first_loss": losses[0] if losses else None,
             "last_loss": losses[-1] if losses else None,
             "last_reward_margin": margins[-1] if margins else None, "selection": selection}
+
+
+def _carry_over(stage) -> None:
+    out = stage.outputs["model"]
+    tmp = out.with_name(out.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(stage.inputs["model"], tmp)
+    shutil.rmtree(out, ignore_errors=True)
+    tmp.rename(out)
 
 
 def select_checkpoint(ctx, stage, result) -> dict:

@@ -3,15 +3,20 @@ with too few valid candidates dropped, each reason counted; the guards checked b
 
 in : candidates.jsonl (Candidate), scores.jsonl (CandidateScore); with pairs.strategy=cream the
      previous model's scores of the same candidates (cream_scores); with judge.meta the
-     meta-judge's judgement pairs (judge_pairs), up to judge.meta_ratio per answer pair
-out: <stage>/pairs.jsonl (PreferencePair; TRL's conversational prompt/chosen/rejected, + weight)
+     meta-judge's judgement pairs (judge_pairs), up to judge.meta_ratio per answer pair; for the
+     guards, the previous iteration's candidates and scores, the two judges' reward-model rows
+     on the eval trees (reference_rm, previous_reference_rm) and a frozen judge's scores
+     (reference_scores), each where it exists
+out: <stage>/pairs.jsonl (PreferencePair; TRL's conversational prompt/chosen/rejected, + weight),
+     <stage>/guard.json (the guard figures and checks; DPO reads whether to roll back)
 """
 from __future__ import annotations
 
-from ..artifacts import read_jsonl, write_jsonl
+from ..artifacts import read_jsonl, write_json, write_jsonl
 from ..guards import check, figures
 from ..meta_judge import mix
 from ..pairs import build_pairs, cream_weights
+from ..rm_metrics import rm_metrics
 from ..schemas import Candidate, CandidateScore, PreferencePair
 
 
@@ -24,13 +29,22 @@ def run(ctx, stage, fp):
     if "cream_scores" in stage.inputs:
         pairs, counts["cream"] = cream_weights(pairs, scores, read_jsonl(stage.inputs["cream_scores"], CandidateScore),
                                                p.cream_average)
-    prev = {k: read_jsonl(stage.inputs[f"previous_{k}"], t) for k, t in (("candidates", Candidate),
-                                                                           ("scores", CandidateScore))
-            if f"previous_{k}" in stage.inputs}
-    fig = figures(cands, scores, pairs, counts, ctx.cfg.judge.max_score, prev.get("candidates"), prev.get("scores"))
-    guard = check(fig, ctx.cfg.guard, stage.name, ctx.log)  # guard.mode=stop raises before pairs.jsonl exists
+    guard = check(_figures(ctx, stage, cands, scores, pairs, counts), ctx.cfg.guard, ctx.cfg.run.guard, stage.name,
+                  ctx.log)  # run.guard=stop raises before pairs.jsonl exists
     if "judge_pairs" in stage.inputs:  # judge.meta: judgement pairs join the answer pairs
         pairs, meta = mix(pairs, read_jsonl(stage.inputs["judge_pairs"], PreferencePair), ctx.cfg.judge.meta_ratio)
         counts.update(meta)
     write_jsonl(stage.outputs["pairs"], pairs)
+    write_json(stage.outputs["guard"], guard)
     return {**counts, "guard": guard}
+
+
+def _figures(ctx, stage, cands, scores, pairs, counts) -> dict:
+    def opt(name, schema=CandidateScore):
+        return read_jsonl(stage.inputs[name], schema) if name in stage.inputs else None
+
+    def accuracy(name):
+        return rm_metrics(read_jsonl(stage.inputs[name]))["pairwise_accuracy"] if name in stage.inputs else None
+    return figures(cands, scores, pairs, counts, ctx.cfg.judge.max_score, opt("previous_candidates", Candidate),
+                   opt("previous_scores"), accuracy("reference_rm"), accuracy("previous_reference_rm"),
+                   opt("reference_scores"))
