@@ -8,6 +8,9 @@ the paper's numbering, where iteration 1 is the SFT model M1). With P = M_{t-1}:
     [meta_judge] judge.meta: P compares pairs of its own judgements (Meta-Rewarding)
     [judge_previous]  pairs.strategy=cream: the model before P judges the same answers
     [judge_reference] guard.reference_judge: a frozen judge scores the same answers
+    [anchor_*, pairs_anchored, future_*]  pairs.strategy=temporal: M1's answers (judged by P)
+                give the rejected answers; a temporary future model, DPO-trained on them, answers
+                too, and its best answer is chosen where P scores it at least as high
     pairs       highest vs lowest mean per prompt, ties dropped (pairs.strategy: the paper's
                 rule, Meta-Rewarding's length control, or CREAM's consistency weights); the
                 guards measured (run.guard: warn, stop, or rollback: DPO then carries P over)
@@ -81,20 +84,71 @@ def iteration_stages(cfg: Config, run_dir: Path, t: int, policy: Path, policy_la
     # The reward-model evaluation of M_t runs while M_t's engine is up (no extra engine start).
     rm = [rm_eval_stage(cfg, run_dir, policy, policy_label, eval_trees, t)] if eval_trees else []
     reference = _reference_judge(cfg, d, t, candidates.outputs["candidates"])
-    pairs = Stage(f"iter_{t}/pairs", "pairs", d / "pairs",
-                  config=reads(cfg, "pairs", "model.system_prompt", "guard", "run.guard", "judge.max_score",
-                               *(["judge.meta_ratio"] if meta else [])),
-                  inputs={"candidates": candidates.outputs["candidates"], "scores": judge.outputs["scores"], **earlier,
-                          **({"cream_scores": cream[0].outputs["scores"]} if cream else {}),
-                          **({"judge_pairs": meta[0].outputs["judge_pairs"]} if meta else {}),
-                          **_guard_references(cfg, run_dir, t, rm, previous, eval_trees),
-                          **({"reference_scores": reference[0].outputs["scores"]} if reference else {})},
-                  outputs={"pairs": d / "pairs" / "pairs.jsonl", "guard": d / "pairs" / "guard.json"}, iteration=t)
-    dpo = Stage(f"iter_{t}/dpo", "dpo", d / "dpo", config=reads(cfg, "dpo", *TRAINING_KNOBS, *_selection_reads(cfg)),
-                inputs={"pairs": pairs.outputs["pairs"], "guard": pairs.outputs["guard"], "model": policy,
-                        **_selection_inputs(cfg, run_dir, policy)},
-                outputs={"model": d / "dpo" / "model"}, iteration=t, model=next_label)
-    return [prompts, candidates, judge, *rm, *meta, *cream, *reference, pairs, dpo]
+    guarded = {"candidates": candidates.outputs["candidates"], "scores": judge.outputs["scores"], **earlier,
+               **_guard_references(cfg, run_dir, t, rm, previous, eval_trees),
+               **({"reference_scores": reference[0].outputs["scores"]} if reference else {})}
+    temporal, temporal_inputs = [], {}
+    if cfg.pairs.strategy == "temporal":
+        temporal, temporal_inputs = _temporal_stages(cfg, run_dir, d, t, policy, policy_label, prompts, candidates,
+                                                     judge, guarded)
+    pairs = _pairs_stage(cfg, d, t, "pairs", {**guarded, **temporal_inputs,
+                                              **({"cream_scores": cream[0].outputs["scores"]} if cream else {}),
+                                              **({"judge_pairs": meta[0].outputs["judge_pairs"]} if meta else {})})
+    dpo = _dpo_stage(cfg, run_dir, d, t, "dpo", pairs, policy, next_label)
+    return [prompts, candidates, judge, *rm, *meta, *cream, *reference, *temporal, pairs, dpo]
+
+
+def _pairs_stage(cfg: Config, d: Path, t: int, name: str, inputs: dict[str, Path]) -> Stage:
+    return Stage(f"iter_{t}/{name}", "pairs", d / name,
+                 config=reads(cfg, "pairs", "model.system_prompt", "guard", "run.guard", "judge.max_score",
+                              *(["judge.meta_ratio"] if "judge_pairs" in inputs else [])),
+                 inputs=inputs, outputs={"pairs": d / name / "pairs.jsonl", "guard": d / name / "guard.json"},
+                 iteration=t)
+
+
+def _dpo_stage(cfg: Config, run_dir: Path, d: Path, t: int, name: str, pairs: Stage, policy: Path, label: str) -> Stage:
+    return Stage(f"iter_{t}/{name}", "dpo", d / name, config=reads(cfg, "dpo", *TRAINING_KNOBS, *_selection_reads(cfg)),
+                 inputs={"pairs": pairs.outputs["pairs"], "guard": pairs.outputs["guard"], "model": policy,
+                         **_selection_inputs(cfg, run_dir, policy)},
+                 outputs={"model": d / name / "model"}, iteration=t, model=label)
+
+
+def _temporal_stages(cfg: Config, run_dir: Path, d: Path, t: int, policy: Path, policy_label: str, prompts: Stage,
+                     candidates: Stage, judge: Stage, guarded: dict) -> tuple[list[Stage], dict[str, Path]]:
+    """pairs.strategy=temporal (Temporal Self-Rewarding; srlm_nemo/pairs.py): the initial model M1
+    answers the same prompts (at t = 2 it is the policy: its own answers), the policy judges
+    them; the anchored pairs train a temporary future model from the policy, which answers the
+    prompts too, judged by the policy. Returns the stages and the final pairs stage's inputs."""
+    stages: list[Stage] = []
+    anchor_c, anchor_s = candidates.outputs["candidates"], judge.outputs["scores"]
+    if t >= 3:
+        m1 = run_dir / "sft" / "model"
+        stages += _answer_and_judge(cfg, d, t, "anchor", prompts, m1, "M1", policy, policy_label)
+        anchor_c, anchor_s = stages[0].outputs["candidates"], stages[1].outputs["scores"]
+    anchored = _pairs_stage(cfg, d, t, "pairs_anchored", {**guarded, "anchor_candidates": anchor_c,
+                                                          "anchor_scores": anchor_s})
+    future = _dpo_stage(cfg, run_dir, d, t, "future_dpo", anchored, policy, f"M{t}-future")
+    answered = _answer_and_judge(cfg, d, t, "future", prompts, future.outputs["model"], future.model, policy,
+                                 policy_label)
+    stages += [anchored, future, *answered]
+    return stages, {"anchor_candidates": anchor_c, "anchor_scores": anchor_s,
+                    "future_candidates": answered[0].outputs["candidates"], "future_scores": answered[1].outputs["scores"]}
+
+
+def _answer_and_judge(cfg: Config, d: Path, t: int, who: str, prompts: Stage, model: Path, label: str,
+                      judge_model: Path, judge_label: str) -> list[Stage]:
+    """`model` answers the iteration's prompts N times; the policy judges those answers."""
+    cd, jd = d / f"{who}_candidates", d / f"{who}_judge"
+    answers = Stage(f"iter_{t}/{who}_candidates", "candidates", cd,
+                    config=reads(cfg, "candidates", "model.system_prompt", "run.seed", *GENERATION_KNOBS),
+                    inputs={"prompts": prompts.outputs["prompts"], "model": model},
+                    outputs={"candidates": cd / "candidates.jsonl"}, iteration=t, model=label)
+    judged = Stage(f"iter_{t}/{who}_judge", "judge", jd, config=reads(cfg, *JUDGING),
+                   inputs={"candidates": answers.outputs["candidates"], "model": judge_model,
+                           "template": template_path(cfg.judge.template)},
+                   outputs={"judgements": jd / "judgements.jsonl", "scores": jd / "scores.jsonl"},
+                   iteration=t, model=judge_label)
+    return [answers, judged]
 
 
 def _reference_judge(cfg: Config, d: Path, t: int, candidates: Path) -> list[Stage]:

@@ -242,13 +242,14 @@ class JudgeConfig:
 
 
 GUARD_MODES = ("warn", "stop", "rollback")
-PAIR_STRATEGIES = ("paper", "length_control", "cream")
+PAIR_STRATEGIES = ("paper", "length_control", "cream", "temporal")
 
 
 @dataclass
 class PairsConfig:
     min_valid_candidates: int = 2
-    # paper | length_control (Meta-Rewarding) | cream (CREAM); srlm_nemo/pairs.py says each rule
+    # paper | length_control (Meta-Rewarding) | cream (CREAM) | temporal (Temporal
+    # Self-Rewarding); srlm_nemo/pairs.py says each rule
     strategy: str = "paper"
     # length_control: the top band's width as a share of the prompt's score range (ours: the
     # band rule is Meta-Rewarding's; this default is not a paper's)

@@ -36,10 +36,11 @@ def _mean(xs):
 
 
 def figures(cands, scores, pairs, counts, max_score: float, prev_cands=None, prev_scores=None,
-            accuracy=None, prev_accuracy=None, reference_scores=None) -> dict:
+            accuracy=None, prev_accuracy=None, reference_scores=None, lookup=None) -> dict:
     """`accuracy`, `prev_accuracy`: the two judges' pairwise accuracy on the eval trees;
-    `reference_scores`: the frozen judge's CandidateScores of these candidates."""
-    by_id = {c.id: c for c in cands}
+    `reference_scores`: the frozen judge's CandidateScores of these candidates; `lookup`: the
+    pairs' answer ids -> Candidate where they are not all `cands` (pairs.strategy=temporal)."""
+    by_id = lookup or {c.id: c for c in cands}
     mean_score = _mean([s.mean_score for s in scores])
     out = {
         "tie_rate": counts.get("dropped_tie", 0) / counts["prompts"] if counts.get("prompts") else None,

@@ -13,6 +13,16 @@ cream           CREAM (Wang et al., ICLR 2025; their code: cal_consistency.py an
                 iteration's judge and the previous model rank the prompt's answers,
                 C = (Kendall tau + 1) / 2. DPO then minimises C * L(chosen > rejected)
                 + (1 - C) * L(rejected > chosen) (see `cream_weights`).
+temporal        Temporal Self-Rewarding (Wang et al. 2025, arXiv 2508.06026): "anchored
+                rejection" and "future-guided chosen" (`temporal_pairs`). The rejected answer is
+                the lowest-scored of the initial model M1's answers to the same prompt (scored by
+                this iteration's judge), so negatives do not improve along with the policy. A
+                temporary "future" model is DPO-trained on (policy's best, anchored rejection);
+                its answers, scored by the same judge, give the chosen answer when their best
+                scores at least as high as the policy's best. We could read only the paper's
+                abstract and summaries here, not its full text: the two rules are as they state
+                them; the tie rules, and keeping the policy's best when the future model scores
+                lower, are ours.
 """
 from __future__ import annotations
 
@@ -102,3 +112,50 @@ def cream_weights(pairs: list[PreferencePair], scores: list[CandidateScore], pre
     stats = {"measured": len(measured), "unmeasured": len(pairs) - len(measured), "previous_judge_constant": constant,
              "mean_consistency": mean if measured else None}
     return out, stats
+
+
+def temporal_pairs(candidates: list[Candidate], scores: list[CandidateScore], anchor: tuple[list, list],
+                   future: tuple[list, list] | None = None, min_valid: int = 2,
+                   system_prompt: str | None = None) -> tuple[list[PreferencePair], Counter]:
+    """Temporal Self-Rewarding's pairs. `anchor`, `future`: (candidates, scores) of the initial
+    model's and the future model's answers to the same prompts, scored by this iteration's
+    judge; `future` None gives the anchored pairs the future model trains on. The pairs' ids
+    of those answers are prefixed "anchor:" and "future:" (each model numbers its answers alike)."""
+    def valid(ss):
+        out: dict[str, list[CandidateScore]] = defaultdict(list)
+        for x in ss:
+            if x.mean_score is not None:
+                out[x.prompt_id].append(x)
+        return out
+    text = {c.id: c for c in candidates}
+    text.update({f"anchor:{c.id}": c for c in anchor[0]})
+    now, old = valid(scores), valid(anchor[1])
+    new = valid(future[1]) if future else {}
+    if future:
+        text.update({f"future:{c.id}": c for c in future[0]})
+    counts: Counter = Counter()
+    pairs = []
+    for pid in dict.fromkeys(c.prompt_id for c in candidates):
+        counts["prompts"] += 1
+        if len(now.get(pid, [])) < min_valid or not old.get(pid):
+            counts["dropped_too_few_valid"] += 1
+            continue
+        chosen = max(now[pid], key=lambda x: x.mean_score)  # first among equals
+        chosen_id = chosen.candidate_id
+        if new.get(pid) and (best := max(new[pid], key=lambda x: x.mean_score)).mean_score >= chosen.mean_score:
+            chosen, chosen_id = best, f"future:{best.candidate_id}"
+            counts["chosen_from_future"] += 1
+        rejected = min(old[pid], key=lambda x: x.mean_score)
+        if chosen.mean_score <= rejected.mean_score:  # no gap to learn from, or the policy is worse
+            counts["dropped_tie" if chosen.mean_score == rejected.mean_score else "dropped_anchor_not_worse"] += 1
+            continue
+        c, r = text[chosen_id], text[f"anchor:{rejected.candidate_id}"]
+        prompt = ([Message(role="system", content=system_prompt)] if system_prompt else []) + \
+            [Message(role="user", content=c.prompt)]
+        pairs.append(PreferencePair(
+            id=pid, prompt=prompt, chosen=[Message(role="assistant", content=c.text)],
+            rejected=[Message(role="assistant", content=r.text)], chosen_id=chosen_id,
+            rejected_id=f"anchor:{rejected.candidate_id}", chosen_score=chosen.mean_score,
+            rejected_score=rejected.mean_score))
+        counts["pairs"] += 1
+    return pairs, counts

@@ -81,7 +81,7 @@ def strategy_comparison(run_dir: Path) -> list[dict]:
     trained on is the strategy its pairs stage used; the others are what it would have."""
     from .artifacts import read_jsonl
     from .config import PAIR_STRATEGIES, PairsConfig
-    from .pairs import build_pairs, cream_weights
+    from .pairs import build_pairs, cream_weights, temporal_pairs
     from .schemas import Candidate, CandidateScore
     rows = []
     for t in sorted(int(p.name.split("_")[1]) for p in Path(run_dir).glob("iter_*")):
@@ -98,7 +98,12 @@ def strategy_comparison(run_dir: Path) -> list[dict]:
         used = PairsConfig(**{k: v for k, v in recorded.items() if k in PairsConfig.__dataclass_fields__})
         prev = d / "judge_previous" / "scores.jsonl"
         for strategy in PAIR_STRATEGIES:
-            if strategy == "cream" and not prev.exists():
+            if strategy == "cream" and not prev.exists() or strategy == "temporal" and not _temporal_files(d):
+                continue
+            if strategy == "temporal":  # only where its extra answers exist (a run with pairs.strategy=temporal)
+                anchor, future = ((read_jsonl(c, Candidate), read_jsonl(x, CandidateScore)) for c, x in _temporal_files(d))
+                pairs, _ = temporal_pairs(cands, scores, anchor, future, used.min_valid_candidates)
+                rows.append(_pair_lengths(t, strategy, pairs, strategy == used.strategy))
                 continue
             pairs, _ = build_pairs(cands, scores, min_valid=used.min_valid_candidates, strategy=strategy,
                                    length_rho=used.length_rho)
@@ -106,6 +111,16 @@ def strategy_comparison(run_dir: Path) -> list[dict]:
                 pairs, _ = cream_weights(pairs, scores, read_jsonl(prev, CandidateScore), used.cream_average)
             rows.append(_pair_lengths(t, strategy, pairs, strategy == used.strategy))
     return rows
+
+
+def _temporal_files(d: Path) -> list[tuple[Path, Path]] | None:
+    """(candidates, scores) of the anchor answers (the policy's own at iteration 2) and of the
+    future model's, where a temporal run wrote them."""
+    anchor = d / "anchor_candidates/candidates.jsonl", d / "anchor_judge/scores.jsonl"
+    if not anchor[0].exists():
+        anchor = d / "candidates/candidates.jsonl", d / "judge/scores.jsonl"
+    future = d / "future_candidates/candidates.jsonl", d / "future_judge/scores.jsonl"
+    return [anchor, future] if all(p.exists() for p in (*anchor, *future)) else None
 
 
 def _pair_lengths(t: int, strategy: str, pairs: list, trained: bool) -> dict:

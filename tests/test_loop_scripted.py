@@ -358,3 +358,37 @@ def test_meta_judge_pairs_judgements_and_joins_them_to_dpo(tiny_model, tmp_path)
         assert [p.kind for p in pairs] == ["answer"] * 4 + ["judgement"] * 2
         assert _stats(run_dir, f"iter_{t}/pairs")["judge_pairs"] == 2
         assert _stats(run_dir, f"iter_{t}/dpo")["judge_pairs"] == 2
+
+
+def test_temporal_anchors_rejections_to_m1_and_takes_chosen_from_the_future_model(tiny_model, tmp_path):
+    """pairs.strategy=temporal with scripted qualities by model path: M1 (sft/model) always
+    answers at quality 1, the future model of iteration 2 at 5 and of iteration 3 at 2; M2 answers
+    by the usual hash (4 qualities per prompt, best >= 3).
+    Iteration 2: the anchor is M1's own answers (all 1: ties), so the anchored pairs are empty,
+    the future model is M1 carried over, and every final pair is (future 5, anchor 1).
+    Iteration 3: M1 answers again as the anchor (1); the anchored pairs are (M2's best, 1); the
+    future model trains on them, but its answers (2) score below M2's best, which stays chosen."""
+    script = tmp_path / "script.json"
+    script.write_text(json.dumps({"answer_quality": {"iter_2/future_dpo": 5, "iter_3/future_dpo": 2, "sft/model": 1}}))
+    run_dir = tmp_path / "run"
+    srlm("run", *_args(tiny_model, run_dir, "pairs.strategy=temporal", f"generation.script={script}"))
+    d2, d3 = run_dir / "iter_2", run_dir / "iter_3"
+    assert _stats(run_dir, "iter_2/pairs_anchored")["dropped_tie"] == 4
+    assert _stats(run_dir, "iter_2/future_dpo")["kept"] == "carried_over"
+    pairs2 = read_jsonl(d2 / "pairs/pairs.jsonl", PreferencePair)
+    assert len(pairs2) == 4 and _stats(run_dir, "iter_2/pairs")["chosen_from_future"] == 4
+    assert all(p.chosen_id.startswith("future:") and quality(p.chosen[0].content) == 5 and
+               p.rejected_id.startswith("anchor:") and quality(p.rejected[0].content) == 1 for p in pairs2)
+    assert not (d2 / "anchor_candidates").exists()  # at t = 2 the policy is M1: its own answers are the anchor
+    assert json.loads((d3 / "anchor_candidates/manifest.json").read_text())["model"] == "M1"
+    best = {}
+    for c in read_jsonl(d3 / "candidates/candidates.jsonl", Candidate):
+        best[c.prompt_id] = max(best.get(c.prompt_id, 0), quality(c.text))
+    anchored = read_jsonl(d3 / "pairs_anchored/pairs.jsonl", PreferencePair)
+    assert [quality(p.chosen[0].content) for p in anchored] == [best[p.id] for p in anchored] and len(anchored) == 4
+    assert _stats(run_dir, "iter_3/future_dpo")["steps"] == 2  # trained on them
+    final = read_jsonl(d3 / "pairs/pairs.jsonl", PreferencePair)
+    assert [(p.chosen_id, p.rejected_id) for p in final] == [(p.chosen_id, p.rejected_id) for p in anchored]
+    assert _stats(run_dir, "iter_3/pairs").get("chosen_from_future", 0) == 0
+    rows = {(r["iteration"], r["strategy"]): r for r in json.loads((run_dir / "summary.json").read_text())["pair_strategies"]}
+    assert rows[(2, "temporal")]["trained"] and rows[(2, "temporal")]["pairs"] == 4 and not rows[(2, "paper")]["trained"]

@@ -1,4 +1,4 @@
-from srlm_nemo.pairs import build_pairs
+from srlm_nemo.pairs import build_pairs, temporal_pairs
 from srlm_nemo.schemas import Candidate, CandidateScore, Sampling
 
 S = Sampling(n=4, temperature=0.7, top_p=0.9, max_tokens=8)
@@ -92,3 +92,28 @@ def test_judge_scores_and_stats():
     assert st["candidates_without_valid_score"] == 1
     assert st["mean_within_candidate_spread"] == 0.5  # (1.0 + 0.0) / 2
     assert st["score_length_spearman"] is None  # fewer than 3 scored candidates
+
+
+def test_temporal_rejects_the_initial_models_worst_and_takes_the_future_models_best_when_it_scores_as_high():
+    now = _case("a", [3.0, 4.0, 2.0]), _case("b", [2.0, 2.5]), _case("c", [1.0, 1.5]), _case("d", [3.0, None])
+    anchor = _case("a", [2.5, 1.0]), _case("b", [3.0, 2.0]), _case("c", [2.0, 3.0]), _case("d", [1.0])
+    future = _case("a", [4.0, 3.5]), _case("b", [2.0, 2.4]), _case("c", [None]), _case("d", [5.0])
+
+    def cat(cases):
+        return [x for c, _ in cases for x in c], [x for _, s in cases for x in s]
+    anchored, counts = temporal_pairs(*cat(now), anchor=cat(anchor))
+    assert [(p.id, p.chosen_id, p.rejected_id) for p in anchored] == [("a", "a/c1", "anchor:a/c1"),
+                                                                      ("b", "b/c1", "anchor:b/c1")]
+    # c: the policy's best (1.5) is below every anchor answer; d: one valid answer (< min_valid)
+    assert counts == {"prompts": 4, "pairs": 2, "dropped_anchor_not_worse": 1, "dropped_too_few_valid": 1}
+    assert anchored[1].rejected[0].content == "answer 1" and anchored[0].rejected_score == 1.0
+    final, counts = temporal_pairs(*cat(now), anchor=cat(anchor), future=cat(future))
+    # a: the future's 4.0 equals the policy's best: the future's is chosen; b: 2.4 < 2.5: the policy's
+    assert [(p.id, p.chosen_id, p.chosen_score) for p in final] == [("a", "future:a/c0", 4.0), ("b", "b/c1", 2.5)]
+    assert counts["chosen_from_future"] == 1 and counts["pairs"] == 2
+
+
+def test_temporal_drops_a_prompt_whose_best_only_ties_the_anchor():
+    (c, s), (ac, as_) = _case("a", [2.0, 2.0]), _case("a", [2.0, 3.0])
+    pairs, counts = temporal_pairs(c, s, anchor=(ac, as_))
+    assert pairs == [] and counts["dropped_tie"] == 1

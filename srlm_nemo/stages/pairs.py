@@ -3,7 +3,9 @@ with too few valid candidates dropped, each reason counted; the guards checked b
 
 in : candidates.jsonl (Candidate), scores.jsonl (CandidateScore); with pairs.strategy=cream the
      previous model's scores of the same candidates (cream_scores); with judge.meta the
-     meta-judge's judgement pairs (judge_pairs), up to judge.meta_ratio per answer pair; for the
+     meta-judge's judgement pairs (judge_pairs), up to judge.meta_ratio per answer pair; with
+     pairs.strategy=temporal the initial model's answers and scores (anchor_*) and, in the final
+     pairs stage, the future model's (future_*); for the
      guards, the previous iteration's candidates and scores, the two judges' reward-model rows
      on the eval trees (reference_rm, previous_reference_rm) and a frozen judge's scores
      (reference_scores), each where it exists
@@ -15,7 +17,7 @@ from __future__ import annotations
 from ..artifacts import read_jsonl, write_json, write_jsonl
 from ..guards import check, figures
 from ..meta_judge import mix
-from ..pairs import build_pairs, cream_weights
+from ..pairs import build_pairs, cream_weights, temporal_pairs
 from ..rm_metrics import rm_metrics
 from ..schemas import Candidate, CandidateScore, PreferencePair
 
@@ -24,12 +26,22 @@ def run(ctx, stage, fp):
     p = ctx.cfg.pairs
     cands = read_jsonl(stage.inputs["candidates"], Candidate)
     scores = read_jsonl(stage.inputs["scores"], CandidateScore)
-    pairs, counts = build_pairs(cands, scores, min_valid=p.min_valid_candidates, strategy=p.strategy,
-                                length_rho=p.length_rho, system_prompt=ctx.cfg.model.system_prompt)
+    lookup = None
+    if p.strategy == "temporal":  # anchored rejection; future-guided chosen once the future model answered
+        anchor = (read_jsonl(stage.inputs["anchor_candidates"], Candidate),
+                  read_jsonl(stage.inputs["anchor_scores"], CandidateScore))
+        future = (read_jsonl(stage.inputs["future_candidates"], Candidate),
+                  read_jsonl(stage.inputs["future_scores"], CandidateScore)) if "future_candidates" in stage.inputs else None
+        pairs, counts = temporal_pairs(cands, scores, anchor, future, p.min_valid_candidates, ctx.cfg.model.system_prompt)
+        lookup = {c.id: c for c in cands} | {f"anchor:{c.id}": c for c in anchor[0]} | \
+            {f"future:{c.id}": c for c in (future[0] if future else [])}
+    else:
+        pairs, counts = build_pairs(cands, scores, min_valid=p.min_valid_candidates, strategy=p.strategy,
+                                    length_rho=p.length_rho, system_prompt=ctx.cfg.model.system_prompt)
     if "cream_scores" in stage.inputs:
         pairs, counts["cream"] = cream_weights(pairs, scores, read_jsonl(stage.inputs["cream_scores"], CandidateScore),
                                                p.cream_average)
-    guard = check(_figures(ctx, stage, cands, scores, pairs, counts), ctx.cfg.guard, ctx.cfg.run.guard, stage.name,
+    guard = check(_figures(ctx, stage, cands, scores, pairs, counts, lookup), ctx.cfg.guard, ctx.cfg.run.guard, stage.name,
                   ctx.log)  # run.guard=stop raises before pairs.jsonl exists
     if "judge_pairs" in stage.inputs:  # judge.meta: judgement pairs join the answer pairs
         pairs, meta = mix(pairs, read_jsonl(stage.inputs["judge_pairs"], PreferencePair), ctx.cfg.judge.meta_ratio)
@@ -39,7 +51,7 @@ def run(ctx, stage, fp):
     return {**counts, "guard": guard}
 
 
-def _figures(ctx, stage, cands, scores, pairs, counts) -> dict:
+def _figures(ctx, stage, cands, scores, pairs, counts, lookup) -> dict:
     def opt(name, schema=CandidateScore):
         return read_jsonl(stage.inputs[name], schema) if name in stage.inputs else None
 
@@ -47,4 +59,4 @@ def _figures(ctx, stage, cands, scores, pairs, counts) -> dict:
         return rm_metrics(read_jsonl(stage.inputs[name]))["pairwise_accuracy"] if name in stage.inputs else None
     return figures(cands, scores, pairs, counts, ctx.cfg.judge.max_score, opt("previous_candidates", Candidate),
                    opt("previous_scores"), accuracy("reference_rm"), accuracy("previous_reference_rm"),
-                   opt("reference_scores"))
+                   opt("reference_scores"), lookup)
