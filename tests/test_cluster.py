@@ -552,3 +552,15 @@ def test_plan_shows_generation_cost_beside_training():
     line = next(x for x in out.splitlines() if x.strip().startswith("one iteration:"))
     total, gen = (float(w) for w in line.replace("(", " ").split()[2:5:2])
     assert gen > 10 * (total - gen)  # generation, not training, is most of an iteration
+
+
+def test_the_hf_folders_we_write_get_no_pickle():
+    """NeMo's .nemo -> HF converter torch.save()s the state dict to --output_path besides
+    save_pretrained's safetensors in --hf_output_path: the pickle goes next to the .nemo, outside
+    the HF folder, and the next command removes it."""
+    cfg, _ = load_config(["experiment=llama2_70b_h100"])
+    convert, tidy = na.convert_nemo_to_hf(cfg.cluster, "/w/results/final.nemo", "/base", "/run/iter_2/dpo/model", 70)
+    scratch = convert[convert.index("--output_path") + 1]
+    assert not scratch.startswith("/run/iter_2/dpo/model") and scratch.startswith("/w/results/")
+    assert convert[convert.index("--hf_output_path") + 1] == "/run/iter_2/dpo/model"
+    assert tidy[:2] == ["bash", "-c"] and f"rm -f {shlex.quote(scratch)};" in tidy[2]

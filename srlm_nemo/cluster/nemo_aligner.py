@@ -106,11 +106,15 @@ def convert_nemo_to_hf(cluster, nemo_path: str, base_hf: str, out_dir: str, para
     # The converter loads the whole model (TP 1, PP 1) on one GPU unless told --cpu-only: a 70B
     # model's 140 GB of bf16 weights do not fit an 80 GB H100, so such models convert in host memory.
     cpu_only = ["--cpu-only"] if 2 * params_b * 1.15 > cluster.gpu_memory_gb else []
+    # The converter also torch.save()s the whole state dict to --output_path (a pickle): it goes
+    # next to the .nemo and is removed; the HF folder gets save_pretrained's safetensors only.
+    scratch = f"{nemo_path}.state_dict.bin"
     return [["python", f"{cluster.nemo_dir}/scripts/checkpoint_converters/convert_llama_nemo_to_hf.py",
-             "--input_name_or_path", nemo_path, "--output_path", f"{out_dir}/pytorch_model.bin",
+             "--input_name_or_path", nemo_path, "--output_path", scratch,
              "--hf_input_path", base_hf, "--hf_output_path", out_dir, "--precision", "bf16", *cpu_only],
             # tokenizer and chat template travel with the weights (vLLM needs them)
-            ["bash", "-c", f"cp {shlex.quote(base_hf)}/tokenizer* {shlex.quote(base_hf)}/special_tokens_map.json "
+            ["bash", "-c", f"rm -f {shlex.quote(scratch)}; "
+                           f"cp {shlex.quote(base_hf)}/tokenizer* {shlex.quote(base_hf)}/special_tokens_map.json "
                            f"{shlex.quote(out_dir)}/ 2>/dev/null; cp {shlex.quote(base_hf)}/chat_template.jinja "
                            f"{shlex.quote(out_dir)}/ 2>/dev/null; true"]]
 
