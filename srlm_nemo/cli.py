@@ -248,11 +248,20 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--tokenizer", choices=["rouge_score", "unicode"], default="rouge_score",
                    help="rouge_score (the reference; drops non-Latin scripts) or unicode")
     p = sub.add_parser("cluster", help="`srlm cluster steps|sbatch-args --part sft|iteration [--iteration T|auto]`: "
-                                       "the job steps of one Slurm job, or its sbatch options (what slurm/*.sh run)")
-    p.add_argument("what", choices=["steps", "sbatch-args"])
-    p.add_argument("--part", choices=["sft", "iteration"], required=True)
+                                       "the job steps of one Slurm job, or its sbatch options (what slurm/*.sh run); "
+                                       "`srlm cluster smoke [--nemo-dir D] [--aligner-dir D] [--python P]`: NeMo's and "
+                                       "NeMo-Aligner's real steps at tiny size on this node, PASS/FAIL/SKIP per step")
+    p.add_argument("what", choices=["steps", "sbatch-args", "smoke"])
+    p.add_argument("--part", choices=["sft", "iteration"])
     p.add_argument("--iteration", default="auto")
-    p.add_argument("--python", default="python", help="interpreter inside the job steps")
+    p.add_argument("--python", default="python", help="interpreter inside the job steps (smoke: the training "
+                                                      "Python, with NeMo and NeMo-Aligner)")
+    p.add_argument("--nemo-dir", type=Path, help="smoke: a NeMo v2.1.0 checkout (default: cluster.nemo_dir)")
+    p.add_argument("--aligner-dir", type=Path, help="smoke: a NeMo-Aligner v0.7.0 checkout (default: "
+                                                     "cluster.nemo_aligner_dir)")
+    p.add_argument("--work", type=Path, default=Path("runs/smoke"), help="smoke: where its files and logs go")
+    p.add_argument("--force", action="store_true", help="smoke: run every step even where the probe found its "
+                                                        "requirements missing (to see the step's own error)")
     p.add_argument("overrides", nargs="*")
     p = sub.add_parser("report", help="rebuild RUN_DIR/report/ (Markdown + PNG panels) from the manifests")
     p.add_argument("run_dir")
@@ -307,6 +316,13 @@ def _plan(a, ap) -> int:
 
 def _cluster(a, ap) -> int:
     from .cluster.steps import job_steps, sbatch_args
+    if a.what == "smoke":  # the tiny experiment's sizes; the user's overrides (backends, images) on top
+        from .cluster.smoke import Smoke
+        cfg, _ = load_config(["experiment=tiny", *a.overrides])
+        return Smoke(cfg, a.work, a.python, a.nemo_dir or Path(cfg.cluster.nemo_dir),
+                     a.aligner_dir or Path(cfg.cluster.nemo_aligner_dir), force=a.force).all()
+    if a.part is None:
+        ap.error(f"srlm cluster {a.what}: --part sft|iteration is required")
     cfg, _ = load_config(a.overrides)
     if a.what == "sbatch-args":  # one per line, for `mapfile`
         print("\n".join(sbatch_args(cfg, a.part)))

@@ -4,6 +4,7 @@ Used by the fast end-to-end test: every stage and artifact runs in seconds with 
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 SPECIALS = ["<pad>", "<unk>", "<|im_start|>", "<|im_end|>"]
@@ -32,4 +33,8 @@ def build_tiny_model(out: str | Path, texts: list[str], seed: int = 0) -> Path:
                       tie_word_embeddings=True)
     LlamaForCausalLM(cfg).save_pretrained(out)
     hf_tok.save_pretrained(out)
+    # transformers 5 names its fast-tokenizer class TokenizersBackend, which the transformers 4
+    # of the NeMo training image cannot load (found by `srlm cluster smoke`); both know this name
+    tc = out / "tokenizer_config.json"
+    tc.write_text(json.dumps({**json.loads(tc.read_text()), "tokenizer_class": "PreTrainedTokenizerFast"}, indent=2))
     return out

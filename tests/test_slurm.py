@@ -206,3 +206,25 @@ def test_time_left_read_inside_a_real_job(slurm, tmp_path):
                    env=slurm, check=True, timeout=300, capture_output=True)
     left = float(out.read_text().split()[-1])
     assert 480 < left <= 600
+
+
+def test_smoke_job_on_a_node_with_gpus_but_no_nemo(slurm, tmp_path):
+    """slurm/smoke.sh submitted with 4 (fake) GPUs: without NeMo in the job's Python and with no
+    CUDA behind the GPUs, the NeMo steps SKIP and say why, the rest PASS, and the job completes;
+    a FAIL makes the job fail (the probe with a broken training Python)."""
+    out = tmp_path / "smoke.out"
+    p = subprocess.run(["sbatch", "--wait", "--gres=gpu:4", f"--output={out}", str(REPO / "slurm/smoke.sh"),
+                        "--python", sys.executable, "--nemo-dir", str(tmp_path / "none")],
+                       cwd=tmp_path, env=slurm, timeout=600, capture_output=True, text=True)
+    text = out.read_text()
+    assert p.returncode == 0, text[-3000:]
+    assert [ln.split()[:2] for ln in text.splitlines() if ln.startswith(("PASS", "SKIP", "FAIL"))] == [
+        ["PASS", "probe"], ["PASS", "tiny_model"], ["SKIP", "convert"], ["SKIP", "verify"], ["SKIP", "round_trip"],
+        ["SKIP", "sft"], ["SKIP", "dpo"], ["SKIP", "export"], ["PASS", "generate"]]
+    assert (tmp_path / "runs").is_dir() and any((tmp_path / "runs").glob("smoke-*/logs/probe.log"))
+    bad = tmp_path / "bad-python"
+    bad.write_text("#!/bin/sh\nexit 1\n")
+    bad.chmod(0o755)
+    failed = subprocess.run(["sbatch", "--wait", f"--output={tmp_path}/bad.out", str(REPO / "slurm/smoke.sh"),
+                             "--python", str(bad)], cwd=tmp_path, env=slurm, timeout=600, capture_output=True)
+    assert failed.returncode != 0 and "FAIL  probe" in (tmp_path / "bad.out").read_text()
