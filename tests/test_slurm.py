@@ -192,7 +192,7 @@ def test_sharded_generation_on_two_nodes_with_bound_gpus(slurm, pipeline_run, ti
 def test_scripts_pass_shellcheck():
     if not shutil.which("shellcheck"):
         pytest.skip("shellcheck not installed")
-    scripts = sorted(str(p) for p in [*REPO.glob("slurm/*.sh"), *REPO.glob("tests/slurm/*.sh"), REPO / ".ci/run"])
+    scripts = sorted(str(p) for p in [*REPO.glob("slurm/*.sh"), *REPO.glob("tests/slurm/*.sh"), *REPO.glob("tests/gpu/*.sh"), REPO / ".ci/run"])
     p = subprocess.run(["shellcheck", *scripts], capture_output=True, text=True)
     assert p.returncode == 0, p.stdout
 
