@@ -98,16 +98,42 @@ def _dpo_rows(cfg) -> list[StageCost]:
     return rows
 
 
+def _beyond_rows(cfg, replicas: int) -> list[StageCost]:
+    """The later papers' extra stages (judge.meta, pairs.strategy=cream|temporal,
+    guard.reference_judge), priced like the stages they repeat."""
+    n_prompts, cand, j = cfg.prompts.num_prompts, cfg.candidates, cfg.judge
+    tp = cfg.generation.tensor_parallel_size
+    judged_in = JUDGE_TEMPLATE_TOKENS + SHOT_TOKENS + cand.max_new_tokens
+    judge = _generation_rows(cfg, replicas)[2]
+    rows = []
+    if j.meta:  # one answer per prompt, every two of its K judgements in both orders
+        battles = n_prompts * j.k * (j.k - 1)
+        rows.append(_gen("meta_judge", f"{n_prompts} answers x {j.k * (j.k - 1)} ordered judgement pairs", battles, 1,
+                         judged_in + 2 * j.max_new_tokens, j.meta_max_new_tokens, cfg, replicas, tp))
+    for name, on in (("judge_previous", cfg.pairs.strategy == "cream"), ("judge_reference", bool(cfg.guard.reference_judge))):
+        if on:
+            rows.append(StageCost(name, "a second judge of the same answers", judge.tokens_in, judge.tokens_out,
+                                  judge.rate, judge.gpus, judge.wall_h))
+    if cfg.pairs.strategy == "temporal":  # M1's answers (from iteration 3), a future DPO, its answers; all judged
+        answers = _generation_rows(cfg, replicas)[1]
+        for name, row in (("anchor_candidates", answers), ("anchor_judge", judge), ("future_candidates", answers),
+                          ("future_judge", judge)):
+            rows.append(StageCost(name, row.what, row.tokens_in, row.tokens_out, row.rate, row.gpus, row.wall_h))
+        rows += [StageCost(f"future_{r.stage}", r.what, r.tokens_in, r.tokens_out, r.rate, r.gpus, r.wall_h)
+                 for r in _dpo_rows(cfg)]
+    return rows
+
+
 def iteration_cost(cfg, replicas: int) -> list[StageCost]:
     """Iteration t >= 2 (M_{t-1} -> M_t) as configured; `replicas`: vLLM replicas of the job."""
-    return _generation_rows(cfg, replicas) + _dpo_rows(cfg)
+    return _generation_rows(cfg, replicas) + _beyond_rows(cfg, replicas) + _dpo_rows(cfg)
 
 
 def cost_lines(cfg, replicas: int, total_gpus: int) -> list[str]:
     rows = iteration_cost(cfg, replicas)
-    lines = [f"  {'stage':<20} {'tokens in':>11} {'tokens out':>11} {'GPUs':>5} {'wall h':>8} {'GPU-h':>9}  assumed rate; what"]
+    lines = [f"  {'stage':<24} {'tokens in':>11} {'tokens out':>11} {'GPUs':>5} {'wall h':>8} {'GPU-h':>9}  assumed rate; what"]
     for r in rows:
-        lines.append(f"  {r.stage:<20} {r.tokens_in:>11.3g} {r.tokens_out:>11.3g} {r.gpus:>5} {r.wall_h:>8.2f} "
+        lines.append(f"  {r.stage:<24} {r.tokens_in:>11.3g} {r.tokens_out:>11.3g} {r.gpus:>5} {r.wall_h:>8.2f} "
                      f"{r.gpu_h:>9.1f}  {r.rate}; {r.what}")
     gen = sum(r.gpu_h for r in rows if r.tokens_out)
     wall = sum(r.wall_h for r in rows)

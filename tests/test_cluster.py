@@ -546,6 +546,24 @@ def test_iteration_cost_by_hand():
     assert train.wall_h == pytest.approx(8 * c.model.arch.params_b * 1e9 * 100 * 2048 / (759e12 * 8) / 3600)
 
 
+def test_the_later_papers_stages_are_priced():
+    """judge.meta: K(K-1) ordered judgement pairs of one answer per prompt, each reading the judge
+    prompt and two judgements; temporal: M1's and the future model's answers and judgements, and
+    a second DPO; cream / a reference judge: a second judge of the same answers."""
+    from srlm_nemo.cost import iteration_cost
+    base = ["experiment=llama2_7b_h100", "prompts.num_prompts=100", "candidates.max_new_tokens=100", "judge.k=3",
+            "judge.max_new_tokens=50", "judge.meta_max_new_tokens=20", "eval.rm=false", "dpo.select=last"]
+    plain = {r.stage: r for r in iteration_cost(load_config(base)[0], replicas=8)}
+    rows = {r.stage: r for r in iteration_cost(load_config(base + ["judge.meta=true", "pairs.strategy=temporal",
+                                                                   "guard.reference_judge=M1"])[0], replicas=8)}
+    meta = rows["meta_judge"]  # 100 answers x 6 ordered pairs; in: 590 (as judged) + 2 x 50; out: 20
+    assert (meta.tokens_in, meta.tokens_out) == (600 * 690, 600 * 20)
+    for extra, like in (("anchor_candidates", "candidates"), ("future_judge", "judge"), ("judge_reference", "judge"),
+                        ("future_dpo: training", "dpo: training")):
+        assert (rows[extra].tokens_in, rows[extra].wall_h) == (plain[like].tokens_in, plain[like].wall_h)
+    assert "judge_previous" not in rows and set(plain) < set(rows)
+
+
 def test_plan_shows_generation_cost_beside_training():
     out = srlm("plan", "experiment=llama2_70b_h100").stdout
     assert "one iteration, stage by stage" in out and "judge" in out and "GPU-hours (" in out
