@@ -317,7 +317,7 @@ def _plan(a, ap) -> int:
 def _cluster(a, ap) -> int:
     from .cluster.steps import job_steps, sbatch_args
     if a.what == "smoke":  # the tiny experiment's sizes; the user's overrides (backends, images) on top
-        from .cluster.smoke import Smoke
+        from .smoke import Smoke
         cfg, _ = load_config(["experiment=tiny", *a.overrides])
         return Smoke(cfg, a.work, a.python, a.nemo_dir or Path(cfg.cluster.nemo_dir),
                      a.aligner_dir or Path(cfg.cluster.nemo_aligner_dir), force=a.force).all()

@@ -1,4 +1,4 @@
-"""`srlm cluster smoke` (srlm_nemo/cluster/smoke.py): one line per step, PASS / FAIL / SKIP, exit 1
+"""`srlm cluster smoke` (srlm_nemo/smoke.py): one line per step, PASS / FAIL / SKIP, exit 1
 on a FAIL. Here (no GPU, no Transformer Engine, no Apex) the NeMo steps SKIP and say why; what
 needs NeMo's sources runs only where SRLM_NEMO_SRC names a directory holding NeMo/ (v2.1.0) and
 NeMo-Aligner/ (v0.7.0) checkouts, as on the development machine, not on CI."""
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from srlm_nemo.cluster.smoke import TINY_ARCH, first_loss, max_logit_difference, scaled_section
+from srlm_nemo.smoke import TINY_ARCH, first_loss, max_logit_difference, scaled_section
 from srlm_nemo.config import load_config
 from srlm_nemo.layout import validate_layout
 
@@ -79,7 +79,7 @@ def test_the_round_trip_check_catches_a_wrong_weight_mapping(tiny_model, tmp_pat
     import torch
     from safetensors.torch import load_file, save_file
 
-    from srlm_nemo.cluster.smoke import ROUND_TRIP_TOLERANCE
+    from srlm_nemo.smoke import ROUND_TRIP_TOLERANCE
 
     def copy(name, change):
         d = tmp_path / name

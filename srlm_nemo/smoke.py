@@ -41,9 +41,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
-from ..config import ArchConfig
-from ..layout import validate_layout
-from . import nemo_aligner as na
+from .cluster import nemo_aligner as na
+from .config import ArchConfig
+from .layout import validate_layout
 
 PROBE = r"""
 import importlib, json
@@ -176,7 +176,7 @@ class Smoke:
                 f"transformer-engine {e.get('transformer_engine') or 'no'}")
 
     def tiny_model(self) -> str:
-        from ..tiny import build_tiny_model
+        from .tiny import build_tiny_model
         d = self.work / "tiny_hf"
         shutil.rmtree(d, ignore_errors=True)
         build_tiny_model(d, texts())
@@ -253,10 +253,10 @@ class Smoke:
         return f"{ckpts[-1]} -> {out}; transformers generated {len(text)} characters"
 
     def generate(self) -> str:
-        from ..context import Context
-        from ..evaluate import head_to_head
-        from ..schemas import Sampling
-        from ..templates import chat
+        from .context import Context
+        from .evaluate import head_to_head
+        from .schemas import Sampling
+        from .templates import chat
         model = next((self.work / d for d in ("exported_hf", "round_trip_hf", "tiny_hf")
                       if (self.work / d / "config.json").exists()), None)
         if model is None:
@@ -334,7 +334,7 @@ def generate_text(model_dir: Path) -> str:
 
 def texts() -> list[str]:
     """The tiny tokenizer's vocabulary: the shipped demo prompts and replies."""
-    from ..stages.seed import DATA
+    from .stages.seed import DATA
     return [r["prompt"] + " " + r["response"] for r in map(json.loads, open(DATA / "demo_ift.jsonl"))]
 
 
@@ -362,7 +362,7 @@ def write_training_data(algo: str, model_dir: Path, d: Path, global_batch: int) 
 
 def judge_answers(ctx, model: Path, questions: list[str], outs) -> float:
     """The judge template on each sampled answer; the share of judgements with a valid score."""
-    from ..stages._shards import judge_samples
+    from .stages._shards import judge_samples
     items = [(q, comp.text or "(empty)") for q, comps in zip(questions, outs) for comp in comps]
     judged = judge_samples(ctx, model, items, 1, seed=0)
     scores = [p.score for comps, _ in judged for _, p in comps]
