@@ -582,3 +582,24 @@ def test_the_hf_folders_we_write_get_no_pickle():
     assert not scratch.startswith("/run/iter_2/dpo/model") and scratch.startswith("/w/results/")
     assert convert[convert.index("--hf_output_path") + 1] == "/run/iter_2/dpo/model"
     assert tidy[:2] == ["bash", "-c"] and f"rm -f {shlex.quote(scratch)};" in tidy[2]
+
+
+def test_the_later_papers_stages_run_as_cluster_steps():
+    """judge.meta and pairs.strategy=temporal on the 70B layout: the meta-judge and the extra
+    answer/judge stages are sharded vLLM steps like the judge; the future model trains with
+    NeMo-Aligner on the batch host like the DPO stage."""
+    from srlm_nemo.cluster.steps import job_steps
+    cfg = load_config(["experiment=llama2_70b_h100", "judge.meta=true", "pairs.strategy=temporal"])[0]
+    _, lines = job_steps(cfg, "iteration", "3", [], "python")
+    stage = {}
+    for line in lines:
+        argv = shlex.split(line)
+        stage.setdefault(argv[argv.index("stage") + 1], []).append(argv)
+    for name in ("iter_3/meta_judge", "iter_3/anchor_candidates", "iter_3/anchor_judge", "iter_3/future_candidates",
+                 "iter_3/future_judge"):
+        worker, merge = stage[name]
+        assert worker[0] == "srun" and "--shard-worker" in worker and "--ntasks=8" in worker, name
+        assert "--shard-worker" not in merge and "--container-image=" + cfg.cluster.generation_image in merge, name
+    assert stage["iter_3/future_dpo"][0][:4] == ["python", "-m", "srlm_nemo.cli", "stage"]  # the trainer's own steps
+    assert list(stage).index("iter_3/future_dpo") < list(stage).index("iter_3/future_candidates") < \
+        list(stage).index("iter_3/pairs") < list(stage).index("iter_3/dpo")
