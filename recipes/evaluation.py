@@ -23,7 +23,7 @@ def run_dir(cfg: Config) -> Path:
     return Path(cfg.run.run_dir).expanduser().resolve()
 
 
-def model_path(cfg: Config, label_or_path: str) -> tuple[str, Path]:
+def model_path(cfg: Config, label_or_path: str, key: str = "model.path") -> tuple[str, Path]:
     """A model of the run by label (M1, M2, ..., SFT-IFT, `last`) or any HF checkpoint path."""
     if label_or_path == "last":
         label_or_path = f"M{cfg.run.iterations}"
@@ -32,13 +32,13 @@ def model_path(cfg: Config, label_or_path: str) -> tuple[str, Path]:
     if label_or_path.startswith("M") and label_or_path[1:].isdigit():
         t = int(label_or_path[1:])
         return label_or_path, run_dir(cfg) / ("sft/model" if t == 1 else f"iter_{t}/dpo/model")
-    p = resolve_model(label_or_path, cfg.run.cache_dir, convert=False)
+    p = resolve_model(label_or_path, cfg.run.cache_dir, convert=False, key=key)
     return p.name, p
 
 
 def judge_input(cfg: Config) -> dict[str, Path]:
     """The pairwise/grading judge as an input (its weights are hashed), unless it is a server."""
-    return {} if cfg.eval.judge_base_url else {"judge": model_path(cfg, cfg.eval.judge)[1]}
+    return {} if cfg.eval.judge_base_url else {"judge": model_path(cfg, cfg.eval.judge, "eval.judge")[1]}
 
 
 def rm_eval_stage(cfg: Config, rd: Path, model: Path, label: str, eval_trees: Path,

@@ -43,7 +43,7 @@ def iteration_stages(cfg: Config, run_dir: Path, t: int, policy: Path, policy_la
     next_label = f"M{t}"
     # The paper's prompts came from a fixed model (Llama-2-70B-chat); "policy" uses M_t instead.
     gen_model = policy if cfg.prompts.generator == "policy" else \
-        resolve_model(cfg.prompts.generator, cfg.run.cache_dir, convert=False)
+        resolve_model(cfg.prompts.generator, cfg.run.cache_dir, convert=False, key="prompts.generator")
     earlier = {f"prompts_iter_{s}": run_dir / f"iter_{s}" / "prompts" / "prompts.jsonl" for s in range(2, t)}
 
     prompts = Stage(f"iter_{t}/prompts", "prompts", d / "prompts",
@@ -155,7 +155,7 @@ def _reference_judge(cfg: Config, d: Path, t: int, candidates: Path) -> list[Sta
     """guard.reference_judge: a frozen judge scores this iteration's answers too."""
     if not cfg.guard.reference_judge:
         return []
-    label, model = model_path(cfg, cfg.guard.reference_judge)
+    label, model = model_path(cfg, cfg.guard.reference_judge, "guard.reference_judge")
     return [Stage(f"iter_{t}/judge_reference", "judge", d / "judge_reference", config=reads(cfg, *JUDGING),
                   inputs={"candidates": candidates, "model": model, "template": template_path(cfg.judge.template)},
                   outputs={"judgements": d / "judge_reference" / "judgements.jsonl",

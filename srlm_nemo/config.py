@@ -242,6 +242,7 @@ class JudgeConfig:
 
 
 GUARD_MODES = ("warn", "stop", "rollback")
+RENAMED_KEYS = {"guard.mode": "run.guard"}
 PAIR_STRATEGIES = ("paper", "length_control", "cream", "temporal")
 
 
@@ -419,6 +420,9 @@ def load_config(overrides: list[str] | None = None):
     from omegaconf import OmegaConf
     from omegaconf.errors import OmegaConfBaseException
 
+    for o in overrides or []:  # a key that was renamed: say where it went, not only that it is unknown
+        if (key := o.lstrip("+~").split("=", 1)[0]) in RENAMED_KEYS:
+            raise ConfigError(f"{key} is now {RENAMED_KEYS[key]} (same values)")
     ConfigStore.instance().store(name="srlm_schema", node=Config)
     GlobalHydra.instance().clear()
     try:

@@ -13,9 +13,10 @@ class ModelNotFound(FileNotFoundError):
     pass
 
 
-def resolve_model(path: str, cache_dir: str | Path, convert: bool = True) -> Path:
-    """The HF directory for `model.path`. With convert=False an embedded model that is not
-    converted yet gives its future path (so `srlm plan` never spends a minute converting)."""
+def resolve_model(path: str, cache_dir: str | Path, convert: bool = True, key: str = "model.path") -> Path:
+    """The HF directory for `model.path` (or the config key `key` names). With convert=False an
+    embedded model that is not converted yet gives its future path (so `srlm plan` never spends a
+    minute converting)."""
     if path.startswith("embedded:"):
         name = path.split(":", 1)[1]
         if not convert:
@@ -23,7 +24,7 @@ def resolve_model(path: str, cache_dir: str | Path, convert: bool = True) -> Pat
         return convert_embedded(name, Path(cache_dir).expanduser())
     p = Path(path).expanduser()
     if not (p / "config.json").exists():
-        raise ModelNotFound(f"model.path={path!r}: no HF checkpoint there (expected {p}/config.json)")
+        raise ModelNotFound(f"{key}={path!r}: no HF checkpoint there (expected {p}/config.json)")
     return p.resolve()
 
 

@@ -109,3 +109,15 @@ def test_judge_meta_adds_its_stage_and_changes_nothing_the_judge_reads(tmp_path)
     assert plans[True]["iter_2/pairs"].inputs["judge_pairs"] == plans[True]["iter_2/meta_judge"].outputs["judge_pairs"]
     with pytest.raises(ConfigError, match="judge.meta_ratio"):
         load_config(["judge.meta_ratio=-1"])
+
+
+def test_a_renamed_key_and_a_missing_reference_judge_are_named(tmp_path):
+    with pytest.raises(ConfigError, match=r"^guard.mode is now run.guard"):
+        load_config(["guard.mode=stop"])
+    p = srlm_plan(["guard.reference_judge=" + str(tmp_path / "nope")])
+    assert p.returncode != 0 and f"guard.reference_judge='{tmp_path / 'nope'}': no HF checkpoint there" in p.stderr
+
+
+def srlm_plan(overrides):
+    from .conftest import srlm
+    return srlm("plan", *overrides, check=False)
