@@ -2,6 +2,8 @@ import pytest
 
 from srlm_nemo.config import Config, ConfigError, load_config
 
+from .conftest import srlm
+
 
 def test_paper_defaults():
     c = Config()
@@ -114,10 +116,5 @@ def test_judge_meta_adds_its_stage_and_changes_nothing_the_judge_reads(tmp_path)
 def test_a_renamed_key_and_a_missing_reference_judge_are_named(tmp_path):
     with pytest.raises(ConfigError, match=r"^guard.mode is now run.guard"):
         load_config(["guard.mode=stop"])
-    p = srlm_plan(["guard.reference_judge=" + str(tmp_path / "nope")])
+    p = srlm("plan", f"guard.reference_judge={tmp_path / 'nope'}", check=False)
     assert p.returncode != 0 and f"guard.reference_judge='{tmp_path / 'nope'}': no HF checkpoint there" in p.stderr
-
-
-def srlm_plan(overrides):
-    from .conftest import srlm
-    return srlm("plan", *overrides, check=False)
