@@ -111,8 +111,10 @@ def _selection(tiny_model, tmp_path, script: dict):
                  f"generation.script={path}")
     for s in ("seed", "sft"):
         srlm("stage", s, *args)
-    for s in ("prompts", "candidates", "judge", "pairs"):
+    for s in ("prompts", "candidates", "judge"):
         srlm("stage", s, "-i", "2", *args)
+    srlm("stage", "eval/rm/M1", *args)  # the guards compare the judge with the human-ranked replies
+    srlm("stage", "pairs", "-i", "2", *args)
     # in two steps, as on a cluster: training (batch host), then selection (generation container)
     p = srlm("stage", "dpo", "-i", "2", "--train-only", *args)
     assert "[part] iter_2/dpo: trained; the checkpoint selection runs as the next step" in p.stderr
