@@ -38,18 +38,18 @@ EVENTS = ["seed/ift.jsonl", "sft/work", "sft/work/checkpoint-2/model.safetensors
           "eval/rm/M3/shards/*/00000.jsonl", "eval/h2h/M2_vs_M1", "eval/h2h/M3_vs_M2", "report/index.md"]
 
 
-def _args(model, run_dir):
+def _args(model, run_dir, *extra):
     return ["experiment=tiny", "model=hf_dir", f"model.path={model}", f"run.run_dir={run_dir}",
-            f"run.cache_dir={run_dir}/cache", "generation.name=scripted"]
+            f"run.cache_dir={run_dir}/cache", "generation.name=scripted", *extra]
 
 
 def _seen(run_dir: Path, pattern: str) -> bool:
     return any(run_dir.glob(pattern))
 
 
-def _run_until(model, run_dir, event, delay) -> bool:
+def _run_until(model, run_dir, event, delay, *extra) -> bool:
     """Starts `srlm run`; SIGKILLs it `delay` s after `event` appears. True when it was killed."""
-    p = subprocess.Popen([sys.executable, "-m", "srlm_nemo.cli", "run", *_args(model, run_dir)], cwd=REPO,
+    p = subprocess.Popen([sys.executable, "-m", "srlm_nemo.cli", "run", *_args(model, run_dir, *extra)], cwd=REPO,
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ.copy())
     deadline = time.time() + 300
     while p.poll() is None and not _seen(run_dir, event) and time.time() < deadline:
@@ -125,3 +125,22 @@ def test_twenty_kills_across_every_stage_kind_change_nothing(tiny_model, tmp_pat
     assert ours.keys() == theirs.keys(), sorted(set(ours) ^ set(theirs))
     differ = [k for k in ours if ours[k] != theirs[k]]
     assert not differ, (differ, kills, _diffs(run_dir, ref, differ))
+
+
+def test_a_killed_meta_judge_resumes_at_its_first_missing_shard(tiny_model, tmp_path):
+    """judge.meta: 4 answers x 6 ordered comparisons in shards of 3. A kill once shard 1 is
+    written leaves shards 0 and 1 as they were (not rewritten), and the finished stage and the
+    pairs equal an uninterrupted run's."""
+    script = tmp_path / "script.json"
+    script.write_text(json.dumps({"judge_noise": [0, 1, -1]}))
+    extra = ("judge.meta=true", f"generation.script={script}", "run.iterations=2")
+    ref, run_dir = tmp_path / "ref", tmp_path / "killed"
+    srlm("run", *_args(tiny_model, ref, *extra))
+    assert _run_until(tiny_model, run_dir, "iter_2/meta_judge/shards/*/00001.jsonl", 0.0, *extra)
+    written = {p: p.stat().st_mtime_ns for p in run_dir.glob("iter_2/meta_judge/shards/*/*.jsonl")}
+    assert len(written) >= 2 and not (run_dir / "iter_2/meta_judge/manifest.json").exists()
+    srlm("run", *_args(tiny_model, run_dir, *extra))
+    assert all(p.stat().st_mtime_ns == t for p, t in written.items())
+    for name in ("meta_judge/verdicts.jsonl", "meta_judge/judge_pairs.jsonl", "pairs/pairs.jsonl"):
+        assert (run_dir / "iter_2" / name).read_text() == (ref / "iter_2" / name).read_text(), name
+    assert json.loads((run_dir / "iter_2/meta_judge/manifest.json").read_text())["stats"]["battles"] == 24
