@@ -12,8 +12,10 @@ iteration's pairs stage measures, from that iteration's candidates, scores and a
 * length_growth: mean answer length now / the previous iteration's;
 * agreement_drop: the judge's pairwise accuracy on the human-ranked eval trees (a frozen
   reference: eval.rm), the previous iteration's judge's minus this one's;
-* reference_agreement: with guard.reference_judge, the share of pairs a frozen judge's mean
-  scores order as the pairs do (a tie counts half).
+* reference_agreement: with guard.reference_judge, the share of prompts where a frozen judge's
+  mean scores order this judge's best and worst answer as this judge does (a tie counts half).
+  It measures the judge, so it uses the paper's pair of the policy's own answers whatever
+  pairs.strategy builds (temporal's anchor and future answers are not the frozen judge's).
 
 `run.guard`: `warn` (default) logs each crossed threshold and records every figure in the
 manifest; `stop` fails the pairs stage, so nothing is trained on that data, with an error
@@ -36,9 +38,10 @@ def _mean(xs):
 
 
 def figures(cands, scores, pairs, counts, max_score: float, prev_cands=None, prev_scores=None,
-            accuracy=None, prev_accuracy=None, reference_scores=None, lookup=None) -> dict:
+            accuracy=None, prev_accuracy=None, reference_scores=None, lookup=None, judge_pairs=None) -> dict:
     """`accuracy`, `prev_accuracy`: the two judges' pairwise accuracy on the eval trees;
-    `reference_scores`: the frozen judge's CandidateScores of these candidates; `lookup`: the
+    `reference_scores`: the frozen judge's CandidateScores of these candidates, compared on
+    `judge_pairs` (the judge's best vs worst answer per prompt; default `pairs`); `lookup`: the
     pairs' answer ids -> Candidate where they are not all `cands` (pairs.strategy=temporal)."""
     by_id = lookup or {c.id: c for c in cands}
     mean_score = _mean([s.mean_score for s in scores])
@@ -60,7 +63,8 @@ def figures(cands, scores, pairs, counts, max_score: float, prev_cands=None, pre
     if accuracy is not None and prev_accuracy is not None:
         out["agreement_drop"] = prev_accuracy - accuracy
     if reference_scores is not None:
-        out["reference_agreement"] = reference_agreement(pairs, reference_scores)
+        out["reference_agreement"] = reference_agreement(pairs if judge_pairs is None else judge_pairs,
+                                                         reference_scores)
     return out
 
 

@@ -394,3 +394,20 @@ def test_temporal_anchors_rejections_to_m1_and_takes_chosen_from_the_future_mode
     assert _stats(run_dir, "iter_3/pairs").get("chosen_from_future", 0) == 0
     rows = {(r["iteration"], r["strategy"]): r for r in json.loads((run_dir / "summary.json").read_text())["pair_strategies"]}
     assert rows[(2, "temporal")]["trained"] and rows[(2, "temporal")]["pairs"] == 4 and not rows[(2, "paper")]["trained"]
+
+
+def test_the_options_compose_temporal_meta_judge_and_rollback(tiny_model, tmp_path):
+    """pairs.strategy=temporal with judge.meta and a rollback on a disagreeing frozen judge: the
+    anchored pairs cross the guard too, so the future model is the policy carried over; the final
+    pairs (answers + judgement pairs) are kept for inspection and DPO carries the policy over."""
+    script = tmp_path / "script.json"
+    script.write_text(json.dumps({"judge_reversed": [str(tiny_model)], "judge_noise": [0, 1, -1]}))
+    run_dir = tmp_path / "run"
+    srlm("run", *_args(tiny_model, run_dir, "run.iterations=2", "pairs.strategy=temporal", "judge.meta=true",
+                       "run.guard=rollback", f"guard.reference_judge={tiny_model}", f"generation.script={script}"))
+    for stage in ("future_dpo", "dpo"):
+        assert _stats(run_dir, f"iter_2/{stage}")["kept"] == "rolled_back", stage
+    assert _max_diff(_weights(run_dir / "iter_2/dpo/model"), _weights(run_dir / "sft/model")) == 0.0
+    kinds = [p.kind for p in read_jsonl(run_dir / "iter_2/pairs/pairs.jsonl", PreferencePair)]
+    assert kinds.count("answer") == 4 and kinds.count("judgement") == 4
+    assert _stats(run_dir, "iter_2/pairs")["guard"]["checks"]["reference_agreement"]["crossed"]

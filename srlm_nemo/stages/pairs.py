@@ -57,6 +57,9 @@ def _figures(ctx, stage, cands, scores, pairs, counts, lookup) -> dict:
 
     def accuracy(name):
         return rm_metrics(read_jsonl(stage.inputs[name]))["pairwise_accuracy"] if name in stage.inputs else None
+    # the frozen judge checks this judge: on its best vs worst answer of each prompt (the paper's
+    # pair), whatever answers pairs.strategy pairs
+    judged, _ = build_pairs(cands, scores, min_valid=ctx.cfg.pairs.min_valid_candidates)
     return figures(cands, scores, pairs, counts, ctx.cfg.judge.max_score, opt("previous_candidates", Candidate),
                    opt("previous_scores"), accuracy("reference_rm"), accuracy("previous_reference_rm"),
-                   opt("reference_scores"), lookup)
+                   opt("reference_scores"), lookup, judged)
