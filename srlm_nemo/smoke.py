@@ -176,10 +176,10 @@ class Smoke:
                 f"transformer-engine {e.get('transformer_engine') or 'no'}")
 
     def tiny_model(self) -> str:
-        from .tiny import build_tiny_model
+        from .tiny import build_tiny_model, demo_texts
         d = self.work / "tiny_hf"
         shutil.rmtree(d, ignore_errors=True)
-        build_tiny_model(d, texts())
+        build_tiny_model(d, demo_texts())
         c = json.loads((d / "config.json").read_text())
         return (f"{d}: {c['num_hidden_layers']} layers, {c['num_attention_heads']} heads / "
                 f"{c['num_key_value_heads']} KV heads, tied embeddings {c['tie_word_embeddings']}")
@@ -332,18 +332,14 @@ def generate_text(model_dir: Path) -> str:
     return tok.decode(out[0][ids.shape[1]:])
 
 
-def texts() -> list[str]:
-    """The tiny tokenizer's vocabulary: the shipped demo prompts and replies."""
-    from .stages.seed import DATA
-    return [r["prompt"] + " " + r["response"] for r in map(json.loads, open(DATA / "demo_ift.jsonl"))]
-
-
 def write_training_data(algo: str, model_dir: Path, d: Path, global_batch: int) -> tuple[Path, Path]:
     """NeMo-Aligner's SFT or DPO files, written by the run's own writers from the demo seed:
     SFT on prompt -> reply; DPO prefers the reply to its first sentence."""
     from transformers import AutoTokenizer
+
+    from .tiny import demo_ift
     tok = AutoTokenizer.from_pretrained(str(model_dir))
-    rows = [json.loads(line) for line in open(Path(__file__).parents[1] / "data" / "demo_ift.jsonl")][:2 * global_batch]
+    rows = demo_ift()[:2 * global_batch]
     d.mkdir(parents=True, exist_ok=True)
     out = []
     for split, part in (("train", rows[:global_batch]), ("val", rows[global_batch:])):

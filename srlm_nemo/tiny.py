@@ -10,6 +10,17 @@ from pathlib import Path
 SPECIALS = ["<pad>", "<unk>", "<|im_start|>", "<|im_end|>"]
 
 
+def demo_ift() -> list[dict]:
+    """The shipped demo seed's IFT rows (prompt, response)."""
+    from .stages.seed import DATA
+    return [json.loads(line) for line in open(DATA / "demo_ift.jsonl")]
+
+
+def demo_texts() -> list[str]:
+    """The tiny tokenizer's usual vocabulary: the demo seed's prompts and replies."""
+    return [r["prompt"] + " " + r["response"] for r in demo_ift()]
+
+
 def build_tiny_model(out: str | Path, texts: list[str], seed: int = 0) -> Path:
     import torch
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers

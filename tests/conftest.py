@@ -1,4 +1,3 @@
-import json
 import os
 import socket
 import subprocess
@@ -25,12 +24,8 @@ def srlm(*args, env=None, check=True, timeout=900):
 
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory):
-    from srlm_nemo.tiny import build_tiny_model
-    texts = []
-    for line in open(REPO / "srlm_nemo" / "data" / "demo_ift.jsonl"):
-        r = json.loads(line)
-        texts.append(r["prompt"] + " " + r["response"])
-    return build_tiny_model(tmp_path_factory.mktemp("tiny") / "model", texts)
+    from srlm_nemo.tiny import build_tiny_model, demo_texts
+    return build_tiny_model(tmp_path_factory.mktemp("tiny") / "model", demo_texts())
 
 
 def _free_port() -> int:

@@ -116,3 +116,19 @@ def test_nemos_own_converter_runs_here_until_it_needs_apex(tmp_path):
     assert lines["convert"].startswith("FAIL  convert") and "ImportError: Apex was not found" in p.stdout
     assert "'precision': '16'" in (tmp_path / "smoke/logs/convert.log").read_text()  # bf16 asked, no CUDA
     assert p.returncode == 1
+
+
+@pytest.mark.parametrize("algo,keys", [("sft", {"input", "output"}),
+                                       ("dpo", {"prompt", "chosen_response", "rejected_response"})])
+def test_the_sft_and_dpo_steps_data_is_written_here(algo, keys, tiny_model, tmp_path):
+    """What the GPU-only sft/dpo steps train on is written on CPU by the run's own NeMo-Aligner
+    writers: one global batch for training, one for validation, from the shipped demo seed."""
+    import json
+
+    from srlm_nemo.smoke import write_training_data
+    train, val = write_training_data(algo, tiny_model, tmp_path / algo, 4)
+    for path in (train, val):
+        rows = [json.loads(line) for line in path.read_text().splitlines()]
+        assert len(rows) == 4 and all(set(r) == keys for r in rows)
+    if algo == "dpo":
+        assert all(r["chosen_response"] != r["rejected_response"] for r in rows)
