@@ -57,11 +57,7 @@ def iteration_stages(cfg: Config, run_dir: Path, t: int, policy: Path, policy_la
                        inputs={"prompts": prompts.outputs["prompts"], "model": policy},
                        outputs={"candidates": d / "candidates" / "candidates.jsonl"}, iteration=t,
                        model=policy_label)
-    judge = Stage(f"iter_{t}/judge", "judge", d / "judge", config=reads(cfg, *JUDGING),
-                  inputs={"candidates": candidates.outputs["candidates"], "model": policy,
-                          "template": template_path(cfg.judge.template)},
-                  outputs={"judgements": d / "judge" / "judgements.jsonl", "scores": d / "judge" / "scores.jsonl"},
-                  iteration=t, model=policy_label)
+    judge = _judge_stage(cfg, d, t, "judge", candidates.outputs["candidates"], policy, policy_label)
     # Meta-Rewarding: the policy compares its own judgements; the better/worse ones train the judge
     meta = [] if not cfg.judge.meta else [
         Stage(f"iter_{t}/meta_judge", "meta_judge", d / "meta_judge",
@@ -73,11 +69,7 @@ def iteration_stages(cfg: Config, run_dir: Path, t: int, policy: Path, policy_la
                        "judge_pairs": d / "meta_judge" / "judge_pairs.jsonl"}, iteration=t, model=policy_label)]
     # CREAM: the model before the policy judges the same answers (consistency weights)
     cream = [] if cfg.pairs.strategy != "cream" else [
-        Stage(f"iter_{t}/judge_previous", "judge", d / "judge_previous", config=reads(cfg, *JUDGING),
-              inputs={"candidates": candidates.outputs["candidates"], "model": previous[0],
-                      "template": template_path(cfg.judge.template)},
-              outputs={"judgements": d / "judge_previous" / "judgements.jsonl",
-                       "scores": d / "judge_previous" / "scores.jsonl"}, iteration=t, model=previous[1])]
+        _judge_stage(cfg, d, t, "judge_previous", candidates.outputs["candidates"], *previous)]
     # the guards compare with the previous iteration's answers and scores, from iteration 3 on
     earlier = {} if t == 2 else {"previous_candidates": run_dir / f"iter_{t - 1}" / "candidates" / "candidates.jsonl",
                                  "previous_scores": run_dir / f"iter_{t - 1}" / "judge" / "scores.jsonl"}
@@ -138,17 +130,12 @@ def _temporal_stages(cfg: Config, run_dir: Path, d: Path, t: int, policy: Path, 
 def _answer_and_judge(cfg: Config, d: Path, t: int, who: str, prompts: Stage, model: Path, label: str,
                       judge_model: Path, judge_label: str) -> list[Stage]:
     """`model` answers the iteration's prompts N times; the policy judges those answers."""
-    cd, jd = d / f"{who}_candidates", d / f"{who}_judge"
+    cd = d / f"{who}_candidates"
     answers = Stage(f"iter_{t}/{who}_candidates", "candidates", cd,
                     config=reads(cfg, "candidates", "model.system_prompt", "run.seed", *GENERATION_KNOBS),
                     inputs={"prompts": prompts.outputs["prompts"], "model": model},
                     outputs={"candidates": cd / "candidates.jsonl"}, iteration=t, model=label)
-    judged = Stage(f"iter_{t}/{who}_judge", "judge", jd, config=reads(cfg, *JUDGING),
-                   inputs={"candidates": answers.outputs["candidates"], "model": judge_model,
-                           "template": template_path(cfg.judge.template)},
-                   outputs={"judgements": jd / "judgements.jsonl", "scores": jd / "scores.jsonl"},
-                   iteration=t, model=judge_label)
-    return [answers, judged]
+    return [answers, _judge_stage(cfg, d, t, f"{who}_judge", answers.outputs["candidates"], judge_model, judge_label)]
 
 
 def _reference_judge(cfg: Config, d: Path, t: int, candidates: Path) -> list[Stage]:
@@ -156,10 +143,16 @@ def _reference_judge(cfg: Config, d: Path, t: int, candidates: Path) -> list[Sta
     if not cfg.guard.reference_judge:
         return []
     label, model = model_path(cfg, cfg.guard.reference_judge, "guard.reference_judge")
-    return [Stage(f"iter_{t}/judge_reference", "judge", d / "judge_reference", config=reads(cfg, *JUDGING),
-                  inputs={"candidates": candidates, "model": model, "template": template_path(cfg.judge.template)},
-                  outputs={"judgements": d / "judge_reference" / "judgements.jsonl",
-                           "scores": d / "judge_reference" / "scores.jsonl"}, iteration=t, model=label)]
+    return [_judge_stage(cfg, d, t, "judge_reference", candidates, model, label)]
+
+
+def _judge_stage(cfg: Config, d: Path, t: int, name: str, candidates: Path, model: Path, label: str) -> Stage:
+    """`model` scores `candidates` with the rubric, K samples each: the judge stage, and every
+    second judge of the same (or other) answers: previous, reference, anchor, future."""
+    return Stage(f"iter_{t}/{name}", "judge", d / name, config=reads(cfg, *JUDGING),
+                 inputs={"candidates": candidates, "model": model, "template": template_path(cfg.judge.template)},
+                 outputs={"judgements": d / name / "judgements.jsonl", "scores": d / name / "scores.jsonl"},
+                 iteration=t, model=label)
 
 
 def _guard_references(cfg: Config, run_dir: Path, t: int, rm: list[Stage], previous, eval_trees) -> dict[str, Path]:
