@@ -48,14 +48,12 @@ def build_pairs(candidates: list[Candidate], scores: list[CandidateScore], min_v
                 strategy: str = "paper", length_rho: float = 0.0,  # cream pairs as paper, weighted later
                 system_prompt: str | None = None) -> tuple[list[PreferencePair], Counter]:
     by_id = {c.id: c for c in candidates}
-    per_prompt: dict[str, list[CandidateScore]] = defaultdict(list)
-    for s in scores:
-        per_prompt[s.prompt_id].append(s)
+    per_prompt = _valid_by_prompt(scores)
     counts: Counter = Counter()
     pairs = []
     for pid in dict.fromkeys(c.prompt_id for c in candidates):  # candidate order = prompt order
         counts["prompts"] += 1
-        scored = [s for s in per_prompt.get(pid, []) if s.mean_score is not None]
+        scored = per_prompt.get(pid, [])
         if len(scored) < min_valid:
             counts["dropped_too_few_valid"] += 1
             continue
@@ -63,17 +61,29 @@ def build_pairs(candidates: list[Candidate], scores: list[CandidateScore], min_v
             counts["dropped_tie"] += 1
             continue
         chosen, rejected = _choose(scored, strategy, length_rho)
-        c, r = by_id[chosen.candidate_id], by_id[rejected.candidate_id]
-        prompt = ([Message(role="system", content=system_prompt)] if system_prompt else []) + \
-            [Message(role="user", content=c.prompt)]
-        pairs.append(PreferencePair(
-            id=pid, prompt=prompt,
-            chosen=[Message(role="assistant", content=c.text)],
-            rejected=[Message(role="assistant", content=r.text)],
-            chosen_id=c.id, rejected_id=r.id,
-            chosen_score=chosen.mean_score, rejected_score=rejected.mean_score))
+        pairs.append(_pair(pid, by_id, chosen, rejected, chosen.candidate_id, rejected.candidate_id, system_prompt))
         counts["pairs"] += 1
     return pairs, counts
+
+
+def _valid_by_prompt(scores: list[CandidateScore]) -> dict[str, list[CandidateScore]]:
+    """Each prompt's scored answers (a mean of valid judgements), in file order."""
+    out: dict[str, list[CandidateScore]] = defaultdict(list)
+    for s in scores:
+        if s.mean_score is not None:
+            out[s.prompt_id].append(s)
+    return out
+
+
+def _pair(pid: str, answers: dict[str, Candidate], chosen: CandidateScore, rejected: CandidateScore,
+          chosen_id: str, rejected_id: str, system_prompt: str | None) -> PreferencePair:
+    """The pair in TRL's conversational form; `answers` maps the two ids to their Candidates."""
+    c, r = answers[chosen_id], answers[rejected_id]
+    prompt = ([Message(role="system", content=system_prompt)] if system_prompt else []) + \
+        [Message(role="user", content=c.prompt)]
+    return PreferencePair(id=pid, prompt=prompt, chosen=[Message(role="assistant", content=c.text)],
+                          rejected=[Message(role="assistant", content=r.text)], chosen_id=chosen_id,
+                          rejected_id=rejected_id, chosen_score=chosen.mean_score, rejected_score=rejected.mean_score)
 
 
 def _kendall(xs: list[float], ys: list[float]) -> float | None:
@@ -114,25 +124,24 @@ def cream_weights(pairs: list[PreferencePair], scores: list[CandidateScore], pre
     return out, stats
 
 
+def temporal_answers(candidates: list[Candidate], anchor: list[Candidate],
+                     future: list[Candidate] | None = None) -> dict[str, Candidate]:
+    """Answer id -> Candidate across the three models: each numbers its answers alike, so the
+    initial model's ids are prefixed "anchor:" and the future model's "future:"."""
+    return {c.id: c for c in candidates} | {f"anchor:{c.id}": c for c in anchor} | \
+        {f"future:{c.id}": c for c in future or []}
+
+
 def temporal_pairs(candidates: list[Candidate], scores: list[CandidateScore], anchor: tuple[list, list],
                    future: tuple[list, list] | None = None, min_valid: int = 2,
                    system_prompt: str | None = None) -> tuple[list[PreferencePair], Counter]:
     """Temporal Self-Rewarding's pairs. `anchor`, `future`: (candidates, scores) of the initial
     model's and the future model's answers to the same prompts, scored by this iteration's
-    judge; `future` None gives the anchored pairs the future model trains on. The pairs' ids
-    of those answers are prefixed "anchor:" and "future:" (each model numbers its answers alike)."""
-    def valid(ss):
-        out: dict[str, list[CandidateScore]] = defaultdict(list)
-        for x in ss:
-            if x.mean_score is not None:
-                out[x.prompt_id].append(x)
-        return out
-    text = {c.id: c for c in candidates}
-    text.update({f"anchor:{c.id}": c for c in anchor[0]})
-    now, old = valid(scores), valid(anchor[1])
-    new = valid(future[1]) if future else {}
-    if future:
-        text.update({f"future:{c.id}": c for c in future[0]})
+    judge; `future` None gives the anchored pairs the future model trains on. Their answers'
+    ids are prefixed as in `temporal_answers`."""
+    answers = temporal_answers(candidates, anchor[0], future[0] if future else None)
+    now, old = _valid_by_prompt(scores), _valid_by_prompt(anchor[1])
+    new = _valid_by_prompt(future[1]) if future else {}
     counts: Counter = Counter()
     pairs = []
     for pid in dict.fromkeys(c.prompt_id for c in candidates):
@@ -149,13 +158,6 @@ def temporal_pairs(candidates: list[Candidate], scores: list[CandidateScore], an
         if chosen.mean_score <= rejected.mean_score:  # no gap to learn from, or the policy is worse
             counts["dropped_tie" if chosen.mean_score == rejected.mean_score else "dropped_anchor_not_worse"] += 1
             continue
-        c, r = text[chosen_id], text[f"anchor:{rejected.candidate_id}"]
-        prompt = ([Message(role="system", content=system_prompt)] if system_prompt else []) + \
-            [Message(role="user", content=c.prompt)]
-        pairs.append(PreferencePair(
-            id=pid, prompt=prompt, chosen=[Message(role="assistant", content=c.text)],
-            rejected=[Message(role="assistant", content=r.text)], chosen_id=chosen_id,
-            rejected_id=f"anchor:{rejected.candidate_id}", chosen_score=chosen.mean_score,
-            rejected_score=rejected.mean_score))
+        pairs.append(_pair(pid, answers, chosen, rejected, chosen_id, f"anchor:{rejected.candidate_id}", system_prompt))
         counts["pairs"] += 1
     return pairs, counts

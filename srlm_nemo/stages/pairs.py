@@ -17,7 +17,7 @@ from __future__ import annotations
 from ..artifacts import read_jsonl, write_json, write_jsonl
 from ..guards import check, figures
 from ..meta_judge import mix
-from ..pairs import build_pairs, cream_weights, temporal_pairs
+from ..pairs import build_pairs, cream_weights, temporal_answers, temporal_pairs
 from ..rm_metrics import rm_metrics
 from ..schemas import Candidate, CandidateScore, PreferencePair
 
@@ -33,8 +33,7 @@ def run(ctx, stage, fp):
         future = (read_jsonl(stage.inputs["future_candidates"], Candidate),
                   read_jsonl(stage.inputs["future_scores"], CandidateScore)) if "future_candidates" in stage.inputs else None
         pairs, counts = temporal_pairs(cands, scores, anchor, future, p.min_valid_candidates, ctx.cfg.model.system_prompt)
-        lookup = {c.id: c for c in cands} | {f"anchor:{c.id}": c for c in anchor[0]} | \
-            {f"future:{c.id}": c for c in (future[0] if future else [])}
+        lookup = temporal_answers(cands, anchor[0], future[0] if future else None)
     else:
         pairs, counts = build_pairs(cands, scores, min_valid=p.min_valid_candidates, strategy=p.strategy,
                                     length_rho=p.length_rho, system_prompt=ctx.cfg.model.system_prompt)
@@ -59,7 +58,8 @@ def _figures(ctx, stage, cands, scores, pairs, counts, lookup) -> dict:
         return rm_metrics(read_jsonl(stage.inputs[name]))["pairwise_accuracy"] if name in stage.inputs else None
     # the frozen judge checks this judge: on its best vs worst answer of each prompt (the paper's
     # pair), whatever answers pairs.strategy pairs
-    judged, _ = build_pairs(cands, scores, min_valid=ctx.cfg.pairs.min_valid_candidates)
+    judged = build_pairs(cands, scores, min_valid=ctx.cfg.pairs.min_valid_candidates)[0] \
+        if "reference_scores" in stage.inputs else None
     return figures(cands, scores, pairs, counts, ctx.cfg.judge.max_score, opt("previous_candidates", Candidate),
                    opt("previous_scores"), accuracy("reference_rm"), accuracy("previous_reference_rm"),
                    opt("reference_scores"), lookup, judged)
