@@ -13,7 +13,7 @@ whole allocation of its job (generation: every replica of `generation.nodes`).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .layout import estimate
 
@@ -56,11 +56,17 @@ def _convert(stage: str, params_b: float, cfg, what: str) -> StageCost:
     return StageCost(stage, what, 0, 0, f"{cfg.cluster.assumed_convert_gb_per_s:g} GB/s", 1, hours)
 
 
+def _judged_in(cfg) -> float:
+    """Prompt tokens of one judgement: the template, the question (a generated prompt ~ one demo
+    long) and the answer."""
+    return JUDGE_TEMPLATE_TOKENS + SHOT_TOKENS + cfg.candidates.max_new_tokens
+
+
 def _generation_rows(cfg, replicas: int) -> list[StageCost]:
     """Prompts, candidates, judgements and (with eval.rm) the reward-model evaluation."""
     p, cand, j = cfg.prompts, cfg.candidates, cfg.judge
     tp, n_prompts = cfg.generation.tensor_parallel_size, p.num_prompts
-    judged_in = JUDGE_TEMPLATE_TOKENS + SHOT_TOKENS + cand.max_new_tokens  # a generated prompt ~ one demo long
+    judged_in = _judged_in(cfg)
     rows = [
         # one request per kept prompt at least (fewer kept than asked: more requests; a bound, not a count)
         _gen("prompts", f"{n_prompts} requests x {p.samples_per_request}", n_prompts, p.samples_per_request,
@@ -98,35 +104,31 @@ def _dpo_rows(cfg) -> list[StageCost]:
     return rows
 
 
-def _beyond_rows(cfg, replicas: int) -> list[StageCost]:
+def _beyond_rows(cfg, replicas: int, answers: StageCost, judge: StageCost) -> list[StageCost]:
     """The later papers' extra stages (judge.meta, pairs.strategy=cream|temporal,
-    guard.reference_judge), priced like the stages they repeat."""
-    n_prompts, cand, j = cfg.prompts.num_prompts, cfg.candidates, cfg.judge
-    tp = cfg.generation.tensor_parallel_size
-    judged_in = JUDGE_TEMPLATE_TOKENS + SHOT_TOKENS + cand.max_new_tokens
-    judge = _generation_rows(cfg, replicas)[2]
+    guard.reference_judge), priced like the stages they repeat (`answers`, `judge`, DPO)."""
+    n_prompts, j = cfg.prompts.num_prompts, cfg.judge
     rows = []
     if j.meta:  # one answer per prompt, every two of its K judgements in both orders
-        battles = n_prompts * j.k * (j.k - 1)
-        rows.append(_gen("meta_judge", f"{n_prompts} answers x {j.k * (j.k - 1)} ordered judgement pairs", battles, 1,
-                         judged_in + 2 * j.max_new_tokens, j.meta_max_new_tokens, cfg, replicas, tp))
-    for name, on in (("judge_previous", cfg.pairs.strategy == "cream"), ("judge_reference", bool(cfg.guard.reference_judge))):
-        if on:
-            rows.append(StageCost(name, "a second judge of the same answers", judge.tokens_in, judge.tokens_out,
-                                  judge.rate, judge.gpus, judge.wall_h))
+        rows.append(_gen("meta_judge", f"{n_prompts} answers x {j.k * (j.k - 1)} ordered judgement pairs",
+                         n_prompts * j.k * (j.k - 1), 1, _judged_in(cfg) + 2 * j.max_new_tokens,
+                         j.meta_max_new_tokens, cfg, replicas, cfg.generation.tensor_parallel_size))
+    second = "a second judge of the same answers"
+    if cfg.pairs.strategy == "cream":
+        rows.append(replace(judge, stage="judge_previous", what=second))
+    if cfg.guard.reference_judge:
+        rows.append(replace(judge, stage="judge_reference", what=second))
     if cfg.pairs.strategy == "temporal":  # M1's answers (from iteration 3), a future DPO, its answers; all judged
-        answers = _generation_rows(cfg, replicas)[1]
-        for name, row in (("anchor_candidates", answers), ("anchor_judge", judge), ("future_candidates", answers),
-                          ("future_judge", judge)):
-            rows.append(StageCost(name, row.what, row.tokens_in, row.tokens_out, row.rate, row.gpus, row.wall_h))
-        rows += [StageCost(f"future_{r.stage}", r.what, r.tokens_in, r.tokens_out, r.rate, r.gpus, r.wall_h)
-                 for r in _dpo_rows(cfg)]
+        rows += [replace(answers, stage="anchor_candidates"), replace(judge, stage="anchor_judge"),
+                 replace(answers, stage="future_candidates"), replace(judge, stage="future_judge")]
+        rows += [replace(r, stage=f"future_{r.stage}") for r in _dpo_rows(cfg)]
     return rows
 
 
 def iteration_cost(cfg, replicas: int) -> list[StageCost]:
     """Iteration t >= 2 (M_{t-1} -> M_t) as configured; `replicas`: vLLM replicas of the job."""
-    return _generation_rows(cfg, replicas) + _beyond_rows(cfg, replicas) + _dpo_rows(cfg)
+    generation = _generation_rows(cfg, replicas)  # prompts, candidates, judge[, eval/rm]
+    return generation + _beyond_rows(cfg, replicas, generation[1], generation[2]) + _dpo_rows(cfg)
 
 
 def cost_lines(cfg, replicas: int, total_gpus: int) -> list[str]:
