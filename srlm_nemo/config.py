@@ -273,7 +273,8 @@ class GuardConfig:
     # previous iteration's judge
     max_agreement_drop: float = 0.1
     # a frozen judge (a model path, hub id or run label such as M1) also scores each iteration's
-    # answers (stage iter_t/judge_reference); the share of pairs it orders as the pairs do
+    # answers (stage iter_t/judge_reference); the share of prompts where it orders this judge's
+    # best and worst answer as this judge does
     reference_judge: Optional[str] = None
     min_reference_agreement: float = 0.5
 

@@ -97,16 +97,17 @@ def strategy_comparison(run_dir: Path) -> list[dict]:
         recorded = pm["config"].get("pairs", {})
         used = PairsConfig(**{k: v for k, v in recorded.items() if k in PairsConfig.__dataclass_fields__})
         prev = d / "judge_previous" / "scores.jsonl"
+        temporal = _temporal_files(d)
         for strategy in PAIR_STRATEGIES:
-            if strategy == "cream" and not prev.exists() or strategy == "temporal" and not _temporal_files(d):
+            # cream and temporal only where their extra judgements or answers exist
+            if strategy == "cream" and not prev.exists() or strategy == "temporal" and not temporal:
                 continue
-            if strategy == "temporal":  # only where its extra answers exist (a run with pairs.strategy=temporal)
-                anchor, future = ((read_jsonl(c, Candidate), read_jsonl(x, CandidateScore)) for c, x in _temporal_files(d))
+            if strategy == "temporal":
+                anchor, future = ((read_jsonl(c, Candidate), read_jsonl(x, CandidateScore)) for c, x in temporal)
                 pairs, _ = temporal_pairs(cands, scores, anchor, future, used.min_valid_candidates)
-                rows.append(_pair_lengths(t, strategy, pairs, strategy == used.strategy))
-                continue
-            pairs, _ = build_pairs(cands, scores, min_valid=used.min_valid_candidates, strategy=strategy,
-                                   length_rho=used.length_rho)
+            else:
+                pairs, _ = build_pairs(cands, scores, min_valid=used.min_valid_candidates, strategy=strategy,
+                                       length_rho=used.length_rho)
             if strategy == "cream":
                 pairs, _ = cream_weights(pairs, scores, read_jsonl(prev, CandidateScore), used.cream_average)
             rows.append(_pair_lengths(t, strategy, pairs, strategy == used.strategy))

@@ -64,8 +64,8 @@ def run(ctx, stage, fp):
     margins = [r["rewards/margins"] for r in result.log if "rewards/margins" in r]
     losses = [r["loss"] for r in result.log if "loss" in r]
     return {"pairs": len(pairs), "judge_pairs": sum(p.kind == "judgement" for p in pairs), "steps": result.steps,
-            "checkpoints": result.checkpoints, "kept": selection["picked"] if selection else result.kept, "first_loss": losses[0] if losses else None,
-            "last_loss": losses[-1] if losses else None,
+            "checkpoints": result.checkpoints, "kept": selection["picked"] if selection else result.kept,
+            "first_loss": losses[0] if losses else None, "last_loss": losses[-1] if losses else None,
             "last_reward_margin": margins[-1] if margins else None, "selection": selection}
 
 
