@@ -59,14 +59,7 @@ def iteration_stages(cfg: Config, run_dir: Path, t: int, policy: Path, policy_la
                        model=policy_label)
     judge = _judge_stage(cfg, d, t, "judge", candidates.outputs["candidates"], policy, policy_label)
     # Meta-Rewarding: the policy compares its own judgements; the better/worse ones train the judge
-    meta = [] if not cfg.judge.meta else [
-        Stage(f"iter_{t}/meta_judge", "meta_judge", d / "meta_judge",
-              config=reads(cfg, *JUDGING, "judge.meta_template", "judge.meta_max_new_tokens"),
-              inputs={"candidates": candidates.outputs["candidates"], "judgements": judge.outputs["judgements"],
-                      "model": policy, "template": template_path(cfg.judge.template),
-                      "meta_template": template_path(cfg.judge.meta_template)},
-              outputs={"verdicts": d / "meta_judge" / "verdicts.jsonl",
-                       "judge_pairs": d / "meta_judge" / "judge_pairs.jsonl"}, iteration=t, model=policy_label)]
+    meta = [_meta_judge_stage(cfg, d, t, candidates, judge, policy, policy_label)] if cfg.judge.meta else []
     # CREAM: the model before the policy judges the same answers (consistency weights)
     cream = [] if cfg.pairs.strategy != "cream" else [
         _judge_stage(cfg, d, t, "judge_previous", candidates.outputs["candidates"], *previous)]
@@ -88,6 +81,18 @@ def iteration_stages(cfg: Config, run_dir: Path, t: int, policy: Path, policy_la
                                               **({"judge_pairs": meta[0].outputs["judge_pairs"]} if meta else {})})
     dpo = _dpo_stage(cfg, run_dir, d, t, "dpo", pairs, policy, next_label)
     return [prompts, candidates, judge, *rm, *meta, *cream, *reference, *temporal, pairs, dpo]
+
+
+def _meta_judge_stage(cfg: Config, d: Path, t: int, candidates: Stage, judge: Stage, policy: Path,
+                      label: str) -> Stage:
+    m = d / "meta_judge"
+    return Stage(f"iter_{t}/meta_judge", "meta_judge", m,
+                 config=reads(cfg, *JUDGING, "judge.meta_template", "judge.meta_max_new_tokens"),
+                 inputs={"candidates": candidates.outputs["candidates"], "judgements": judge.outputs["judgements"],
+                         "model": policy, "template": template_path(cfg.judge.template),
+                         "meta_template": template_path(cfg.judge.meta_template)},
+                 outputs={"verdicts": m / "verdicts.jsonl", "judge_pairs": m / "judge_pairs.jsonl"},
+                 iteration=t, model=label)
 
 
 def _pairs_stage(cfg: Config, d: Path, t: int, name: str, inputs: dict[str, Path]) -> Stage:
