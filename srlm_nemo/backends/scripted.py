@@ -24,6 +24,7 @@ import hashlib
 import json
 import re
 
+from ..judge_parse import parse_score
 from ..schemas import Sampling
 from .generation import Completion
 
@@ -39,11 +40,6 @@ def _h(*parts) -> int:
 def _block(text: str, tag: str) -> str | None:
     m = re.search(rf"<{tag}>\n?(.*?)\n?</{tag}>", text, re.DOTALL)
     return m.group(1) if m else None
-
-
-def _score(judgement: str) -> int:
-    m = re.findall(r"Score: (\d)", judgement)
-    return int(m[-1]) if m else 0
 
 
 def quality(answer: str) -> int | None:
@@ -82,7 +78,7 @@ class ScriptedGenerator:
         ja, jb = _block(user, "judgement_a"), _block(user, "judgement_b")
         if ja is not None and jb is not None:  # meta-judge: the judgement nearer the answer's quality wins
             q = quality(_block(user, "response") or "") or 0
-            da, db = abs(_score(ja) - q), abs(_score(jb) - q)
+            da, db = (abs((parse_score(x, 0, 5).score or 0) - q) for x in (ja, jb))
             return "Compared with the answer's quality.\nWinner: " + ("A" if da < db else "B" if db < da else "tie")
         a, b = _block(user, "response_a"), _block(user, "response_b")
         if a is not None and b is not None:
