@@ -2,7 +2,7 @@
 
 Checked before anything is submitted, each failure naming its keys:
 TP x PP x DP = GPUs of the stage; global batch divisible by micro batch x DP; attention heads
-divisible by TP; layers divisible by PP (x VP when interleaved); sequence length within the
+divisible by TP; layers divisible by PP (x VP when interleaved; DPO cannot interleave); sequence length within the
 model's; sequence parallel only with TP > 1; FP8 only with Transformer Engine.
 """
 from __future__ import annotations
@@ -39,6 +39,11 @@ def validate_layout(sec: str, stage, arch, cluster) -> int:
     need(arch.num_layers % chunks == 0, f"{k}.pipeline_parallel / {k}.virtual_pipeline / model.arch.num_layers",
          f"{arch.num_layers} layers are not divisible by PP x VP = {chunks}")
     need(p.virtual_pipeline is None or pp > 1, f"{k}.virtual_pipeline", "interleaving needs pipeline_parallel > 1")
+    # NeMo-Aligner 0.7.0 swaps the reference policy's weights into a single model chunk and
+    # asserts that there is one (utils.swap_dict): DPO fails at its first batch with interleaving
+    need(sec != "dpo" or p.virtual_pipeline is None, f"{k}.virtual_pipeline",
+         "NeMo-Aligner's DPO cannot interleave pipeline stages (it swaps the reference weights into one "
+         "model chunk); leave it null")
     need(stage.max_seq_len <= arch.max_seq_len, f"{sec}.max_seq_len / model.arch.max_seq_len",
          f"{stage.max_seq_len} exceeds the model's {arch.max_seq_len}")
     need(not p.sequence_parallel or tp > 1, f"{k}.sequence_parallel", "needs tensor_parallel > 1")

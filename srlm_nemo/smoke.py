@@ -15,8 +15,10 @@ embeddings, with only the sizes and the layout scaled to the node:
                  the original's (its weights rounded to BF16 as the .nemo holds them), float32,
                  max abs difference <= 1e-4; the HF folder holds no pickle
     sft, dpo     NeMo-Aligner's train_gpt_sft.py / train_gpt_dpo.py, a few steps, TP x PP scaled
-                 to the node's GPUs (TP 2 x PP 2 on 4); DPO's first loss = ln 2 within 1e-3
-                 (policy = reference at step 0)
+                 to the node's GPUs (TP 2 x PP 2 on 4), without dropout; DPO's first loss = ln 2
+                 within 1e-3 (policy = reference at step 0, read from NeMo's TensorBoard log), and
+                 its first reference log-probs = an HF forward of the same tokens through the SFT
+                 model converted back to HF (max per-token difference <= 0.05 nats: BF16)
     export       the DPO checkpoint -> .nemo (megatron_ckpt_to_nemo.py) -> HF, as checkpoint
                  selection does; transformers loads it and generates
     generate     the configured generation backend samples answers from the newest model there
@@ -68,6 +70,24 @@ LOG_TAIL = 15
 TINY_ARCH = ArchConfig(num_layers=2, num_attention_heads=4, hidden_size=64, vocab_size=2000, max_seq_len=1024,
                        params_b=0.0)
 ROUND_TRIP_TOLERANCE = 1e-4
+# NeMo computes in BF16 (8 bits of mantissa): a log-prob of a 2000-token softmax may move by
+# about 1e-2; a wrong weight mapping moves them by whole nats.
+REFERENCE_TOLERANCE = 0.05
+# The first `train/loss` NeMo-Aligner logged (exp_manager's TensorBoard logger), read by the
+# training Python, which has TensorBoard wherever NeMo wrote the log.
+READ_FIRST_LOSS = r"""
+import pathlib, sys
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+first = None
+for f in sorted(pathlib.Path(sys.argv[1]).rglob("events.out.tfevents.*")):
+    ea = EventAccumulator(str(f), size_guidance={"scalars": 0})
+    ea.Reload()
+    if "train/loss" in ea.Tags()["scalars"]:
+        e = min(ea.Scalars("train/loss"), key=lambda e: e.step)
+        if first is None or e.step < first[0]:
+            first = (e.step, e.value)
+print("FIRST_LOSS", *(first or ()))
+"""
 
 
 class Skip(Exception):
@@ -124,7 +144,7 @@ class Smoke:
             self.out(f"      full log: {r.log}")
         return r
 
-    def run(self, name: str, cmd: list[str], python: bool = True) -> Path:
+    def run(self, name: str, cmd: list[str], python: bool = True, env: dict | None = None) -> Path:
         """Runs `cmd` (a rendered command: its leading "python" becomes the training Python),
         output to logs/<name>.log; Fail on a non-zero exit."""
         if python and cmd[0] == "python":
@@ -135,7 +155,7 @@ class Smoke:
             f.flush()
             try:
                 p = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, cwd=self.work, timeout=self.timeout_s,
-                                   env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                                   env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})})
             except subprocess.TimeoutExpired:
                 raise Fail(f"timed out after {self.timeout_s} s", log) from None
         if p.returncode != 0:
@@ -211,7 +231,7 @@ class Smoke:
             raise Fail(f"logits differ by {diff:.3g} > {ROUND_TRIP_TOLERANCE:g} (float32, weights rounded to bf16)")
         return f"max |logit difference| {diff:.3g} <= {ROUND_TRIP_TOLERANCE:g} (float32 forward, bf16 weights)"
 
-    def _train(self, algo: str) -> Path:
+    def _train(self, algo: str, env: dict | None = None) -> Path:
         self.skip_after("verify")
         self.need("gpu", "aligner_dir", "nemo_aligner")
         s = scaled_section(getattr(self.cfg, algo), self.env.get("cuda_gpus") or 1)
@@ -221,7 +241,7 @@ class Smoke:
         train, val = write_training_data(algo, self.work / "tiny_hf", d, s.global_batch_size)
         nemo_in = str(self.work / "input.nemo") if algo == "sft" else na.final_nemo(str(self.work / "sft" / "results"))
         build = na.train_sft_command if algo == "sft" else na.train_dpo_command
-        return self.run(algo, build(cluster, s, nemo_in, str(train), str(val), str(d / "results")))
+        return self.run(algo, build(cluster, s, nemo_in, str(train), str(val), str(d / "results")), env=env)
 
     def sft(self) -> str:
         self._train("sft")
@@ -229,14 +249,52 @@ class Smoke:
 
     def dpo(self) -> str:
         self.skip_after("sft")
-        log = self._train("dpo")
-        first = first_loss(log.read_text())
-        if first is None:
-            raise Fail("no loss found in the log", log)
+        dump = self.work / "dpo" / "reference_logprobs.json"
+        dump.unlink(missing_ok=True)
+        log = self._train("dpo", env={"SRLM_DUMP_REFERENCE": str(dump), "PYTHONPATH": self.launcher_path()})
+        first, source = self.first_dpo_loss(log)
         if abs(first - math.log(2)) > 1e-3:
-            raise Fail(f"first DPO loss {first:.5f}, not ln 2 = {math.log(2):.5f} within 1e-3: policy and "
-                       "reference differ at step 0", log)
-        return f"first loss {first:.5f} (ln 2 = {math.log(2):.5f})"
+            raise Fail(f"first DPO loss {first:.5f} ({source}), not ln 2 = {math.log(2):.5f} within 1e-3: "
+                       "policy and reference differ at step 0", log)
+        worst, mean = self.reference_vs_hf(dump)
+        return (f"first loss {first:.5f} ({source}; ln 2 = {math.log(2):.5f}); reference log-probs vs HF: "
+                f"max {worst:.3g}, mean {mean:.3g} nats per token (<= {REFERENCE_TOLERANCE:g})")
+
+    def launcher_path(self) -> str:
+        """A PYTHONPATH holding only this package, for the rendered DPO command's launcher
+        (`-m srlm_nemo.cluster.run_aligner_dpo`) where the training Python lacks srlm: nothing
+        else of our environment (transformers 5, numpy 2) may reach NeMo's."""
+        d = self.work / "pythonpath"
+        d.mkdir(exist_ok=True)
+        if not (d / "srlm_nemo").exists():
+            (d / "srlm_nemo").symlink_to(Path(__file__).resolve().parent, target_is_directory=True)
+        return os.pathsep.join(filter(None, [os.environ.get("PYTHONPATH"), str(d)]))
+
+    def first_dpo_loss(self, log: Path) -> tuple[float, str]:
+        tb = self.run("dpo_loss", [self.python, "-c", READ_FIRST_LOSS, str(self.work / "dpo" / "results")],
+                      python=False)
+        line = next((x.split() for x in tb.read_text().splitlines() if x.startswith("FIRST_LOSS")), [])
+        if len(line) == 3:
+            return float(line[2]), f"TensorBoard train/loss at step {line[1]}"
+        first = first_loss(log.read_text())  # no TensorBoard log: the progress bar's 3 digits
+        if first is None:
+            raise Fail("no train/loss in NeMo's TensorBoard log and no train_loss in the progress output", log)
+        return first, "progress bar, 3 digits"
+
+    def reference_vs_hf(self, dump: Path) -> tuple[float, float]:
+        """NeMo-Aligner's first reference log-probs against an HF forward of the same tokens
+        through the DPO's starting model (the SFT .nemo, converted back to HF as a run does)."""
+        if not dump.exists():
+            raise Fail(f"the DPO launcher wrote no reference log-probs to {dump}")
+        hf = self.work / "sft_hf"
+        for cmd in na.convert_nemo_to_hf(self.cluster, na.final_nemo(str(self.work / "sft" / "results")),
+                                         str(self.work / "tiny_hf"), str(hf), 0.0):
+            self.run("sft_to_hf", cmd)
+        worst, mean = reference_difference(json.loads(dump.read_text()), hf)
+        if not worst <= REFERENCE_TOLERANCE:
+            raise Fail(f"reference log-probs differ from the HF forward by up to {worst:.3g} nats per token "
+                       f"(mean {mean:.3g}) > {REFERENCE_TOLERANCE:g}")
+        return worst, mean
 
     def export(self) -> str:
         self.skip_after("dpo")
@@ -287,20 +345,43 @@ class Smoke:
 
 def scaled_section(s, gpus: int):
     """The sft/dpo section at smoke size, its layout scaled to the node: TP 2 x PP 2 on 4 or
-    more GPUs, TP 2 on 2 or 3, TP 1 on 1 (the tiny model has 4 heads, 2 KV heads, 2 layers)."""
+    more GPUs, TP 2 on 2 or 3, TP 1 on 1 (the tiny model has 4 heads, 2 KV heads, 2 layers);
+    no dropout."""
     tp = 2 if gpus >= 2 else 1
     pp = 2 if gpus >= 4 else 1
     par = replace(s.parallel, tensor_parallel=tp, pipeline_parallel=pp, nodes=1, virtual_pipeline=None,
                   sequence_parallel=s.parallel.sequence_parallel and tp > 1)
+    # No dropout: with it the policy's step-0 forward differs from the reference's by its masks,
+    # and neither ln 2 nor the HF comparison would hold exactly.
     return replace(s, parallel=par, max_steps=2, save_steps=1, global_batch_size=4, micro_batch_size=1,
-                   max_seq_len=256)
+                   max_seq_len=256, dropout=0.0)
 
 
 def first_loss(log_text: str) -> float | None:
-    """The first `loss` value NeMo-Aligner's progress output shows (`loss=0.693`, `loss: 0.693`)."""
+    """The first `train_loss` NeMo-Aligner's DPO progress bar shows (tqdm's postfix of the step's
+    metrics, `train_loss=0.693`: three significant digits)."""
     import re
-    m = re.search(r"\bloss[=:\s]+([0-9]*\.[0-9]+)", log_text)
+    m = re.search(r"\btrain_loss=([0-9.]+(?:e-?[0-9]+)?)", log_text)
     return float(m.group(1)) if m else None
+
+
+def reference_difference(dump: dict, model_dir: Path) -> tuple[float, float]:
+    """Max and mean |NeMo-Aligner's reference log-prob - HF's| over the response tokens (labels
+    >= 0) of the dumped sequences; HF in float32. Inputs and labels as NeMo-Aligner's collate
+    builds them: labels[i] is the token after tokens[i], -100 where nothing is trained."""
+    import torch
+    from transformers import AutoModelForCausalLM
+    m = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=torch.float32)
+    diffs = []
+    for tokens, labels, ref in zip(dump["tokens"], dump["labels"], dump["logprobs"]):
+        with torch.no_grad():
+            logp = torch.log_softmax(m(torch.tensor([tokens])).logits[0].float(), dim=-1)
+        for i, label in enumerate(labels):
+            if label >= 0:
+                diffs.append(abs(float(logp[i, label]) - ref[i]))
+    if not diffs:
+        raise Fail("the dumped reference batch has no response tokens")
+    return max(diffs), sum(diffs) / len(diffs)
 
 
 def max_logit_difference(original: Path, round_tripped: Path) -> float:

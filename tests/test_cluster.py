@@ -36,6 +36,7 @@ def test_paper_layouts_validate():
     ("dpo.global_batch_size=17", "dpo.global_batch_size / dpo.micro_batch_size"),
     ("dpo.parallel.tensor_parallel=16 model.arch.num_attention_heads=60", "model.arch.num_attention_heads"),
     ("sft.parallel.virtual_pipeline=3", "sft.parallel.virtual_pipeline / model.arch.num_layers"),
+    ("dpo.parallel.virtual_pipeline=4", "dpo.parallel.virtual_pipeline: NeMo-Aligner's DPO cannot interleave"),
     ("sft.max_seq_len=8192", "sft.max_seq_len / model.arch.max_seq_len"),
     ("dpo.parallel.fp8=true dpo.parallel.transformer_engine=false", "dpo.parallel.fp8 / dpo.parallel.transformer_engine"),
 ])
@@ -182,6 +183,15 @@ def _fake_steps(ran, envs=None, final_nemo=True):
     return run
 
 
+def _runs(cmd: list[str]) -> str:
+    """What a job step runs: `-m MODULE` and the script it is given, or the script."""
+    script = next((a for a in cmd if a.endswith(".py")), None)
+    if "-m" in cmd:
+        module = cmd[cmd.index("-m") + 1]
+        return f"{module} {script}" if script else module
+    return script
+
+
 def test_nemo_aligner_backend_writes_data_then_runs_each_step(tiny_model, tmp_path, monkeypatch):
     """The backend's own flow, with `subprocess.run` recording the steps instead of needing
     srun and NeMo (absent here): data files first, then the four steps in order; a failing step
@@ -203,16 +213,16 @@ def test_nemo_aligner_backend_writes_data_then_runs_each_step(tiny_model, tmp_pa
     work = tmp_path / "iter_2" / "dpo" / "work" / "nemo"
     assert len((work / "train.jsonl").read_text().splitlines()) == 12  # 8 held out: one global batch
     assert len((work / "val.jsonl").read_text().splitlines()) == 8
-    assert [next(a for a in cmd if a.endswith(".py") or a in ("-m", "-c")) for cmd in ran][:3] == [
-        f"{c.cluster.nemo_dir}/scripts/checkpoint_converters/convert_llama_hf_to_nemo.py", "-m",
-        f"{c.cluster.nemo_aligner_dir}/examples/nlp/gpt/train_gpt_dpo.py"]
+    assert [_runs(cmd) for cmd in ran][:3] == [
+        f"{c.cluster.nemo_dir}/scripts/checkpoint_converters/convert_llama_hf_to_nemo.py", "srlm_nemo.cluster.verify",
+        f"srlm_nemo.cluster.run_aligner_dpo {c.cluster.nemo_aligner_dir}/examples/nlp/gpt/train_gpt_dpo.py"]
     assert (work / "commands.sh").read_text().count("srun") == 5
     assert all("SLURM_NTASKS" not in e and "PATH" in e for e in envs)
     # run again (a requeued job): the checked conversion is not repeated, training resumes in place
     ran.clear()
     trainer.dpo(str(tiny_model), pairs, out, c.dpo)
-    assert [next(a for a in cmd if a.endswith(".py") or a in ("-m", "-c")) for cmd in ran][0] == \
-        f"{c.cluster.nemo_aligner_dir}/examples/nlp/gpt/train_gpt_dpo.py"
+    assert _runs(ran[0]) == \
+        f"srlm_nemo.cluster.run_aligner_dpo {c.cluster.nemo_aligner_dir}/examples/nlp/gpt/train_gpt_dpo.py"
     assert "converted and checked by an earlier run" in (work / "commands.sh").read_text()
     (work / "input.nemo.verified").unlink()
     monkeypatch.setattr(subprocess, "run", lambda cmd, env=None: subprocess.CompletedProcess(cmd, 3))

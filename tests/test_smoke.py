@@ -65,9 +65,71 @@ def test_the_smoke_layout_passes_the_runs_own_layout_check(gpus, layout):
         assert validate_layout(sec, s, TINY_ARCH, cluster) == 1
 
 
-def test_first_loss_reads_nemo_aligners_progress_line():
-    assert first_loss("Epoch 0: 50%|| 1/2 [00:01<00:01, loss=0.693, lr=1e-6]\n... loss=0.5") == pytest.approx(0.693)
-    assert first_loss("nothing here") is None
+def test_first_loss_reads_nemo_aligners_progress_bar():
+    """NeMo-Aligner's DPO loop sets tqdm's postfix to the step's metrics, each named train_*;
+    written here by tqdm itself. A checkpoint name's validation_loss is not the training loss."""
+    import io
+
+    from tqdm import tqdm
+    out = io.StringIO()
+    out.write("saved megatron_gpt--validation_loss=0.512-step=1-consumed_samples=4.0\n")
+    bar = tqdm(range(2), file=out, desc="Training steps")
+    for step in bar:
+        bar.set_postfix({"train_loss": [0.6931471805599453, 0.52][step], "train_acc": 0.5, "train_lr": 1e-6})
+    assert first_loss(out.getvalue()) == pytest.approx(0.693)
+    assert first_loss("val_loss=0.5 validation_loss=0.4") is None
+
+
+def test_the_first_loss_is_read_from_tensorboard_at_full_precision(tmp_path):
+    """What the dpo step reads first: `train/loss` at the lowest step of NeMo's TensorBoard log
+    (also across the event files of a resumed run), not the progress bar's three digits."""
+    import subprocess
+
+    from torch.utils.tensorboard import SummaryWriter
+
+    from srlm_nemo.smoke import READ_FIRST_LOSS
+    for run, steps in (("resumed", (1,)), ("first", (0, 1))):
+        w = SummaryWriter(str(tmp_path / "results" / run))
+        for s in steps:
+            w.add_scalar("train/loss", 0.6931 + s / 10, s)
+            w.add_scalar("val/loss", 0.1, s)
+        w.close()
+    p = subprocess.run([sys.executable, "-c", READ_FIRST_LOSS, str(tmp_path / "results")], capture_output=True,
+                       text=True, check=True)
+    step, value = p.stdout.split()[1:]
+    assert step == "0" and float(value) == pytest.approx(0.6931, abs=1e-6)
+    empty = subprocess.run([sys.executable, "-c", READ_FIRST_LOSS, str(tmp_path / "none")], capture_output=True,
+                           text=True, check=True)
+    assert empty.stdout.split() == ["FIRST_LOSS"]
+
+
+def test_reference_log_probs_against_hf_catch_a_wrong_model_or_shift(tiny_model):
+    """The dpo step's comparison, on a dump laid out as NeMo-Aligner's collate lays it out
+    (inputs = sequence without its last token, labels = the next tokens, the prompt's -100):
+    log-probs of the same model agree; another model's, or labels left unshifted, do not."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from srlm_nemo.smoke import REFERENCE_TOLERANCE, reference_difference
+
+    def dump(model, scored_shift=1):
+        """scored_shift 0: the reference scored each position's own token, not the next one."""
+        seqs, prompt = [[1, 5, 9, 14, 3, 7, 2], [1, 5, 9, 20, 21, 2, 2]], 3
+        tokens = [s[:-1] for s in seqs]
+        labels = [([-100] * prompt + s[prompt:])[1:] for s in seqs]
+        scored = [([-100] * prompt + s[prompt:])[scored_shift:scored_shift + len(s) - 1] for s in seqs]
+        with torch.no_grad():
+            logp = torch.log_softmax(model(torch.tensor(tokens)).logits.float(), dim=-1)
+        ref = [[float(logp[b, i, max(l, 0)]) for i, l in enumerate(row)] for b, row in enumerate(scored)]
+        return {"tokens": tokens, "labels": labels, "logprobs": ref}
+
+    m = AutoModelForCausalLM.from_pretrained(str(tiny_model), dtype=torch.float32)
+    assert reference_difference(dump(m), tiny_model)[0] < 1e-5
+    assert reference_difference(dump(m, scored_shift=0), tiny_model)[0] > REFERENCE_TOLERANCE
+    with torch.no_grad():
+        for p in m.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    assert reference_difference(dump(m), tiny_model)[0] > REFERENCE_TOLERANCE
 
 
 def test_the_round_trip_check_catches_a_wrong_weight_mapping(tiny_model, tmp_path):

@@ -12,7 +12,9 @@
   layers, heads, vocabulary). .nemo -> HF after training, since generation (vLLM) serves HF
   checkpoints.
 * Training: `train_gpt_sft.py` / `train_gpt_dpo.py` with a Hydra override for every knob; the
-  layout keys are `++model.*` overrides on the .nemo's own config.
+  layout keys are `++model.*` overrides on the .nemo's own config. DPO's script runs under
+  `python -m srlm_nemo.cluster.run_aligner_dpo`, which puts the model in eval mode for the
+  reference log-probs (NeMo-Aligner 0.7.0 computes them in training mode, with dropout).
 
 Nothing here needs a GPU to run; the commands it renders do (they are not run on CPU machines).
 """
@@ -192,9 +194,15 @@ def _optim(s) -> list[str]:
             f"++model.hidden_dropout={s.dropout}", f"++model.attention_dropout={s.dropout}", f"++model.ffn_dropout={s.dropout}"]
 
 
+# DPO runs NeMo-Aligner's script through this module, which computes the reference log-probs in
+# eval mode (with dropout on, NeMo-Aligner computes them with dropout; see its docstring).
+DPO_LAUNCHER = ("-m", "srlm_nemo.cluster.run_aligner_dpo")
+
+
 def _trainer(cluster, s, algo: str) -> list[str]:
     # algo: "sft" | "dpo", the trainer sub-section of NeMo-Aligner's config
-    return ["python", f"{cluster.nemo_aligner_dir}/examples/nlp/gpt/train_gpt_{algo}.py",
+    return ["python", *(DPO_LAUNCHER if algo == "dpo" else ()),
+            f"{cluster.nemo_aligner_dir}/examples/nlp/gpt/train_gpt_{algo}.py",
             f"trainer.num_nodes={s.parallel.nodes}", f"trainer.devices={cluster.gpus_per_node}",
             f"trainer.{algo}.max_epochs={int(s.epochs) if s.max_steps < 0 else 1}", f"trainer.{algo}.max_steps={s.max_steps}",
             f"trainer.{algo}.save_interval={s.save_steps}", f"trainer.{algo}.val_check_interval={s.save_steps}"]
