@@ -6,8 +6,8 @@ Why: NeMo-Aligner computes them in whatever mode the model is in. `augment_datal
 them between training steps (training mode) and, in validation, before `validation_step` calls
 `set_eval`, so they are always computed in training mode. With dropout above 0 (the paper's DPO
 uses 0.1) every reference log-prob then carries its own dropout noise, in training and in
-validation. The TRL backend's reference model runs in eval mode; with this change both backends
-optimise the same objective. With dropout 0 the change makes no numeric difference.
+validation. The TRL backend loads its reference model without dropout; with this change both
+backends optimise the same objective. With dropout 0 the change makes no numeric difference.
 
 `SRLM_DUMP_REFERENCE=PATH`: the first reference batch this rank computes (tokens, labels,
 per-token log-probs) is written there as JSON, for the smoke test's comparison with an HF
