@@ -3,6 +3,7 @@ on a FAIL. Here (no GPU, no Transformer Engine, no Apex) the NeMo steps SKIP and
 needs NeMo's sources runs only where SRLM_NEMO_SRC names a directory holding NeMo/ (v2.1.0) and
 NeMo-Aligner/ (v0.7.0) checkouts, as on the development machine, not on CI."""
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -83,8 +84,6 @@ def test_first_loss_reads_nemo_aligners_progress_bar():
 def test_the_first_loss_is_read_from_tensorboard_at_full_precision(tmp_path):
     """What the dpo step reads first: `train/loss` at the lowest step of NeMo's TensorBoard log
     (also across the event files of a resumed run), not the progress bar's three digits."""
-    import subprocess
-
     from torch.utils.tensorboard import SummaryWriter
 
     from srlm_nemo.smoke import READ_FIRST_LOSS
@@ -194,3 +193,15 @@ def test_the_sft_and_dpo_steps_data_is_written_here(algo, keys, tiny_model, tmp_
         assert len(rows) == 4 and all(set(r) == keys for r in rows)
     if algo == "dpo":
         assert all(r["chosen_response"] != r["rejected_response"] for r in rows)
+
+
+@pytest.mark.skipif(not os.environ.get("SRLM_NEMO_SRC") or not (REPO / ".venv-contract/bin/python").exists(),
+                    reason="needs SRLM_NEMO_SRC (NeMo v2.1.0 and NeMo-Aligner v0.7.0 checkouts) and .venv-contract")
+def test_the_gpu_machines_pruned_packages_end_each_script_as_before():
+    """What tests/gpu/prune.txt deletes (so NeMo's packages reach the GPU machine in one call),
+    deleted in a copy of .venv-contract: each script the smoke test runs ends exactly as it does
+    in the original. Deleting a library pyarrow links (its Substrait) made this fail."""
+    p = subprocess.run(["bash", str(REPO / "tests/gpu/check_prune.sh"), os.environ["SRLM_NEMO_SRC"]],
+                       capture_output=True, text=True, timeout=1200)
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-2000:]
+    assert p.stdout.count("\nsame ") == 5

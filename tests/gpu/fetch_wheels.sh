@@ -1,32 +1,30 @@
 #!/usr/bin/env bash
-# Here, before a GPU session: the wheels of tests/gpu/nemo_wheels.txt for CPython 3.12 (the GPU
-# machine's), split into .gpu-wheels/part{1,2,3} of at most 60 MiB each, and NeMo's converters and
-# NeMo-Aligner's training scripts copied from their tagged sources into .gpu-src/ (both folders are
-# git-ignored; tests/gpu/nemo_steps.sh says how they travel).
-#   tests/gpu/fetch_wheels.sh PYTHON3.12 NEMO_GIT_DIR NEMO_ALIGNER_GIT_DIR
-# (the git directories: clones, or the bare mirrors `fetch` brings, with tags v2.1.0 / v0.7.0)
+# Here, before a GPU session: what tests/gpu/nemo_steps.sh needs on the GPU machine, in two
+# git-ignored places that travel in one call (64 MiB):
+#   .gpu-env.tar.xz  the wheels of tests/gpu/nemo_wheels.txt for CPython 3.12 (the GPU machine's),
+#                    installed into nemo/, less what tests/gpu/prune.txt lists (checked on CPU by
+#                    tests/gpu/check_prune.sh), packed with xz (about 57 MiB)
+#   .gpu-src/        NeMo's converters and NeMo-Aligner's training scripts from their tags, and Apex
+#                    25.01's Python package with the sources of the two CUDA extensions NeMo needs
+#   tests/gpu/fetch_wheels.sh PYTHON3.12 NEMO_GIT_DIR NEMO_ALIGNER_GIT_DIR APEX_GIT_DIR
+# (the git directories: clones, or the bare mirrors `fetch` brings, with tags v2.1.0 / v0.7.0 / 25.01)
 set -euo pipefail
-py=$1 nemo=$2 aligner=$3
+py=$1 nemo=$2 aligner=$3 apex=$4
 cd "$(dirname "$0")/../.."
-rm -rf .gpu-wheels .gpu-src && mkdir -p .gpu-wheels/all .gpu-src/NeMo .gpu-src/NeMo-Aligner
-grep -v '^#' tests/gpu/nemo_wheels.txt | "$py" -m pip wheel -q --no-deps -w .gpu-wheels/all -r /dev/stdin
-"$py" - <<'PY'
-import os, pathlib, shutil
-files = sorted(pathlib.Path(".gpu-wheels/all").glob("*.whl"), key=lambda p: -p.stat().st_size)
-parts, sizes = [[], [], []], [0, 0, 0]
-for f in files:  # largest first, each into the emptiest part
-    i = sizes.index(min(sizes))
-    parts[i].append(f)
-    sizes[i] += f.stat().st_size
-assert max(sizes) <= 60 * 2**20, f"a part is over 60 MiB: {[s / 2**20 for s in sizes]}"
-for i, part in enumerate(parts, 1):
-    d = pathlib.Path(f".gpu-wheels/part{i}")
-    d.mkdir()
-    for f in part:
-        shutil.move(str(f), d / f.name)
-    print(f"part{i}: {len(part)} wheels, {sizes[i - 1] / 2**20:.1f} MiB")
-shutil.rmtree(".gpu-wheels/all")
-PY
+build=$(mktemp -d)
+trap 'rm -rf "$build"' EXIT
+rm -rf .gpu-env.tar.xz .gpu-src && mkdir -p "$build/wheels" "$build/env/nemo" .gpu-src/NeMo .gpu-src/NeMo-Aligner .gpu-src/apex
+grep -v '^#' tests/gpu/nemo_wheels.txt | "$py" -m pip wheel -q --no-deps -w "$build/wheels" -r /dev/stdin
+"$py" -m pip install -q --no-index --no-deps --no-compile --target "$build/env/nemo" "$build"/wheels/*.whl
+bash tests/gpu/prune.sh "$build/env/nemo"
+tar -cf - -C "$build/env" nemo | xz -9 -T0 > .gpu-env.tar.xz
+size=$(stat -c %s .gpu-env.tar.xz)
+echo ".gpu-env.tar.xz: $((size / 1048576)) MiB"
 git --git-dir="$nemo" archive v2.1.0 scripts/checkpoint_converters examples/nlp/language_modeling | tar -x -C .gpu-src/NeMo
 git --git-dir="$aligner" archive v0.7.0 examples/nlp/gpt | tar -x -C .gpu-src/NeMo-Aligner
-du -sh .gpu-wheels/* .gpu-src
+git --git-dir="$apex" archive 25.01 apex csrc | tar -x -C .gpu-src/apex
+# of Apex's own C++/CUDA sources under apex/, only the distributed Adam's are built there
+find .gpu-src/apex/apex/contrib/csrc -mindepth 1 -maxdepth 1 ! -name optimizers -exec rm -rf {} +
+total=$(( $(stat -c %s .gpu-env.tar.xz) + $(du -sb .gpu-src | cut -f1) + $(git ls-files -z | xargs -0 cat | wc -c) ))
+echo "one call carries $((total / 1048576)) MiB (the limit is 64)"
+[ "$total" -le $((62 * 1048576)) ] || { echo "too much for one call" >&2; exit 1; }
