@@ -56,8 +56,10 @@ try:
     out["cuda_gpus"] = torch.cuda.device_count() if torch.cuda.is_available() else 0
 except Exception as e:
     out["torch"], out["cuda_gpus"], out["torch_error"] = None, 0, repr(e)[:300]
+# apex_cuda: what NeMo's DDP strategy (every NeMo script here) imports, Apex's distributed Adam with
+# its CUDA extensions amp_C and distributed_adam_cuda
 for name, mod in [("nemo", "nemo"), ("megatron_core", "megatron.core"), ("nemo_aligner", "nemo_aligner"),
-                  ("transformer_engine", "transformer_engine"), ("apex_cuda", "amp_C")]:
+                  ("transformer_engine", "transformer_engine"), ("apex_cuda", "nemo.core.optim.distributed_adam")]:
     try:
         m = importlib.import_module(mod)
         out[name] = str(getattr(m, "__version__", "present"))
@@ -233,7 +235,7 @@ class Smoke:
 
     def _train(self, algo: str, env: dict | None = None) -> Path:
         self.skip_after("verify")
-        self.need("gpu", "aligner_dir", "nemo_aligner")
+        self.need("gpu", "aligner_dir", "nemo_aligner", "apex_cuda")
         s = scaled_section(getattr(self.cfg, algo), self.env.get("cuda_gpus") or 1)
         cluster = replace(self.cluster, gpus_per_node=s.parallel.tensor_parallel * s.parallel.pipeline_parallel)
         validate_layout(algo, s, TINY_ARCH, cluster)  # the run's own layout check, on the smoke's layout
