@@ -90,6 +90,15 @@ def test_sft_command_and_fp8_knobs():
         assert want in train, want
 
 
+def test_jobs_ask_for_whole_nodes_with_all_their_memory():
+    """`srlm cluster sbatch-args`, as slurm/pipeline.sh submits with: whole nodes, every GPU, and
+    all host memory (--mem=0): the 70B HF -> .nemo conversion holds 280 GB of float32 weights."""
+    from srlm_nemo.cluster.steps import sbatch_args
+    args = sbatch_args(cfg70(), "iteration")
+    for want in ("--nodes=4", "--exclusive", "--mem=0", "--gpus-per-node=8", "--signal=B:USR1@300"):
+        assert want in args, want
+
+
 def test_pyxis_flags_only_with_a_container():
     c = cfg70().cluster
     assert any(x.startswith("--container-image") for x in srun_prefix(c, 1, "img.sqsh", 1))

@@ -70,7 +70,11 @@ def generation_layout(cfg, part: str) -> GenerationLayout:
 
 def sbatch_args(cfg, part: str) -> list[str]:
     c = cfg.cluster
-    args = [f"--nodes={job_nodes(cfg, part)}", "--exclusive"]  # steps use every CPU and GPU of the nodes
+    # Steps use every CPU and GPU of the nodes, and all their memory: --exclusive alone gets the
+    # cluster's default memory per CPU where memory is a scheduled resource, and NeMo's HF -> .nemo
+    # converter holds the whole HF model in float32 in host memory (Llama 2 70B: 280 GB). NVIDIA's
+    # own NeMo launcher asks the same (exclusive, mem 0).
+    args = [f"--nodes={job_nodes(cfg, part)}", "--exclusive", "--mem=0"]
     if c.gpus_per_node:
         args.append(f"--gpus-per-node={c.gpus_per_node}")
     if c.partition:
