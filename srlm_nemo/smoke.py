@@ -273,9 +273,12 @@ class Smoke:
         return os.pathsep.join(filter(None, [os.environ.get("PYTHONPATH"), str(d)]))
 
     def first_dpo_loss(self, log: Path) -> tuple[float, str]:
-        tb = self.run("dpo_loss", [self.python, "-c", READ_FIRST_LOSS, str(self.work / "dpo" / "results")],
-                      python=False)
-        line = next((x.split() for x in tb.read_text().splitlines() if x.startswith("FIRST_LOSS")), [])
+        try:
+            tb = self.run("dpo_loss", [self.python, "-c", READ_FIRST_LOSS, str(self.work / "dpo" / "results")],
+                          python=False)
+            line = next((x.split() for x in tb.read_text().splitlines() if x.startswith("FIRST_LOSS")), [])
+        except Fail:  # no TensorBoard in the training Python
+            line = []
         if len(line) == 3:
             return float(line[2]), f"TensorBoard train/loss at step {line[1]}"
         first = first_loss(log.read_text())  # no TensorBoard log: the progress bar's 3 digits

@@ -102,6 +102,24 @@ def test_the_first_loss_is_read_from_tensorboard_at_full_precision(tmp_path):
     assert empty.stdout.split() == ["FIRST_LOSS"]
 
 
+@pytest.mark.parametrize("prints,exits,expect", [
+    ("FIRST_LOSS 0 0.6931472", 0, (0.6931472, "TensorBoard train/loss at step 0")),
+    ("FIRST_LOSS", 0, (0.693, "progress bar, 3 digits")),                      # no train/loss logged
+    ("ModuleNotFoundError: No module named 'tensorboard'", 1, (0.693, "progress bar, 3 digits"))])
+def test_the_first_loss_falls_back_to_the_progress_bar(prints, exits, expect, tmp_path):
+    """The training Python reads NeMo's TensorBoard log; where it logged no train/loss or has no
+    TensorBoard, the step reads the progress bar instead of failing."""
+    from srlm_nemo.smoke import Smoke
+    fake = tmp_path / "python"
+    fake.write_text(f"#!/bin/sh\necho \"{prints}\"\nexit {exits}\n")
+    fake.chmod(0o755)
+    smoke = Smoke(load_config([])[0], tmp_path / "work", str(fake), None, None, out=lambda line: None)
+    log = tmp_path / "dpo.log"
+    log.write_text("Training steps:  50%|#####     | 1/2 [00:03<00:03, train_loss=0.693, train_acc=0.5, train_lr=1e-6]")
+    value, source = smoke.first_dpo_loss(log)
+    assert (value, source) == (pytest.approx(expect[0]), expect[1])
+
+
 def test_reference_log_probs_against_hf_catch_a_wrong_model_or_shift(tiny_model):
     """The dpo step's comparison, on a dump laid out as NeMo-Aligner's collate lays it out
     (inputs = sequence without its last token, labels = the next tokens, the prompt's -100):
