@@ -151,6 +151,8 @@ class Smoke:
         output to logs/<name>.log; Fail on a non-zero exit."""
         if python and cmd[0] == "python":
             cmd = [self.python, *cmd[1:]]
+            # rendered commands run modules of ours (the DPO launcher, the converter's template)
+            env = {"PYTHONPATH": self.launcher_path(), **(env or {})}
         log = self.logs / f"{name}.log"
         with open(log, "a") as f:
             f.write(f"$ {' '.join(cmd)}\n")
@@ -253,7 +255,7 @@ class Smoke:
         self.skip_after("sft")
         dump = self.work / "dpo" / "reference_logprobs.json"
         dump.unlink(missing_ok=True)
-        log = self._train("dpo", env={"SRLM_DUMP_REFERENCE": str(dump), "PYTHONPATH": self.launcher_path()})
+        log = self._train("dpo", env={"SRLM_DUMP_REFERENCE": str(dump)})
         first, source = self.first_dpo_loss(log)
         if abs(first - math.log(2)) > 1e-3:
             raise Fail(f"first DPO loss {first:.5f} ({source}), not ln 2 = {math.log(2):.5f} within 1e-3: "
@@ -263,9 +265,9 @@ class Smoke:
                 f"max {worst:.3g}, mean {mean:.3g} nats per token (<= {REFERENCE_TOLERANCE:g})")
 
     def launcher_path(self) -> str:
-        """A PYTHONPATH holding only this package, for the rendered DPO command's launcher
-        (`-m srlm_nemo.cluster.run_aligner_dpo`) where the training Python lacks srlm: nothing
-        else of our environment (transformers 5, numpy 2) may reach NeMo's."""
+        """A PYTHONPATH holding only this package, for the modules of ours that rendered commands
+        run (`-m srlm_nemo.cluster.run_aligner_dpo`, `...untied_base`) where the training Python
+        lacks srlm: nothing else of our environment (transformers 5, numpy 2) may reach NeMo's."""
         d = self.work / "pythonpath"
         d.mkdir(exist_ok=True)
         if not (d / "srlm_nemo").exists():

@@ -56,7 +56,7 @@ def test_sequence_parallel_needs_tp():
 def test_rendered_dpo_command_carries_every_knob():
     c = cfg70()
     cmds = training_commands(c, "/ck/run/iter_2/dpo", "dpo", "/ck/run/sft/model", "/ck/run/iter_2/dpo/model")
-    convert, verify, train, back, copy = (shlex.join(x) for x in cmds)
+    convert, verify, train, template, back, copy = (shlex.join(x) for x in cmds)
     assert "convert_llama_hf_to_nemo.py" in convert and "--gres=gpu:1" in convert  # BF16 needs CUDA seen
     assert "srlm_nemo.cluster.verify /ck/run/iter_2/dpo/work/nemo/input.nemo /ck/run/sft/model --precision bf16" in verify
     for want in ["srun --nodes=4 --ntasks=32 --ntasks-per-node=8", "train_gpt_dpo.py", "trainer.num_nodes=4", "trainer.devices=8",
@@ -75,7 +75,7 @@ def test_rendered_dpo_command_carries_every_knob():
 
 def test_small_models_convert_back_on_the_gpu():
     c = load_config(["experiment=llama2_7b_h100"])[0]
-    back = training_commands(c, "/r/iter_1/dpo", "dpo", "/hf", "/r/iter_1/dpo/model")[3]
+    back = training_commands(c, "/r/iter_1/dpo", "dpo", "/hf", "/r/iter_1/dpo/model")[4]
     assert "convert_llama_nemo_to_hf.py" in back[back.index("python") + 1] and "--cpu-only" not in back
 
 
@@ -225,7 +225,7 @@ def test_nemo_aligner_backend_writes_data_then_runs_each_step(tiny_model, tmp_pa
     assert [_runs(cmd) for cmd in ran][:3] == [
         f"{c.cluster.nemo_dir}/scripts/checkpoint_converters/convert_llama_hf_to_nemo.py", "srlm_nemo.cluster.verify",
         f"srlm_nemo.cluster.run_aligner_dpo {c.cluster.nemo_aligner_dir}/examples/nlp/gpt/train_gpt_dpo.py"]
-    assert (work / "commands.sh").read_text().count("srun") == 5
+    assert (work / "commands.sh").read_text().count("srun") == 6  # + the converter's untied template
     assert all("SLURM_NTASKS" not in e and "PATH" in e for e in envs)
     # run again (a requeued job): the checked conversion is not repeated, training resumes in place
     ran.clear()
@@ -316,7 +316,8 @@ def test_nemo_aligner_dpo_with_judge_selection_exports_each_checkpoint(tiny_mode
     assert e[e.index("--tensor_model_parallel_size") + 1] == "8" and e[e.index("--pipeline_model_parallel_size") + 1] == "2"
     assert e[e.index("--checkpoint_name") + 1] == "megatron_gpt--val_loss=0.693-step=200-consumed_samples=3200.0-epoch=0"
     assert e[e.index("--precision") + 1] == "bf16-mixed"  # the script's default would load it as fp16
-    to_hf = ran[ran.index(e) + 1]
+    template, to_hf = ran[ran.index(e) + 1: ran.index(e) + 3]
+    assert "srlm_nemo.cluster.untied_base" in template and any(a.endswith("convert_llama_nemo_to_hf.py") for a in to_hf)
     assert str(tmp_path / "iter_2/dpo/work/step-200") in to_hf  # where select_checkpoint looks
 
 
@@ -369,7 +370,7 @@ def test_export_and_back_conversion_parse_as_nemo_parses_them():
                                 "/o/step-200", c.model.arch.params_b)
     ckpt = nemo_parser("megatron_ckpt_to_nemo.py").parse_args(script_args(cmds[0], "megatron_ckpt_to_nemo.py"))
     assert (ckpt.precision, ckpt.tensor_model_parallel_size, ckpt.pipeline_model_parallel_size) == ("bf16-mixed", 8, 2)
-    back = nemo_parser("convert_llama_nemo_to_hf.py").parse_args(script_args(cmds[1], "convert_llama_nemo_to_hf.py"))
+    back = nemo_parser("convert_llama_nemo_to_hf.py").parse_args(script_args(cmds[2], "convert_llama_nemo_to_hf.py"))
     assert back.precision == "bf16" and back.cpu_only is True and back.hf_output_path == "/o/step-200"
 
 
@@ -401,7 +402,7 @@ def test_checkpoints_kept_for_selection_and_final_nemo_named():
     assert "exp_manager.checkpoint_callback_params.save_top_k=-1" in dpo[2]  # select=judge needs them all
     for cmds, stage in ((dpo, "iter_2/dpo"), (sft, "sft")):
         assert "exp_manager.name=megatron_gpt" in cmds[2]  # gpt_sft.yaml would name it megatron_gpt_sft
-        back = cmds[3]
+        back = cmds[4]
         assert back[back.index("--input_name_or_path") + 1] == f"/r/{stage}/work/nemo/results/checkpoints/megatron_gpt.nemo"
     final = training_commands(cfg70("dpo.select=last"), "/r/d", "dpo", "/hf", "/r/d/model")[2]
     assert not any("save_top_k" in a for a in final)
@@ -596,11 +597,27 @@ def test_the_hf_folders_we_write_get_no_pickle():
     save_pretrained's safetensors in --hf_output_path: the pickle goes next to the .nemo, outside
     the HF folder, and the next command removes it."""
     cfg, _ = load_config(["experiment=llama2_70b_h100"])
-    convert, tidy = na.convert_nemo_to_hf(cfg.cluster, "/w/results/final.nemo", "/base", "/run/iter_2/dpo/model", 70)
+    template, convert, tidy = na.convert_nemo_to_hf(cfg.cluster, "/w/results/final.nemo", "/base",
+                                                    "/run/iter_2/dpo/model", 70)
     scratch = convert[convert.index("--output_path") + 1]
     assert not scratch.startswith("/run/iter_2/dpo/model") and scratch.startswith("/w/results/")
     assert convert[convert.index("--hf_output_path") + 1] == "/run/iter_2/dpo/model"
-    assert tidy[:2] == ["bash", "-c"] and f"rm -f {shlex.quote(scratch)};" in tidy[2]
+    # the converter's template is the base with untied embeddings, made next to the .nemo first
+    assert template == ["python", "-m", "srlm_nemo.cluster.untied_base", "/base", "/w/results/final.nemo.hf_template"]
+    assert convert[convert.index("--hf_input_path") + 1] == template[-1]
+    assert tidy[:2] == ["bash", "-c"] and f"rm -rf {shlex.quote(scratch)} {template[-1]};" in tidy[2]
+
+
+def test_the_converters_template_unties_a_tied_base_and_links_the_rest(tiny_model, tmp_path):
+    """untied_base: the tied tiny model's config with tie_word_embeddings false, every other file
+    a link to the base's (no copy of the weights); an untied base's config is kept as it is."""
+    from srlm_nemo.cluster.untied_base import untied_base
+    assert untied_base(tiny_model, tmp_path / "t") is True
+    assert json.loads((tmp_path / "t/config.json").read_text())["tie_word_embeddings"] is False
+    assert json.loads((tiny_model / "config.json").read_text())["tie_word_embeddings"] is True  # base untouched
+    others = {f.name for f in tiny_model.iterdir()} - {"config.json"}
+    assert others and all((tmp_path / "t" / n).is_symlink() for n in others)
+    assert untied_base(tmp_path / "t", tmp_path / "t2") is False
 
 
 def test_the_later_papers_stages_run_as_cluster_steps():

@@ -163,3 +163,21 @@ def test_the_rendered_dpo_command_composes_through_the_launcher(tmp_path):
     assert job["model"]["tensor_model_parallel_size"] == 8 and job["model"]["global_batch_size"] == 16
     assert job["pretrained_checkpoint"]["restore_from_path"] == "/in.nemo"
     assert job["trainer"]["dpo"]["save_interval"] == 200
+
+
+@pytest.mark.skipif(not os.environ.get("SRLM_NEMO_SRC") or not CONTRACT_PY.exists(),
+                    reason="needs SRLM_NEMO_SRC (a NeMo v2.1.0 checkout in it) and .venv-contract")
+def test_nemos_back_conversion_keeps_a_tied_models_trained_embedding_only_with_our_template(tiny_model, tmp_path):
+    """NeMo trains a tied-embedding model's embedding and output layer apart. NeMo 2.1.0's own
+    .nemo -> HF code, given the tied base as its template, copies both into transformers' one
+    shared tensor: the trained embedding is lost (the output layer overwrites it). With
+    untied_base's template (what our rendered command passes) both survive."""
+    converter = os.path.join(os.environ["SRLM_NEMO_SRC"], "NeMo/scripts/checkpoint_converters/convert_llama_nemo_to_hf.py")
+    out = tmp_path / "out.json"
+    p = subprocess.run([str(CONTRACT_PY), str(REPO / "tests/contract/tied_export_check.py"), converter, str(tiny_model),
+                        str(tmp_path / "work"), str(out)], capture_output=True, text=True, cwd=tmp_path, timeout=600,
+                       env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
+    assert p.returncode == 0, p.stderr[-4000:]
+    got = json.loads(out.read_text())
+    assert got["base_as_template"] == {"embedding_kept": False, "output_layer_kept": True}
+    assert got["untied_template"] == {"embedding_kept": True, "output_layer_kept": True}

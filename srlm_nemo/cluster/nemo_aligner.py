@@ -111,11 +111,14 @@ def convert_nemo_to_hf(cluster, nemo_path: str, base_hf: str, out_dir: str, para
     # The converter also torch.save()s the whole state dict to --output_path (a pickle): it goes
     # next to the .nemo and is removed; the HF folder gets save_pretrained's safetensors only.
     scratch = f"{nemo_path}.state_dict.bin"
-    return [["python", f"{cluster.nemo_dir}/scripts/checkpoint_converters/convert_llama_nemo_to_hf.py",
+    # The converter's template: the base with its embeddings untied (untied_base.py says why)
+    template = f"{nemo_path}.hf_template"
+    return [["python", "-m", "srlm_nemo.cluster.untied_base", base_hf, template],
+            ["python", f"{cluster.nemo_dir}/scripts/checkpoint_converters/convert_llama_nemo_to_hf.py",
              "--input_name_or_path", nemo_path, "--output_path", scratch,
-             "--hf_input_path", base_hf, "--hf_output_path", out_dir, "--precision", "bf16", *cpu_only],
+             "--hf_input_path", template, "--hf_output_path", out_dir, "--precision", "bf16", *cpu_only],
             # tokenizer and chat template travel with the weights (vLLM needs them)
-            ["bash", "-c", f"rm -f {shlex.quote(scratch)}; "
+            ["bash", "-c", f"rm -rf {shlex.quote(scratch)} {shlex.quote(template)}; "
                            f"cp {shlex.quote(base_hf)}/tokenizer* {shlex.quote(base_hf)}/special_tokens_map.json "
                            f"{shlex.quote(out_dir)}/ 2>/dev/null; cp {shlex.quote(base_hf)}/chat_template.jinja "
                            f"{shlex.quote(out_dir)}/ 2>/dev/null; true"]]

@@ -120,10 +120,9 @@ class NemoAlignerTrainer:
                 label = na.checkpoint_label(name)
                 hf = stage_dir / "work" / label
                 if not (hf / "config.json").exists():
-                    to_nemo, to_hf, copy_tokenizer = na.export_checkpoint(c, s, str(ckpt_dir), name,
-                                                               str(work / f"{label}.nemo"), model_path, str(hf),
-                                                               self.cfg.model.arch.params_b)
-                    steps(f"{sec}: exporting {name}", [many + to_nemo, one + to_hf, one + copy_tokenizer])
+                    to_nemo, *to_hf = na.export_checkpoint(c, s, str(ckpt_dir), name, str(work / f"{label}.nemo"),
+                                                           model_path, str(hf), self.cfg.model.arch.params_b)
+                    steps(f"{sec}: exporting {name}", [many + to_nemo, *(one + x for x in to_hf)])
                 ckpts.append(label)
         return TrainResult(model_dir=str(out_dir), steps=-1, checkpoints=ckpts, kept="final")
 
