@@ -117,6 +117,8 @@ class Smoke:
         # the steps run in `work`: a relative interpreter path means one from here
         python = str(Path(python).absolute()) if "/" in python else (shutil.which(python) or python)
         self.cfg, self.work, self.python, self.out, self.timeout_s = cfg, Path(work).resolve(), python, out, timeout_s
+        # the steps run in `work`: relative source directories mean ones from here
+        nemo_dir, aligner_dir = (Path(d).absolute() if d else None for d in (nemo_dir, aligner_dir))
         self.nemo_dir, self.aligner_dir = nemo_dir, aligner_dir
         self.cluster = replace(cfg.cluster, nemo_dir=str(nemo_dir or "/missing/NeMo"),
                                nemo_aligner_dir=str(aligner_dir or "/missing/NeMo-Aligner"))

@@ -102,6 +102,20 @@ def test_the_first_loss_is_read_from_tensorboard_at_full_precision(tmp_path):
     assert empty.stdout.split() == ["FIRST_LOSS"]
 
 
+def test_relative_source_directories_are_read_from_where_the_command_ran(tmp_path, monkeypatch):
+    """The steps run inside --work, so `--nemo-dir .gpu-src/NeMo` must mean the directory seen
+    from where srlm was started (on the GPU machine NeMo's converter was first looked for inside
+    the work directory and not found)."""
+    from srlm_nemo.cluster import nemo_aligner as na
+    from srlm_nemo.smoke import Smoke
+    monkeypatch.chdir(tmp_path)
+    smoke = Smoke(load_config([])[0], Path("work"), sys.executable, Path("src/NeMo"), Path("src/NeMo-Aligner"),
+                  out=lambda line: None)
+    cmd = na.convert_hf_to_nemo(smoke.cluster, "hf", "out.nemo")
+    assert cmd[1] == f"{tmp_path}/src/NeMo/scripts/checkpoint_converters/convert_llama_hf_to_nemo.py"
+    assert smoke.aligner_dir == tmp_path / "src/NeMo-Aligner"
+
+
 @pytest.mark.parametrize("prints,exits,expect", [
     ("FIRST_LOSS 0 0.6931472", 0, (0.6931472, "TensorBoard train/loss at step 0")),
     ("FIRST_LOSS", 0, (0.693, "progress bar, 3 digits")),                      # no train/loss logged

@@ -1,16 +1,16 @@
 #!/usr/bin/env bash
 # On the GPU machine (the device tool), issue 11's NeMo steps through `srlm cluster smoke`, in ONE
 # call; prepared and checked on CPU, not yet run on a GPU (none has been lent to this work):
-#   run: tests/gpu/nemo_steps.sh     carry: .gpu-env.tar.xz .gpu-src     timeout: 540 s
+#   run: tests/gpu/nemo_steps.sh     carry: .gpu-env.tar.xz .gpu-src     timeout: 600 s
 # (tests/gpu/fetch_wheels.sh makes both here first, about 2 minutes; they travel within 64 MiB.)
-# Logs come back under $OUT: gpu.txt, apex.txt, smoke.txt, logs.tar.gz.
+# Logs come back under $OUT: gpu.txt, apex.txt, imports.txt, smoke.txt, logs.tar.gz.
 #
 # Two Pythons: srlm runs in the machine's python3 (transformers 5, torch 2.11 with CUDA) with only its
 # own small dependencies added (.gpu-env/srlm); NeMo's and NeMo-Aligner's scripts run in the same
 # python3 with .gpu-env/nemo first on the path (NeMo 2.1.0's numpy 1.26, transformers 4.47 ...).
 # What differs from the NeMo container: no Transformer Engine, which cannot be installed there; Apex
 # is Apex 25.01's Python package with only the two CUDA extensions NeMo's DDP strategy imports
-# (amp_C, distributed_adam_cuda), built here by tests/gpu/build_apex.py (at most 4 minutes).
+# (amp_C, distributed_adam_cuda), built here by tests/gpu/build_apex.py (at most 200 s).
 # Expected stops, from CPU runs: NeMo 2.1.0's HF -> .nemo converter asserts mcore_gpt ==
 # transformer_engine and builds its GPT with TE's layer spec; megatron_ckpt_to_nemo.py fails at import
 # without TE (NameError: ApexGuardDefaults). So --force runs every step to record where each stops;
@@ -20,19 +20,38 @@ cd "$(dirname "$0")/../.." || exit 1
 out=${OUT:-runs/gpu-out}
 mkdir -p "$out" .gpu-env/srlm .gpu-env/apex
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader | tee "$out/gpu.txt"
-tar -xJf .gpu-env.tar.xz -C .gpu-env
+# Python's own xz reader: the machine may have no xz binary for tar -J
+python3 -c "import tarfile; tarfile.open('.gpu-env.tar.xz').extractall('.gpu-env')"
+echo "unpacked: $(du -sm .gpu-env | cut -f1) MB"
+# NeMo 2.1.0 pins numpy 1.x, but the image's compiled packages (scipy) need numpy 2 (np.long),
+# seen in the first run: NeMo runs on the image's numpy 2
+rm -rf .gpu-env/nemo/numpy .gpu-env/nemo/numpy.libs .gpu-env/nemo/numpy-*.dist-info
 # srlm's own dependencies that the image lacks, from the same unpacked set
 for d in hydra omegaconf antlr4 pydantic pydantic_core annotated_types typing_inspection rapidfuzz; do
   ln -sfn "$PWD/.gpu-env/nemo/$d" ".gpu-env/srlm/$d"
 done
 cp -r .gpu-src/apex/apex .gpu-env/apex/
-timeout 240 python3 tests/gpu/build_apex.py .gpu-src/apex .gpu-env/apex > "$out/apex.txt" 2>&1
-echo "apex build exit $?: $(tail -1 "$out/apex.txt")"
 printf '#!/bin/sh\nPYTHONPATH=%s/.gpu-env/nemo:%s/.gpu-env/apex:%s/.gpu-env/srlm:%s exec python3 "$@"\n' \
   "$PWD" "$PWD" "$PWD" "$PWD" > .gpu-env/nemo-python
 chmod +x .gpu-env/nemo-python
-PYTHONPATH="$PWD:$PWD/.gpu-env/srlm" timeout 420 python3 -m srlm_nemo.cli cluster smoke --force \
+# While Apex builds: how far each NeMo script gets at import with the image's packages
+(
+  N=.gpu-src/NeMo A=.gpu-src/NeMo-Aligner/examples/nlp/gpt i=0
+  for c in "-m srlm_nemo.cluster.run_aligner_dpo $A/train_gpt_dpo.py --cfg job" "$A/train_gpt_sft.py --cfg job" \
+           "$N/scripts/checkpoint_converters/convert_llama_hf_to_nemo.py --help" \
+           "$N/examples/nlp/language_modeling/megatron_ckpt_to_nemo.py --help"; do
+    i=$((i + 1))
+    # shellcheck disable=SC2086  # the words of $c are the arguments
+    timeout 60 .gpu-env/nemo-python $c > "$out/imports-$i.log" 2>&1
+    echo "exit $? :: $c :: $(grep -E 'Error|error:' "$out/imports-$i.log" | tail -1 | cut -c1-300)" >> "$out/imports.txt"
+  done
+) &
+timeout 200 python3 tests/gpu/build_apex.py .gpu-src/apex .gpu-env/apex > "$out/apex.txt" 2>&1
+echo "apex build exit $?: $(tail -1 "$out/apex.txt")"
+wait
+cat "$out/imports.txt"
+PYTHONPATH="$PWD:$PWD/.gpu-env/srlm" timeout 280 python3 -m srlm_nemo.cli cluster smoke --force \
   --python .gpu-env/nemo-python --nemo-dir .gpu-src/NeMo --aligner-dir .gpu-src/NeMo-Aligner \
-  --work runs/gpu-smoke sft.parallel.transformer_engine=false dpo.parallel.transformer_engine=false \
+  --work runs/gpu-smoke generation=hf sft.parallel.transformer_engine=false dpo.parallel.transformer_engine=false \
   2>&1 | tee "$out/smoke.txt"
 tar -czf "$out/logs.tar.gz" -C runs/gpu-smoke logs
