@@ -1,20 +1,21 @@
 #!/usr/bin/env bash
 # On the GPU machine (the device tool), issue 11's NeMo steps through `srlm cluster smoke`, in ONE
-# call; prepared and checked on CPU, not yet run on a GPU (none has been lent to this work):
+# call (run three times on an H200 on 2026-11-28, 143-192 s each; README.md has what it showed):
 #   run: tests/gpu/nemo_steps.sh     carry: .gpu-env.tar.xz .gpu-src     timeout: 600 s
 # (tests/gpu/fetch_wheels.sh makes both here first, about 2 minutes; they travel within 64 MiB.)
 # Logs come back under $OUT: gpu.txt, apex.txt, imports.txt, smoke.txt, logs.tar.gz.
 #
 # Two Pythons: srlm runs in the machine's python3 (transformers 5, torch 2.11 with CUDA) with only its
 # own small dependencies added (.gpu-env/srlm); NeMo's and NeMo-Aligner's scripts run in the same
-# python3 with .gpu-env/nemo first on the path (NeMo 2.1.0's numpy 1.26, transformers 4.47 ...).
+# python3 with .gpu-env/nemo first on the path (NeMo 2.1.0's transformers 4.47, lightning 2.4.0 ...;
+# the image's numpy 2).
 # What differs from the NeMo container: no Transformer Engine, which cannot be installed there; Apex
 # is Apex 25.01's Python package with only the two CUDA extensions NeMo's DDP strategy imports
 # (amp_C, distributed_adam_cuda), built here by tests/gpu/build_apex.py (at most 200 s).
-# Expected stops, from CPU runs: NeMo 2.1.0's HF -> .nemo converter asserts mcore_gpt ==
-# transformer_engine and builds its GPT with TE's layer spec; megatron_ckpt_to_nemo.py fails at import
-# without TE (NameError: ApexGuardDefaults). So --force runs every step to record where each stops;
-# training asks for Megatron Core's local layer spec (*.parallel.transformer_engine=false).
+# Where it stops (seen): NeMo 2.1.0 builds no GPT model without TE: NLPModel.__init__ imports
+# bert_spec.py, whose fallback raises NameError: ApexGuardDefaults; megatron_ckpt_to_nemo.py fails the
+# same way at import. --force runs every step to record where each stops; training asks for
+# Megatron Core's local layer spec (*.parallel.transformer_engine=false).
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 1
 out=${OUT:-runs/gpu-out}
