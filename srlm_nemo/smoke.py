@@ -114,10 +114,9 @@ class Result:
 class Smoke:
     def __init__(self, cfg, work: Path, python: str, nemo_dir: Path | None, aligner_dir: Path | None,
                  out: Callable[[str], None] = print, timeout_s: int = 1800, force: bool = False):
-        # the steps run in `work`: a relative interpreter path means one from here
+        # the steps run in `work`: a relative interpreter or source path means one from here
         python = str(Path(python).absolute()) if "/" in python else (shutil.which(python) or python)
         self.cfg, self.work, self.python, self.out, self.timeout_s = cfg, Path(work).resolve(), python, out, timeout_s
-        # the steps run in `work`: relative source directories mean ones from here
         nemo_dir, aligner_dir = (Path(d).absolute() if d else None for d in (nemo_dir, aligner_dir))
         self.nemo_dir, self.aligner_dir = nemo_dir, aligner_dir
         self.cluster = replace(cfg.cluster, nemo_dir=str(nemo_dir or "/missing/NeMo"),
@@ -226,9 +225,7 @@ class Smoke:
     def round_trip(self) -> str:
         self.skip_after("verify")
         out = self.work / "round_trip_hf"
-        for cmd in na.convert_nemo_to_hf(self.cluster, str(self.work / "input.nemo"), str(self.work / "tiny_hf"),
-                                         str(out), 0.0):
-            self.run("round_trip", cmd)
+        self.nemo_to_hf("round_trip", self.work / "input.nemo", out)
         pickles = [p.name for p in out.iterdir() if p.suffix in (".bin", ".pt", ".pth", ".pkl")]
         if pickles:
             raise Fail(f"the HF folder holds pickles: {pickles}")
@@ -236,6 +233,11 @@ class Smoke:
         if not diff <= ROUND_TRIP_TOLERANCE:
             raise Fail(f"logits differ by {diff:.3g} > {ROUND_TRIP_TOLERANCE:g} (float32, weights rounded to bf16)")
         return f"max |logit difference| {diff:.3g} <= {ROUND_TRIP_TOLERANCE:g} (float32 forward, bf16 weights)"
+
+    def nemo_to_hf(self, name: str, nemo: Path | str, out: Path) -> None:
+        """The run's own .nemo -> HF commands, with the tiny model as the base."""
+        for cmd in na.convert_nemo_to_hf(self.cluster, str(nemo), str(self.work / "tiny_hf"), str(out), 0.0):
+            self.run(name, cmd)
 
     def _train(self, algo: str, env: dict | None = None) -> Path:
         self.skip_after("verify")
@@ -296,9 +298,7 @@ class Smoke:
         if not dump.exists():
             raise Fail(f"the DPO launcher wrote no reference log-probs to {dump}")
         hf = self.work / "sft_hf"
-        for cmd in na.convert_nemo_to_hf(self.cluster, na.final_nemo(str(self.work / "sft" / "results")),
-                                         str(self.work / "tiny_hf"), str(hf), 0.0):
-            self.run("sft_to_hf", cmd)
+        self.nemo_to_hf("sft_to_hf", na.final_nemo(str(self.work / "sft" / "results")), hf)
         worst, mean = reference_difference(json.loads(dump.read_text()), hf)
         if not worst <= REFERENCE_TOLERANCE:
             raise Fail(f"reference log-probs differ from the HF forward by up to {worst:.3g} nats per token "

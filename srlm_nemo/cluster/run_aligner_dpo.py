@@ -36,8 +36,9 @@ def reference_in_eval_mode(cls) -> None:
         return
 
     def get_ref_policy_logprobs(self, batch):
-        modes = [(m, m.training) for chunk in _chunks(self) for m in chunk.modules()]
-        for chunk in _chunks(self):
+        chunks = _chunks(self)
+        modes = [(m, m.training) for chunk in chunks for m in chunk.modules()]
+        for chunk in chunks:
             chunk.eval()
         try:
             logprobs = original(self, batch)
