@@ -57,12 +57,15 @@ try:
 except Exception as e:
     out["torch"], out["cuda_gpus"], out["torch_error"] = None, 0, repr(e)[:300]
 # apex_cuda: what NeMo's DDP strategy (every NeMo script here) imports, Apex's distributed Adam with
-# its CUDA extensions amp_C and distributed_adam_cuda
+# its CUDA extensions amp_C and distributed_adam_cuda. Transformer Engine: its torch part by name, since
+# TE's own __init__ swallows an ImportError of transformer_engine.pytorch (Megatron Core then fails later)
 for name, mod in [("nemo", "nemo"), ("megatron_core", "megatron.core"), ("nemo_aligner", "nemo_aligner"),
-                  ("transformer_engine", "transformer_engine"), ("apex_cuda", "nemo.core.optim.distributed_adam")]:
+                  ("transformer_engine", "transformer_engine.pytorch"),
+                  ("apex_cuda", "nemo.core.optim.distributed_adam")]:
     try:
         m = importlib.import_module(mod)
-        out[name] = str(getattr(m, "__version__", "present"))
+        top = importlib.import_module(mod.split(".")[0])
+        out[name] = str(getattr(m, "__version__", None) or getattr(top, "__version__", "present"))
     except Exception as e:
         out[name], out[name + "_error"] = None, f"{type(e).__name__}: {e}"[:300]
 print("PROBE " + json.dumps(out))

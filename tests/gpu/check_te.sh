@@ -20,7 +20,7 @@ if [ -x "$cuobjdump" ]; then
   echo "cuobjdump --list-elf: $listed"
   [ "$(echo "$listed" | awk '{print $2}' | sort -u)" = sm_90 ] || { echo "FAIL: cuobjdump sees other architectures" >&2; exit 1; }
 fi
-versions=$(cd "$te" && ls -d transformer_engine*.dist-info | sed -E 's/^[a-z0-9_]+-(.*)\.dist-info$/\1/' | sort -u)
+versions=$(find "$te" -maxdepth 1 -name "transformer_engine*.dist-info" -printf "%f\n" | sed -E 's/^[a-z0-9_]+-(.*)\.dist-info$/\1/' | sort -u)
 echo "versions: $versions"
 [ "$(echo "$versions" | wc -l)" = 1 ] || { echo "FAIL: the three packages' versions differ" >&2; exit 1; }
 size=$(stat -c %s "$repo/.gpu-te.tar.xz")
