@@ -19,8 +19,10 @@ TE=2.20.2
 cd "$work"
 [ -x venv/bin/python ] || "$py" -m venv venv
 venv/bin/pip install -q --upgrade pip
-# cuda-toolkit[nvcc,cccl]: the crt/ headers that cuda_runtime.h includes ship with nvcc
-venv/bin/pip install -q torch==2.11.0 "cuda-toolkit[nvcc,cccl]==13.0.2" "nvidia-cudnn-frontend>=1.29.0" pybind11 ninja wheel "setuptools<82" packaging
+# cuda-toolkit[nvcc,cccl]: the crt/ headers that cuda_runtime.h includes ship with nvcc; its extra
+# leaves nvidia-cuda-crt and nvidia-nvvm unpinned (pip took 13.5.37 beside nvcc 13.0.88, and ptxas then
+# refused the newer PTX when Apex was built with it), so both are pinned to nvcc's 13.0
+venv/bin/pip install -q torch==2.11.0 "cuda-toolkit[nvcc,cccl]==13.0.2" "nvidia-cuda-crt==13.0.*" "nvidia-nvvm==13.0.*" "nvidia-cudnn-frontend>=1.29.0" pybind11 ninja wheel "setuptools<82" packaging
 venv/bin/pip download -q --no-deps -d dl "transformer-engine-cu13==$TE" "transformer-engine==$TE" \
   "transformer-engine-torch==$TE" --no-binary transformer-engine-torch
 rm -rf src && mkdir -p src wheels && tar -xzf "dl/transformer_engine_torch-$TE.tar.gz" -C src

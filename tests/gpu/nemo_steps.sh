@@ -32,7 +32,9 @@ rm -rf .gpu-env/nemo/numpy .gpu-env/nemo/numpy.libs .gpu-env/nemo/numpy-*.dist-i
 for d in hydra omegaconf antlr4 pydantic pydantic_core annotated_types typing_inspection rapidfuzz; do
   ln -sfn "$PWD/.gpu-env/nemo/$d" ".gpu-env/srlm/$d"
 done
-printf '#!/bin/sh\nPYTHONPATH=%s/.gpu-env/nemo:%s/.gpu-env/apex:%s/.gpu-env/te:%s/.gpu-env/srlm:%s exec python3 "$@"\n' \
+# NVIDIA_PYTORCH_VERSION: NeMo 2.1.0's MegatronBaseModel reads it as the NGC container sets it and raises a
+# TypeError when it is unset (re.fullmatch(None), seen on CPU); 24.12 is the NeMo image of Apex 25.01's era
+printf '#!/bin/sh\nNVIDIA_PYTORCH_VERSION=24.12 PYTHONPATH=%s/.gpu-env/nemo:%s/.gpu-env/apex:%s/.gpu-env/te:%s/.gpu-env/srlm:%s exec python3 "$@"\n' \
   "$PWD" "$PWD" "$PWD" "$PWD" "$PWD" > .gpu-env/nemo-python
 chmod +x .gpu-env/nemo-python
 # How far each NeMo script gets at import
