@@ -7,7 +7,7 @@
 #   tests/gpu/build_te.sh PYTHON3.12 [WORK_DIR]
 # The torch extension is a CppExtension (no .cu files): it builds on this CPU machine against
 # PyPI's torch 2.11.0 (a CUDA 13 build) with the CUDA, cuDNN and NCCL headers of its nvidia-*
-# wheels; about 30-40 minutes on 2 cores. WORK_DIR (default ../te-build beside the checkout)
+# wheels; about 48 minutes on 2 cores (2026-12-02). WORK_DIR (default ../te-build beside the checkout)
 # keeps the build venv and downloads outside the repository; nothing there is committed.
 # The versions: the core wheel, the meta package and the extension must be equal (TE's import
 # checks it): NVTE_NO_LOCAL_VERSION keeps a +<sha> off the extension's version.

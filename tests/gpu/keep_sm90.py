@@ -55,6 +55,8 @@ def entries(data: bytes, first: int, end: int):
     at = first
     while at < end:
         kind, _, header_size, size = struct.unpack_from("<HHIQ", data, at)
+        if header_size == 0 or at + header_size + size > end:
+            raise SystemExit(f"malformed fat binary entry at file offset {at:#x}")
         arch, = struct.unpack_from("<I", data, at + 28)
         yield at, header_size + size, kind, arch
         at += header_size + size

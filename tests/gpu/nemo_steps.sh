@@ -2,7 +2,7 @@
 # On the GPU machine, call 2 of 2 (issue 23): the NeMo steps through `srlm cluster smoke`, right after
 # tests/gpu/te_steps.sh (call 1), whose .gpu-env/te (Transformer Engine) and .gpu-env/apex (Apex with
 # its CUDA extensions built) the warm machine still holds:
-#   run: bash tests/gpu/nemo_steps.sh     carry: .gpu-env.tar.xz .gpu-src     timeout: 420 s
+#   run: bash tests/gpu/nemo_steps.sh     carry: .gpu-env.tar.xz .gpu-src     timeout: what is left (<= 600 s)
 # (tests/gpu/fetch_wheels.sh makes both here first, about 5 minutes; they travel within 64 MiB.)
 # Logs come back under $OUT: imports.txt, smoke.txt, logs.tar.gz.
 #
