@@ -18,5 +18,5 @@ COPY . .
 # Our package with its light dependencies, constrained to what the image already holds: a
 # conflict fails the build instead of silently replacing NeMo's torch or transformers.
 RUN pip list --format=freeze > /tmp/image-packages.txt \
- && pip install --no-cache-dir --constraint /tmp/image-packages.txt -e . \
+ && pip install --no-cache-dir --constraint /tmp/image-packages.txt . \
  && python -m srlm_nemo.cluster.versions --expect containers/versions.train.json --write /opt/srlm/versions.json

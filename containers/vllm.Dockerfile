@@ -7,7 +7,7 @@ FROM ${VLLM_IMAGE}
 WORKDIR /workspace/srlm-nemo
 COPY . .
 RUN pip list --format=freeze > /tmp/image-packages.txt \
- && pip install --no-cache-dir --constraint /tmp/image-packages.txt -e . \
+ && pip install --no-cache-dir --constraint /tmp/image-packages.txt . \
  && python -m srlm_nemo.cluster.versions --expect containers/versions.vllm.json --write /opt/srlm/versions.json
 # The base image starts the OpenAI server; job steps run their own command.
 ENTRYPOINT []

@@ -21,7 +21,7 @@ STATE_STYLE = {"done": "green", "stale": "yellow", "partial": "yellow", "pending
 
 
 def _stages(cfg, convert: bool):
-    from recipes.self_rewarding import build
+    from srlm_nemo.recipes.self_rewarding import build
 
     from .context import Context
     return Context(cfg), build(cfg, convert)
@@ -154,7 +154,7 @@ def cmd_status(run_dir: str) -> int:
 
 
 def cmd_eval(a, ap) -> int:
-    from recipes import evaluation as ev
+    from .recipes import evaluation as ev
 
     from .context import Context
     cfg, _ = load_config(a.overrides)
@@ -180,7 +180,7 @@ def cmd_eval(a, ap) -> int:
 
 
 def _run_eval(cfg, ctx, stage, a) -> int:
-    from recipes import evaluation as ev
+    from .recipes import evaluation as ev
 
     from .pipeline import run_stage
     from .stages import runner

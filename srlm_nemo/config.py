@@ -400,12 +400,7 @@ TRAINING_KNOBS = ("training.name", "training.use_cpu", "training.gradient_checkp
 
 from pathlib import Path  # noqa: E402
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-
-
-def conf_dir() -> Path:
-    import os
-    return Path(os.environ.get("SRLM_CONF_DIR", REPO_ROOT / "conf"))
+from .resources import conf_dir  # noqa: E402
 
 
 def load_config(overrides: list[str] | None = None):

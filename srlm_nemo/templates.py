@@ -4,7 +4,6 @@ Every template a stage renders is recorded while the stage runs (`recording_read
 runner can check that the stage's fingerprint covers the template's contents."""
 from __future__ import annotations
 
-import os
 from contextlib import contextmanager
 from contextvars import ContextVar
 from functools import lru_cache
@@ -12,13 +11,9 @@ from pathlib import Path
 
 import jinja2
 
-from .config import REPO_ROOT
+from .resources import prompts_dir
 
 _reads: ContextVar[set | None] = ContextVar("template_reads", default=None)
-
-
-def prompts_dir() -> Path:
-    return Path(os.environ.get("SRLM_PROMPTS_DIR", REPO_ROOT / "prompts"))
 
 
 def template_path(name_or_path: str) -> Path:

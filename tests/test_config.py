@@ -88,7 +88,7 @@ def test_auto_dtype_is_resolved_before_anything_reads_it(monkeypatch):
 def test_head_to_head_stages(each, final, expected, tmp_path):
     from pathlib import Path
 
-    from recipes.self_rewarding import recipe_stages
+    from srlm_nemo.recipes.self_rewarding import recipe_stages
     cfg, _ = load_config([f"eval.h2h_each_iteration={each}", f"eval.h2h_final={final}", f"run.run_dir={tmp_path}"])
     names = {s.name.split("/")[-1] for s in recipe_stages(cfg, tmp_path, Path("/base")) if s.name.startswith("eval/h2h")}
     assert names == expected
@@ -99,7 +99,7 @@ def test_judge_meta_adds_its_stage_and_changes_nothing_the_judge_reads(tmp_path)
     switching judge.meta on must not re-run the judge, RM-eval or EFT stages."""
     from pathlib import Path
 
-    from recipes.self_rewarding import recipe_stages
+    from srlm_nemo.recipes.self_rewarding import recipe_stages
     plans = {}
     for meta in (False, True):
         cfg, _ = load_config([f"judge.meta={meta}", "judge.meta_ratio=0.5", f"run.run_dir={tmp_path}"])

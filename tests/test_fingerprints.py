@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from recipes.self_rewarding import recipe_stages
+from srlm_nemo.recipes.self_rewarding import recipe_stages
 from srlm_nemo.config import load_config
 from srlm_nemo.pipeline import ConfigView, Stage, StageContext, UndeclaredRead, planned_fingerprints, reads, run_stage
 

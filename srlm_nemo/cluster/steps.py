@@ -97,7 +97,7 @@ def check_allocation(cfg, part: str, have_nodes: int | None) -> None:
 
 def job_steps(cfg, part: str, iteration: str, overrides: list[str], python: str = "python") -> tuple[str, list[str]]:
     """The header line and the job steps of the sft job or of one iteration's job."""
-    from recipes.self_rewarding import build
+    from srlm_nemo.recipes.self_rewarding import build
     stages = build(cfg, convert=False)
     t, chosen = job_stages(stages, part, iteration)
     return (f"# iteration {t}" if part == "iteration" else "# seed and SFT"), step_lines(cfg, chosen, overrides, python, part)

@@ -8,14 +8,14 @@ out: seed/ift.jsonl (IFTExample), seed/eft_train.jsonl (EFTExample),
 from __future__ import annotations
 
 import random
-from pathlib import Path
 
 from ..artifacts import ArtifactError, read_jsonl, write_jsonl
 from ..config import eft_source
 from ..schemas import EFTExample, IFTExample, RankedPrompt
 from .. import oasst
+from ..resources import data_dir
 
-DATA = Path(__file__).resolve().parent.parent / "data"
+DATA = data_dir()
 
 
 def run(ctx, stage, fp):

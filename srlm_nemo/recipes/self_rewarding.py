@@ -24,8 +24,8 @@ from srlm_nemo.models import resolve_model
 from srlm_nemo.pipeline import Stage, reads
 from srlm_nemo.templates import template_path
 
-from recipes.evaluation import h2h_stage, model_path, rm_eval_stage, run_dir
-from recipes.iteration import iteration_stages
+from srlm_nemo.recipes.evaluation import h2h_stage, model_path, rm_eval_stage, run_dir
+from srlm_nemo.recipes.iteration import iteration_stages
 
 SEED_READS = tuple(f"seed.{k}" for k in ("source", "path", "hf_dataset", "hf_split", "lang", "num_ift", "eft_source",
                                           "num_eft_train", "num_eft_eval", "num_eval_trees", "num_ranked_pool",

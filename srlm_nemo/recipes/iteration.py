@@ -31,7 +31,7 @@ from srlm_nemo.models import resolve_model
 from srlm_nemo.pipeline import Stage, reads
 from srlm_nemo.templates import template_path
 
-from recipes.evaluation import JUDGING, judge_input, model_path, rm_eval_stage
+from srlm_nemo.recipes.evaluation import JUDGING, judge_input, model_path, rm_eval_stage
 
 
 def iteration_stages(cfg: Config, run_dir: Path, t: int, policy: Path, policy_label: str,
