@@ -14,11 +14,7 @@ leaderboard (and the paper's); every other result says so in its `comparable` fi
 alpaca_eval runs in a subprocess: its import reads OpenAI settings from the environment."""
 from __future__ import annotations
 
-import csv
-import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import yaml
@@ -29,7 +25,7 @@ DEFAULT_ANNOTATOR = "weighted_alpaca_eval_gpt4_turbo"
 ENDPOINT = "srlm_endpoint"
 
 
-def _package_dir() -> Path:
+def package_dir() -> Path:
     import importlib.util
     spec = importlib.util.find_spec("alpaca_eval")
     if spec is None or not spec.origin:
@@ -45,7 +41,7 @@ def endpoint_annotator(e, work: Path) -> tuple[Path, dict]:
     client from OPENAI_API_KEY(S) and OPENAI_API_BASE, so no file we leave holds it."""
     if not (e.judge_base_url and e.judge_model):
         raise ArtifactError("eval.alpaca_annotator=endpoint needs eval.judge_base_url and eval.judge_model")
-    template = _package_dir() / "evaluators_configs" / "alpaca_eval_clf_gpt4_turbo" / "alpaca_eval_clf.txt"
+    template = package_dir() / "evaluators_configs" / "alpaca_eval_clf_gpt4_turbo" / "alpaca_eval_clf.txt"
     if not template.exists():
         raise ArtifactError(f"{template}: alpaca_eval's classifier prompt is missing (alpaca_eval version?)")
     cfg = {ENDPOINT: {
@@ -62,61 +58,6 @@ def endpoint_annotator(e, work: Path) -> tuple[Path, dict]:
     (work / "client_configs.yaml").unlink(missing_ok=True)  # written by earlier versions, key inside
     return ann / "configs.yaml", {"OPENAI_CLIENT_CONFIG_PATH": str(work / "no-client-config.yaml"),
                                   "OPENAI_API_KEY": key, "OPENAI_API_KEYS": key, "OPENAI_API_BASE": e.judge_base_url}
-
-
-def run_score(ctx, stage, fp):
-    e = ctx.cfg.eval
-    work = stage.dir
-    work.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ)
-    if e.alpaca_annotator == "endpoint":
-        annotator, extra = endpoint_annotator(e, work)
-        env.update(extra)
-        name = ENDPOINT
-    else:
-        _package_dir()
-        annotator, name = e.alpaca_annotator, e.alpaca_annotator
-    out = work / "output"
-    cmd = [sys.executable, "-m", "alpaca_eval.main", "evaluate", "--model_outputs", str(stage.inputs["model_outputs"]),
-           "--annotators_config", str(annotator), "--output_path", str(out), "--is_overwrite_leaderboard", "True",
-           "--precomputed_leaderboard", "None"]
-    if "reference_outputs" in stage.inputs:
-        cmd += ["--reference_outputs", str(stage.inputs["reference_outputs"])]
-    comparable = name == DEFAULT_ANNOTATOR and not e.alpaca_reference
-    if not comparable:
-        # the length-controlled rate fits its GLM against data fetched for the leaderboard's
-        # annotator and reference; elsewhere it is meaningless (and needs the hub): plain win rate
-        cmd += ["--fn_metric", "get_winrate", "--sort_by", "win_rate"]
-    if e.alpaca_max_instances:
-        cmd += ["--max_instances", str(e.alpaca_max_instances)]
-    ctx.log(f"       alpaca_eval with annotator {name}")
-    p = subprocess.run(cmd, env=env, capture_output=True, text=True)
-    (work / "alpaca_eval.log").write_text(p.stdout + p.stderr)
-    if p.returncode != 0:
-        raise ArtifactError(f"alpaca_eval exited {p.returncode}; see {work / 'alpaca_eval.log'}:\n{p.stderr[-2000:]}")
-    board = next(out.rglob("leaderboard.csv"), None)
-    if board is None:
-        raise ArtifactError(f"alpaca_eval wrote no leaderboard.csv under {out}; see {work / 'alpaca_eval.log'}")
-    rows = list(csv.DictReader(board.open()))
-    generator = json.loads(Path(stage.inputs["model_outputs"]).read_text())[0]["generator"]
-    row = next((r for r in rows if r.get("") == generator or r.get("name") == generator), rows[0])
-
-    def num(k):
-        try:
-            return float(row[k])
-        except (KeyError, TypeError, ValueError):
-            return None
-    result = {"annotator": name, "reference": e.alpaca_reference or "AlpacaEval 2.0 (GPT-4 Turbo)",
-              "win_rate": num("win_rate"), "length_controlled_win_rate": num("length_controlled_winrate"),
-              "standard_error": num("standard_error"), "n_total": num("n_total"), "comparable": comparable,
-              "note": "comparable with the AlpacaEval 2.0 leaderboard" if comparable else
-              "NOT comparable with the AlpacaEval 2.0 leaderboard or the paper: " + " and ".join(
-                  x for x, bad in (("non-default annotator", name != DEFAULT_ANNOTATOR),
-                                   ("non-default reference outputs", bool(e.alpaca_reference))) if bad),
-              "annotations": str(next(out.rglob("annotations.json"), "")), "leaderboard": str(board)}
-    write_json(stage.outputs["result"], result)
-    ctx.log(f"       AlpacaEval win rate {result['win_rate']} (LC {result['length_controlled_win_rate']}); {result['note']}")
-    return result
 
 
 def hub_instructions(cache_dir: str | Path) -> Path:

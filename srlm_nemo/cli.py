@@ -10,21 +10,14 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from .artifacts import ArtifactError, write_text_atomic
+from .artifacts import ArtifactError
 from .config import ConfigError, load_config
 from .layout import LayoutError
-from .locks import RunDirBusy, RunLock
+from .locks import RunDirBusy
 from .cluster.timeleft import EXIT_REQUEUE, TimeLimitNear
 from .models import ModelNotFound
 
 STATE_STYLE = {"done": "green", "stale": "yellow", "partial": "yellow", "pending": "cyan", "waiting": "dim"}
-
-
-def _stages(cfg, convert: bool):
-    from srlm_nemo.recipes.self_rewarding import build
-
-    from .context import Context
-    return Context(cfg), build(cfg, convert)
 
 
 def _worker_rank(rank: int | None, world: int | None) -> tuple[int, int]:
@@ -41,71 +34,22 @@ def _worker_rank(rank: int | None, world: int | None) -> tuple[int, int]:
 
 def cmd_run(overrides, only: str | None = None, only_prefix: str | None = None,
             shard_worker: tuple[int, int] | None = None, train_only: bool = False) -> int:
+    from . import runner
     cfg, dcfg = load_config(overrides)
     t0 = time.time()
-    ctx, stages = _stages(cfg, convert=False)
-    if only is not None:
-        stages = [s for s in stages if s.name == only]
-        if not stages:
-            names = ", ".join(s.name for s in _stages(cfg, convert=False)[1])
-            raise ConfigError(f"unknown stage {only!r}; stages of this recipe: {names}")
-    if only_prefix is not None:
-        stages = [s for s in stages if s.name.startswith(only_prefix)]
+    ctx, stages = runner.recipe(cfg)
+    stages = runner.pick(stages, only, only_prefix)
     if shard_worker is not None:
-        from .cluster.steps import SHARDED_KINDS
-        bad = [s.name for s in stages if s.kind not in SHARDED_KINDS]
-        if bad:
-            raise ConfigError(f"--shard-worker: {', '.join(bad)} is not a sharded generation stage "
-                              f"(sharded: {', '.join(sorted(SHARDED_KINDS))})")
+        runner.check_shardable(stages)
         ctx.shard_worker = shard_worker
     ctx.train_only = train_only
     what = f"srlm stage {only}" if only else "srlm eval rm" if only_prefix else "srlm run"
-    with RunLock(ctx.run_dir, shared=shard_worker is not None).held(what + (" --shard-worker" if shard_worker else "")):
-        return _run_stages(cfg, dcfg, ctx, stages, shard_worker, t0)
-
-
-def _run_stages(cfg, dcfg, ctx, stages, shard_worker, t0) -> int:
-    from .pipeline import run_stage
-    from .stages import runner
-    from .summary import write_summary
-    if shard_worker is None:  # workers run side by side: the run's files are the merging run's
-        write_text_atomic(ctx.run_dir / "config.yaml", OmegaConf.to_yaml(dcfg))
-    from .models import resolve_model
-    for path in {cfg.model.path, cfg.prompts.generator} - {"policy"}:
-        if path.startswith("embedded:"):
-            resolve_model(path, cfg.run.cache_dir, convert=True)  # converts once into the cache
-    try:
-        for s in stages:
-            before = s.manifest_path.stat().st_mtime_ns if s.manifest_path.exists() else None
-            run_stage(s, ctx, runner(s.kind))
-            after = s.manifest_path.stat().st_mtime_ns if s.manifest_path.exists() else None
-            if shard_worker is None and after is not None and after != before:
-                _refresh_report(ctx)
-    finally:
-        ctx.release_generator()
-    if shard_worker is not None:
-        return 0
-    summary = write_summary(ctx.run_dir)
-    report = _refresh_report(ctx, final=True)
-    print(summary.read_text())
-    print(f"artifacts: {ctx.run_dir}\nsummary:   {summary}\nreport:    {report}\nwall time: {time.time() - t0:.1f}s")
+    written = runner.run(ctx, OmegaConf.to_yaml(dcfg), stages, what)
+    if written is not None:
+        summary, report = written
+        print(summary.read_text())
+        print(f"artifacts: {ctx.run_dir}\nsummary:   {summary}\nreport:    {report}\nwall time: {time.time() - t0:.1f}s")
     return 0
-
-
-def _refresh_report(ctx, final: bool = False):
-    """The report (and the configured trackers) are views of the manifests: a failure to draw
-    them never stops the run."""
-    from .report import write_report
-    from .tracking import refresh
-    try:
-        refresh(ctx.run_dir, ctx.cfg, final=final)
-    except Exception as e:  # noqa: BLE001
-        ctx.log(f"       trackers not updated: {type(e).__name__}: {e}")
-    try:
-        return write_report(ctx.run_dir)
-    except Exception as e:  # noqa: BLE001
-        ctx.log(f"       report not refreshed: {type(e).__name__}: {e}")
-        return None
 
 
 def cmd_plan(overrides) -> int:
@@ -113,8 +57,9 @@ def cmd_plan(overrides) -> int:
     from rich.table import Table
 
     from .pipeline import state
+    from .runner import recipe
     cfg, dcfg = load_config(overrides)
-    ctx, stages = _stages(cfg, convert=False)
+    ctx, stages = recipe(cfg)
     con = Console()
     con.print("[bold]resolved config[/bold]")
     con.print(OmegaConf.to_yaml(dcfg), markup=False, highlight=False)
@@ -137,6 +82,7 @@ def cmd_plan(overrides) -> int:
 
 
 def cmd_status(run_dir: str) -> int:
+    from .run_layout import RunLayout
     from .summary import collect
     rd = Path(run_dir)
     if not rd.exists():
@@ -148,55 +94,36 @@ def cmd_status(run_dir: str) -> int:
                       if not (p.parent.parent.parent / "manifest.json").exists()})
     for p in partial:
         print(f"partial {p}")
-    report = rd / "summary.md"
-    print(f"summary: {report if report.exists() else '(not written yet)'}")
+    summary = RunLayout(rd).summary
+    print(f"summary: {summary if summary.exists() else '(not written yet)'}")
     return 0
 
 
 def cmd_eval(a, ap) -> int:
-    from .recipes import evaluation as ev
-
+    from . import runner
     from .context import Context
+    from .recipes import evaluation as ev
+    from .run_layout import RunLayout
     cfg, _ = load_config(a.overrides)
+    layout = RunLayout.of(cfg)
     if a.what == "h2h":
         if not (a.a and a.b and a.prompts):
             ap.error("h2h needs --a, --b and --prompts")
-        stage = ev.h2h_stage(cfg, ev.model_path(cfg, a.a), ev.model_path(cfg, a.b), Path(a.prompts).resolve())
+        stages = [ev.h2h_stage(cfg, layout, a.a, a.b, Path(a.prompts).resolve())]
     elif a.what == "mtbench":
         if not (a.model and a.questions):
             ap.error("mtbench needs --model and --questions")
-        label, path = ev.model_path(cfg, a.model)
-        stage = ev.mtbench_stage(cfg, label, path, Path(a.questions).resolve())
+        stages = [ev.mtbench_stage(cfg, layout, a.model, Path(a.questions).resolve())]
     else:
         if not (a.model and a.instructions):
             ap.error("alpaca needs --model and --instructions (a file, or `hub` for tatsu-lab/alpaca_eval)")
         from .alpaca_eval_run import hub_instructions
-        label, path = ev.model_path(cfg, a.model)
         instructions = hub_instructions(cfg.run.cache_dir) if a.instructions == "hub" else Path(a.instructions).resolve()
-        stage = ev.alpaca_stage(cfg, label, path, instructions)
-    ctx = Context(cfg)
-    with RunLock(ctx.run_dir).held(f"srlm eval {a.what}"):
-        return _run_eval(cfg, ctx, stage, a)
-
-
-def _run_eval(cfg, ctx, stage, a) -> int:
-    from .recipes import evaluation as ev
-
-    from .pipeline import run_stage
-    from .stages import runner
-    stages = [stage]
-    if a.what == "alpaca" and cfg.eval.alpaca_annotator:
-        stages.append(ev.alpaca_score_stage(cfg, stage.model, stage.outputs["model_outputs"]))
-    try:
-        for st in stages:
-            m = run_stage(st, ctx, runner(st.kind))
-            ctx.release_generator()
-    finally:
-        ctx.release_generator()
-    _refresh_report(ctx)
-    print(json.dumps(m["stats"], indent=2))
-    for st in stages:
-        for name, out in st.outputs.items():
+        stages = ev.alpaca_stages(cfg, layout, a.model, instructions)
+    manifest = runner.run_eval(Context(cfg), stages, f"srlm eval {a.what}")
+    print(json.dumps(manifest["stats"], indent=2))
+    for stage in stages:
+        for name, out in stage.outputs.items():
             print(f"{name}: {out}")
     return 0
 
@@ -290,7 +217,8 @@ def _run(a, ap) -> int:
 
 
 def _stage(a, ap) -> int:
-    name = a.name if "/" in a.name or a.name in ("seed", "sft", "sft_ift", "eft") else f"iter_{a.iteration or 2}/{a.name}"
+    from .run_layout import iteration_stage
+    name = a.name if "/" in a.name or a.name in ("seed", "sft", "sft_ift", "eft") else iteration_stage(a.iteration or 2, a.name)
     worker = _worker_rank(a.rank, a.world) if a.shard_worker else None
     return cmd_run(a.overrides, only=name, shard_worker=worker, train_only=a.train_only)
 

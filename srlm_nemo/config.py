@@ -380,7 +380,7 @@ class Config:
 
 
 # --- what changes a stage's outputs beyond its own section --------------------------------
-# A stage's fingerprint covers every config path it reads (recipes/ declares them; the runner lets
+# A stage's fingerprint covers every config path it reads (its module's READS; the runner lets
 # a stage read nothing else). The engines read their own sections; these are the knobs of theirs
 # that change what a stage produces, so every stage that generates or trains declares them.
 # Left out on purpose, because they change speed or placement, not the sampled tokens or the

@@ -1,4 +1,4 @@
-"""Evaluation helpers shared by the evaluation stages (srlm_nemo/stages/evaluation.py) and the
+"""Evaluation helpers shared by the evaluation stages (srlm_nemo/stages/h2h.py, alpaca.py, mtbench.py) and the
 DPO checkpoint selection:
 
 * head-to-head: both models answer the same prompts; the pairwise judge sees each pair in both
@@ -10,7 +10,7 @@ DPO checkpoint selection:
 * MT-Bench: FastChat llm_judge's question format and a 1-10 rating parser.
 
 Each function takes the running stage's context and reads only `eval.*`, `run.seed` and
-`model.system_prompt` of the config (the stages declare them).
+`model.system_prompt` of the config (srlm_nemo/stages/h2h.py declares them).
 """
 from __future__ import annotations
 
@@ -26,12 +26,6 @@ from .templates import chat, render
 # The paper's AlpacaEval 2.0 win rates vs GPT-4 Turbo, for the report.
 PAPER_ALPACA = {"M1": 9.94, "M2": 15.38, "M3": 20.44, "GPT-4 0613": 15.76, "Claude 2": 17.19,
                 "Gemini Pro": 18.18, "Llama 2 Chat 70B": 13.87}
-
-# The config an evaluation that answers and judges reads (the recipe declares these).
-ANSWER_READS = ("eval.temperature", "eval.top_p", "eval.max_new_tokens", "run.seed", "model.system_prompt")
-JUDGE_READS = ("eval.judge_template", "eval.judge_max_new_tokens", "eval.judge_temperature", "eval.judge_base_url",
-               "eval.judge_model")
-
 
 def load_instructions(path: str | Path) -> list[dict]:
     """JSON list (AlpacaEval's file) or JSONL; each row needs `instruction` or `prompt`."""

@@ -6,7 +6,7 @@ templates by content, model directories by `model_fingerprint`). Changed config 
 it stale and it runs again; unchanged, it is skipped without loading any model.
 
 The rule that keeps this honest: a stage's fingerprint covers everything its `run` reads. The
-recipe declares the config paths (`Stage.config`, built by `reads`) and files (`Stage.inputs`)
+stage's module declares the config paths (`READS`, hashed as `Stage.config`) and files (`Stage.inputs`)
 of each stage; while it runs, the stage sees the config through a `ConfigView` that refuses any
 other path, and every template it renders must be one of its inputs.
 """
@@ -176,7 +176,7 @@ class ConfigView:
         if any(d.startswith(path + ".") for d in self._declared):
             return ConfigView(getattr(self._obj, name), self._declared, self._stage, path + ".")
         raise UndeclaredRead(f"stage {self._stage} reads config `{path}`, which its fingerprint does not cover; "
-                             "declare it where the stage is built (recipes/)")
+                             "declare it in the stage's READS (srlm_nemo/stages/<kind>.py)")
 
     def __setattr__(self, name, value):
         raise AttributeError(f"stage {self._stage}: the config is read-only here")
@@ -220,7 +220,7 @@ def _check_templates(stage: Stage, rendered: set) -> None:
     undeclared = sorted(str(p) for p in rendered - declared)
     if undeclared:
         raise UndeclaredRead(f"stage {stage.name} rendered {', '.join(undeclared)}, which its fingerprint does not "
-                             "cover; add it to the stage's inputs (recipes/)")
+                             "cover; add it to the inputs its declare() gives (srlm_nemo/stages/<kind>.py)")
 
 
 def check_inputs(stage: Stage, run_dir: Path) -> None:

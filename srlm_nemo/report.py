@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from .run_layout import RunLayout, iteration_stage
 from .summary import (_drops, _load, _pairs_cell, alpaca_scores, collect, guard_md, h2h_results, rm_table, strategy_comparison,
                       strategy_md)
 
@@ -30,7 +31,7 @@ def _pct(x):
 
 
 def _train_log(run_dir: Path, stage: str) -> list[dict]:
-    p = run_dir / stage / "work" / "train_log.jsonl"
+    p = RunLayout(run_dir).output(stage, "work/train_log.jsonl")
     return [json.loads(line) for line in p.read_text().splitlines() if line.strip()] if p.exists() else []
 
 
@@ -84,7 +85,7 @@ def _pairs_panel(its: list[dict], labels: list[str], out: Path):
 def _dpo_panel(its: list[dict], run_dir: Path, out: Path):
     fig, (a1, a2) = _plt().subplots(1, 2, figsize=(8, 3.2))
     for r in its:
-        log = [x for x in _train_log(run_dir, f"iter_{r['iteration']}/dpo") if "loss" in x]
+        log = [x for x in _train_log(run_dir, iteration_stage(r["iteration"], "dpo")) if "loss" in x]
         if log:
             steps = [x["step"] for x in log]
             a1.plot(steps, [x["loss"] for x in log], marker=".", label=f"it{r['iteration']}")
@@ -209,7 +210,7 @@ def _mtbench_md(mt: list[dict]) -> list[str]:
 
 def _mt_results(run_dir: Path) -> list[dict]:
     out = []
-    for p in sorted((run_dir / "eval" / "mt_bench").glob("*/manifest.json")):
+    for p in sorted(RunLayout(run_dir).eval_kind_dir("mt_bench").glob("*/manifest.json")):
         if (m := _load(p)) is not None:
             out.append(m["stats"] | {"model": m["model"]})
     return out
@@ -217,13 +218,13 @@ def _mt_results(run_dir: Path) -> list[dict]:
 
 def write_report(run_dir: str | Path) -> Path:
     run_dir = Path(run_dir)
-    out = run_dir / "report"
+    out = RunLayout(run_dir).report_dir
     out.mkdir(parents=True, exist_ok=True)
     s = collect(run_dir)
     its, rm = s["iterations"], s["reward_model"]
     labels = [f"it{r['iteration']}" for r in its]
     h2h, scored, mt = h2h_results(run_dir), alpaca_scores(run_dir), _mt_results(run_dir)
-    written = sorted((run_dir / "eval" / "alpaca").glob("*/model_outputs.json"))
+    written = sorted(RunLayout(run_dir).eval_kind_dir("alpaca").glob("*/model_outputs.json"))
     panels = []
     if its:
         panels += [_prompts_panel(its, labels, out), _judge_panel(its, labels, out), _pairs_panel(its, labels, out),

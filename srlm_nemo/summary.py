@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 from .artifacts import write_json
+from .run_layout import RunLayout, iteration_stage
 
 
 def _load(p: Path) -> dict | None:
@@ -22,18 +23,18 @@ def _manifests(pattern_dir: Path, pattern: str) -> list[dict]:
 
 
 def _manifest(run_dir: Path, name: str) -> dict | None:
-    return _load(run_dir / name / "manifest.json")
+    return _load(RunLayout(Path(run_dir)).manifest(name))
 
 
 def h2h_results(run_dir: Path) -> list[dict]:
     """The stats of every head-to-head stage (eval/h2h/<A>_vs_<B>), in name order."""
-    return [m["stats"] for m in _manifests(Path(run_dir) / "eval" / "h2h", "*/manifest.json")]
+    return [m["stats"] for m in _manifests(RunLayout(Path(run_dir)).eval_kind_dir("h2h"), "*/manifest.json")]
 
 
 def alpaca_scores(run_dir: Path) -> dict[str, dict]:
     """Model label -> the alpaca_eval result of its AlpacaEval answers (eval/alpaca/<label>/alpaca_eval)."""
     return {p.parent.parent.name: json.loads(p.read_text())
-            for p in sorted((Path(run_dir) / "eval" / "alpaca").glob("*/alpaca_eval/result.json"))}
+            for p in sorted(RunLayout(Path(run_dir)).eval_kind_dir("alpaca").glob("*/alpaca_eval/result.json"))}
 
 
 def collect(run_dir: Path) -> dict:
@@ -41,26 +42,26 @@ def collect(run_dir: Path) -> dict:
     out: dict = {"run_dir": str(run_dir), "stages": {}, "iterations": []}
     for d in _manifests(run_dir, "**/manifest.json"):
         out["stages"][d["stage"]] = {"seconds": d["seconds"], "outputs": {k: v.get("count") for k, v in d["outputs"].items()}}
-    for t in sorted(int(p.name.split("_")[1]) for p in run_dir.glob("iter_*")):
+    for t in RunLayout(run_dir).iterations():
         row: dict = {"iteration": t, "model": f"M{t - 1}", "next_model": f"M{t}"}
-        if (pm := _manifest(run_dir, f"iter_{t}/prompts")):
+        if (pm := _manifest(run_dir, iteration_stage(t, "prompts"))):
             row["prompts_kept"] = pm["stats"]["kept"]
             row["prompt_filter_counts"] = pm["stats"]["filter_counts"]
-        if (cm := _manifest(run_dir, f"iter_{t}/candidates")):
+        if (cm := _manifest(run_dir, iteration_stage(t, "candidates"))):
             row["candidates"] = cm["stats"]["candidates"]
             row["mean_response_chars"] = round(cm["stats"]["mean_length_chars"], 1)
-        if (jm := _manifest(run_dir, f"iter_{t}/judge")):
+        if (jm := _manifest(run_dir, iteration_stage(t, "judge"))):
             row["judge_parse_rate"] = round(jm["stats"]["parse_rate"], 4)
             row["judge_failures"] = jm["stats"]["failures"]
             row["score_histogram"] = jm["stats"]["score_histogram"]
             row["score_length_spearman"] = jm["stats"].get("score_length_spearman")
             row["within_candidate_spread"] = jm["stats"].get("mean_within_candidate_spread")
-        if (pa := _manifest(run_dir, f"iter_{t}/pairs")):
+        if (pa := _manifest(run_dir, iteration_stage(t, "pairs"))):
             row["pairs"] = pa["stats"].get("pairs", 0)
             row["judge_pairs"] = pa["stats"].get("judge_pairs")
             row["pair_drops"] = {k: v for k, v in pa["stats"].items() if k.startswith("dropped")}
             row["guard"] = pa["stats"].get("guard")
-        if (dm := _manifest(run_dir, f"iter_{t}/dpo")):
+        if (dm := _manifest(run_dir, iteration_stage(t, "dpo"))):
             row["dpo"] = {k: dm["stats"].get(k) for k in ("steps", "kept", "first_loss", "last_loss", "last_reward_margin")}
         out["iterations"].append(row)
     if (em := _manifest(run_dir, "eft")):
@@ -68,7 +69,7 @@ def collect(run_dir: Path) -> dict:
         sm = _manifest(run_dir, "sft")
         out["eft_builder"]["used_for_training"] = bool(sm and sm["inputs"]["eft_train"]["path"].endswith("eft/eft_train.jsonl"))
     out["reward_model"] = {}
-    for d in _manifests(run_dir / "eval" / "rm", "*/manifest.json"):
+    for d in _manifests(RunLayout(run_dir).eval_kind_dir("rm"), "*/manifest.json"):
         out["reward_model"][d["stats"]["model"]] = {"parse_rate": d["stats"]["parse_rate"], **d["stats"]["metrics"],
                                                     "baselines": d["stats"].get("baselines")}
     return out
@@ -84,20 +85,22 @@ def strategy_comparison(run_dir: Path) -> list[dict]:
     from .pairs import build_pairs, cream_weights, temporal_pairs
     from .schemas import Candidate, CandidateScore
     rows = []
-    for t in sorted(int(p.name.split("_")[1]) for p in Path(run_dir).glob("iter_*")):
-        d, pm = Path(run_dir) / f"iter_{t}", _manifest(Path(run_dir), f"iter_{t}/pairs")
+    layout = RunLayout(Path(run_dir))
+    for t in layout.iterations():
+        pm = _manifest(layout.root, iteration_stage(t, "pairs"))
+        answers = layout.iteration_output(t, "candidates", "candidates.jsonl")
+        judged = layout.iteration_output(t, "judge", "scores.jsonl")
         # only where the pairs stage finished on answers and scores still there (a stage re-run
         # alone, or a run directory being rebuilt, may lack them)
-        if pm is None or not all((d / f).exists() for f in ("candidates/candidates.jsonl", "judge/scores.jsonl")):
+        if pm is None or not (answers.exists() and judged.exists()):
             continue
-        cands, scores = read_jsonl(d / "candidates/candidates.jsonl", Candidate), \
-            read_jsonl(d / "judge/scores.jsonl", CandidateScore)
+        cands, scores = read_jsonl(answers, Candidate), read_jsonl(judged, CandidateScore)
         # the settings the pairs stage ran with, so the row marked trained is what DPO got
         # (keys of an older version's pairs section are left out)
         recorded = pm["config"].get("pairs", {})
         used = PairsConfig(**{k: v for k, v in recorded.items() if k in PairsConfig.__dataclass_fields__})
-        prev = d / "judge_previous" / "scores.jsonl"
-        temporal = _temporal_files(d)
+        prev = layout.iteration_output(t, "judge_previous", "scores.jsonl")
+        temporal = _temporal_files(layout, t)
         for strategy in PAIR_STRATEGIES:
             # cream and temporal only where their extra judgements or answers exist
             if strategy == "cream" and not prev.exists() or strategy == "temporal" and not temporal:
@@ -114,13 +117,16 @@ def strategy_comparison(run_dir: Path) -> list[dict]:
     return rows
 
 
-def _temporal_files(d: Path) -> list[tuple[Path, Path]] | None:
+def _temporal_files(layout: RunLayout, t: int) -> list[tuple[Path, Path]] | None:
     """(candidates, scores) of the anchor answers (the policy's own at iteration 2) and of the
     future model's, where a temporal run wrote them."""
-    anchor = d / "anchor_candidates/candidates.jsonl", d / "anchor_judge/scores.jsonl"
+    def answered(who: str) -> tuple[Path, Path]:
+        return (layout.iteration_output(t, f"{who}candidates", "candidates.jsonl"),
+                layout.iteration_output(t, f"{who}judge", "scores.jsonl"))
+    anchor = answered("anchor_")
     if not anchor[0].exists():
-        anchor = d / "candidates/candidates.jsonl", d / "judge/scores.jsonl"
-    future = d / "future_candidates/candidates.jsonl", d / "future_judge/scores.jsonl"
+        anchor = answered("")
+    future = answered("future_")
     return [anchor, future] if all(p.exists() for p in (*anchor, *future)) else None
 
 
@@ -250,6 +256,6 @@ def write_summary(run_dir: Path) -> Path:
     for name, st in s["stages"].items():
         lines.append(f"| {name} | {st['seconds']} | {st['outputs']} |")
     lines.append(f"| **all stages** | {round(sum(st['seconds'] for st in s['stages'].values()), 1)} | |")
-    path = Path(run_dir) / "summary.md"
+    path = RunLayout(Path(run_dir)).summary
     path.write_text("\n".join(lines) + "\n")
     return path

@@ -6,6 +6,7 @@ from pathlib import Path
 from . import nemo_aligner as na
 from .commands import training_commands
 from ..layout import estimate, validate_layout
+from ..run_layout import RunLayout, iteration_stage
 
 
 def cluster_plan(cfg, run_dir: Path, stages=None, overrides: list[str] = ()) -> str:
@@ -62,8 +63,10 @@ def cluster_plan(cfg, run_dir: Path, stages=None, overrides: list[str] = ()) -> 
             _, chosen = job_stages(stages, part, it)
             lines += ["", f"{title}:"] + ["  " + x for x in step_lines(cfg, chosen, list(overrides), "python", part)]
     lines += ["", "commands (SFT, M0 -> M1):"]
-    lines += ["  " + na.render(x) for x in training_commands(cfg, f"{run_dir}/sft", "sft", cfg.model.path, f"{run_dir}/sft/model")]
+    layout = RunLayout(Path(run_dir))
+    m1, m2 = str(layout.model("M1")), str(layout.model("M2"))
+    lines += ["  " + na.render(x) for x in training_commands(cfg, str(layout.stage_dir("sft")), "sft", cfg.model.path, m1)]
     lines += ["", "commands (DPO of iteration 2, M1 -> M2; later iterations alike):"]
-    lines += ["  " + na.render(x) for x in training_commands(cfg, f"{run_dir}/iter_2/dpo", "dpo", f"{run_dir}/sft/model",
-                                                            f"{run_dir}/iter_2/dpo/model")]
+    lines += ["  " + na.render(x) for x in training_commands(cfg, str(layout.stage_dir(iteration_stage(2, "dpo"))), "dpo",
+                                                            m1, m2)]
     return "\n".join(lines)

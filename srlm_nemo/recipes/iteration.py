@@ -16,172 +16,138 @@ the paper's numbering, where iteration 1 is the SFT model M1). With P = M_{t-1}:
                 guards measured (run.guard: warn, stop, or rollback: DPO then carries P over)
     dpo         DPO from P on the pairs (+ judgement pairs with judge.meta), reference = P  ->  M_t
 
-Assumptions: the seed stage and the model P exist (the whole recipe in
-`recipes/self_rewarding.py` makes sure of that); one generation engine serves M_t for the
-three generation stages; the trainer runs after the engine is released.
-Backends are configuration (`generation=`, `training=`); nothing here branches on them.
+Every optional part is an `Addition`: the stages it adds and the inputs it gives the pairs stage.
+Assumptions: the seed stage and the model P exist (the whole recipe in `self_rewarding.py`
+makes sure of that); one generation engine serves P for the generation stages; the trainer
+runs after the engine is released. Backends are configuration (`generation=`, `training=`);
+nothing here branches on them.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from srlm_nemo.config import GENERATION_KNOBS, TRAINING_KNOBS, Config
-from srlm_nemo.evaluate import ANSWER_READS, JUDGE_READS
+from srlm_nemo.config import Config
 from srlm_nemo.models import resolve_model
-from srlm_nemo.pipeline import Stage, reads
-from srlm_nemo.templates import template_path
+from srlm_nemo.pipeline import Stage
+from srlm_nemo.run_layout import RunLayout, iteration_stage
+from srlm_nemo.stages import candidates, dpo, judge, meta_judge, pairs, prompts, rm_eval
 
-from srlm_nemo.recipes.evaluation import JUDGING, judge_input, model_path, rm_eval_stage
+Model = tuple[Path, str]  # (folder, label)
 
 
-def iteration_stages(cfg: Config, run_dir: Path, t: int, policy: Path, policy_label: str,
-                     ift: Path, eval_trees: Path | None = None,
-                     previous: tuple[Path, str] | None = None) -> list[Stage]:
+@dataclass
+class Addition:
+    """What an optional part of the method adds to an iteration."""
+    stages: list[Stage] = field(default_factory=list)
+    pair_inputs: dict[str, Path] = field(default_factory=dict)
+
+
+def iteration_stages(cfg: Config, layout: RunLayout, t: int, policy: Model, ift: Path,
+                     eval_trees: Path | None = None, previous: Model | None = None) -> list[Stage]:
     """`previous`: the model before the policy (M_{t-2}; M0 at t = 2), the second judge of
-    pairs.strategy=cream."""
-    d = run_dir / f"iter_{t}"
-    next_label = f"M{t}"
-    # The paper's prompts came from a fixed model (Llama-2-70B-chat); "policy" uses M_t instead.
-    gen_model = policy if cfg.prompts.generator == "policy" else \
-        resolve_model(cfg.prompts.generator, cfg.run.cache_dir, convert=False, key="prompts.generator")
-    earlier = {f"prompts_iter_{s}": run_dir / f"iter_{s}" / "prompts" / "prompts.jsonl" for s in range(2, t)}
-
-    prompts = Stage(f"iter_{t}/prompts", "prompts", d / "prompts",
-                    config=reads(cfg, "prompts", "run.seed", *GENERATION_KNOBS),
-                    inputs={"ift": ift, "generator": gen_model, **earlier,
-                            "template": template_path(cfg.prompts.template)},
-                    outputs={"prompts": d / "prompts" / "prompts.jsonl"}, iteration=t,
-                    model=policy_label if cfg.prompts.generator == "policy" else cfg.prompts.generator)
-    candidates = Stage(f"iter_{t}/candidates", "candidates", d / "candidates",
-                       config=reads(cfg, "candidates", "model.system_prompt", "run.seed", *GENERATION_KNOBS),
-                       inputs={"prompts": prompts.outputs["prompts"], "model": policy},
-                       outputs={"candidates": d / "candidates" / "candidates.jsonl"}, iteration=t,
-                       model=policy_label)
-    judge = _judge_stage(cfg, d, t, "judge", candidates.outputs["candidates"], policy, policy_label)
-    # Meta-Rewarding: the policy compares its own judgements; the better/worse ones train the judge
-    meta = [_meta_judge_stage(cfg, d, t, candidates, judge, policy, policy_label)] if cfg.judge.meta else []
-    # CREAM: the model before the policy judges the same answers (consistency weights)
-    cream = [] if cfg.pairs.strategy != "cream" else [
-        _judge_stage(cfg, d, t, "judge_previous", candidates.outputs["candidates"], *previous)]
-    # the guards compare with the previous iteration's answers and scores, from iteration 3 on
-    earlier = {} if t == 2 else {"previous_candidates": run_dir / f"iter_{t - 1}" / "candidates" / "candidates.jsonl",
-                                 "previous_scores": run_dir / f"iter_{t - 1}" / "judge" / "scores.jsonl"}
-    # The reward-model evaluation of M_t runs while M_t's engine is up (no extra engine start).
-    rm = [rm_eval_stage(cfg, run_dir, policy, policy_label, eval_trees, t)] if eval_trees else []
-    reference = _reference_judge(cfg, d, t, candidates.outputs["candidates"])
-    guarded = {"candidates": candidates.outputs["candidates"], "scores": judge.outputs["scores"], **earlier,
-               **_guard_references(cfg, run_dir, t, rm, previous, eval_trees),
-               **({"reference_scores": reference[0].outputs["scores"]} if reference else {})}
-    temporal, temporal_inputs = [], {}
-    if cfg.pairs.strategy == "temporal":
-        temporal, temporal_inputs = _temporal_stages(cfg, run_dir, d, t, policy, policy_label, prompts, candidates,
-                                                     judge, guarded)
-    pairs = _pairs_stage(cfg, d, t, "pairs", {**guarded, **temporal_inputs,
-                                              **({"cream_scores": cream[0].outputs["scores"]} if cream else {}),
-                                              **({"judge_pairs": meta[0].outputs["judge_pairs"]} if meta else {})})
-    dpo = _dpo_stage(cfg, run_dir, d, t, "dpo", pairs, policy, next_label)
-    return [prompts, candidates, judge, *rm, *meta, *cream, *reference, *temporal, pairs, dpo]
+    pairs.strategy=cream; `eval_trees`: with eval.rm, the human-ranked replies P judges."""
+    new_prompts = prompts.declare(cfg, layout, t, ift, *_prompt_writer(cfg, policy))
+    answers = candidates.declare(cfg, layout, iteration_stage(t, "candidates"), new_prompts.outputs["prompts"],
+                                 *policy, t)
+    scores = judge.declare(cfg, layout, iteration_stage(t, "judge"), answers.outputs["candidates"], *policy, t)
+    rm = _rm_eval(cfg, layout, t, policy, previous, eval_trees)
+    reference = _reference_judge(cfg, layout, t, answers)
+    # what the guards compare with: the previous iteration, the judges' human-ranked rows, a frozen judge
+    guarded = {"candidates": answers.outputs["candidates"], "scores": scores.outputs["scores"],
+               **_previous_iteration(layout, t), **rm.pair_inputs, **reference.pair_inputs}
+    meta = _meta_judge(cfg, layout, t, answers, scores, policy)
+    cream = _cream(cfg, layout, t, answers, previous)
+    temporal = _temporal(cfg, layout, t, policy, new_prompts, answers, scores, guarded)
+    final = pairs.declare(cfg, layout, iteration_stage(t, "pairs"), t,
+                          {**guarded, **temporal.pair_inputs, **cream.pair_inputs, **meta.pair_inputs})
+    trained = dpo.declare(cfg, layout, iteration_stage(t, "dpo"), t, final, policy[0], f"M{t}")
+    return [new_prompts, answers, scores, *rm.stages, *meta.stages, *cream.stages, *reference.stages,
+            *temporal.stages, final, trained]
 
 
-def _meta_judge_stage(cfg: Config, d: Path, t: int, candidates: Stage, judge: Stage, policy: Path,
-                      label: str) -> Stage:
-    m = d / "meta_judge"
-    return Stage(f"iter_{t}/meta_judge", "meta_judge", m,
-                 config=reads(cfg, *JUDGING, "judge.meta_template", "judge.meta_max_new_tokens"),
-                 inputs={"candidates": candidates.outputs["candidates"], "judgements": judge.outputs["judgements"],
-                         "model": policy, "template": template_path(cfg.judge.template),
-                         "meta_template": template_path(cfg.judge.meta_template)},
-                 outputs={"verdicts": m / "verdicts.jsonl", "judge_pairs": m / "judge_pairs.jsonl"},
-                 iteration=t, model=label)
+def _prompt_writer(cfg: Config, policy: Model) -> Model:
+    """The paper's prompts came from a fixed model (Llama-2-70B-chat); "policy" uses P instead."""
+    if cfg.prompts.generator == "policy":
+        return policy
+    return resolve_model(cfg.prompts.generator, cfg.run.cache_dir, convert=False, key="prompts.generator"), \
+        cfg.prompts.generator
 
 
-def _pairs_stage(cfg: Config, d: Path, t: int, name: str, inputs: dict[str, Path]) -> Stage:
-    return Stage(f"iter_{t}/{name}", "pairs", d / name,
-                 config=reads(cfg, "pairs", "model.system_prompt", "guard", "run.guard", "judge.max_score",
-                              *(["judge.meta_ratio"] if "judge_pairs" in inputs else [])),
-                 inputs=inputs, outputs={"pairs": d / name / "pairs.jsonl", "guard": d / name / "guard.json"},
-                 iteration=t)
+def _previous_iteration(layout: RunLayout, t: int) -> dict[str, Path]:
+    """The guards compare with the previous iteration's answers and scores, from iteration 3 on."""
+    if t == 2:
+        return {}
+    return {"previous_candidates": layout.iteration_output(t - 1, "candidates", "candidates.jsonl"),
+            "previous_scores": layout.iteration_output(t - 1, "judge", "scores.jsonl")}
 
 
-def _dpo_stage(cfg: Config, run_dir: Path, d: Path, t: int, name: str, pairs: Stage, policy: Path, label: str) -> Stage:
-    return Stage(f"iter_{t}/{name}", "dpo", d / name, config=reads(cfg, "dpo", *TRAINING_KNOBS, *_selection_reads(cfg)),
-                 inputs={"pairs": pairs.outputs["pairs"], "guard": pairs.outputs["guard"], "model": policy,
-                         **_selection_inputs(cfg, run_dir, policy)},
-                 outputs={"model": d / name / "model"}, iteration=t, model=label)
-
-
-def _temporal_stages(cfg: Config, run_dir: Path, d: Path, t: int, policy: Path, policy_label: str, prompts: Stage,
-                     candidates: Stage, judge: Stage, guarded: dict) -> tuple[list[Stage], dict[str, Path]]:
-    """pairs.strategy=temporal (Temporal Self-Rewarding; srlm_nemo/pairs.py): the initial model M1
-    answers the same prompts (at t = 2 it is the policy: its own answers), the policy judges
-    them; the anchored pairs train a temporary future model from the policy, which answers the
-    prompts too, judged by the policy. Returns the stages and the final pairs stage's inputs."""
-    stages: list[Stage] = []
-    anchor_c, anchor_s = candidates.outputs["candidates"], judge.outputs["scores"]
+def _rm_eval(cfg: Config, layout: RunLayout, t: int, policy: Model, previous: Model | None,
+             eval_trees: Path | None) -> Addition:
+    """With eval.rm, P's reward-model evaluation, while P's engine is up (no extra engine start);
+    the guards read its rows and, from iteration 3 on, the previous judge's (that iteration's)."""
+    if not eval_trees:
+        return Addition()
+    rm = rm_eval.declare(cfg, layout, *policy, eval_trees, t)
+    rows = {"reference_rm": rm.outputs["rm_scores"]}
     if t >= 3:
-        m1 = run_dir / "sft" / "model"
-        stages += _answer_and_judge(cfg, d, t, "anchor", prompts, m1, "M1", policy, policy_label)
-        anchor_c, anchor_s = stages[0].outputs["candidates"], stages[1].outputs["scores"]
-    anchored = _pairs_stage(cfg, d, t, "pairs_anchored", {**guarded, "anchor_candidates": anchor_c,
-                                                          "anchor_scores": anchor_s})
-    future = _dpo_stage(cfg, run_dir, d, t, "future_dpo", anchored, policy, f"M{t}-future")
-    answered = _answer_and_judge(cfg, d, t, "future", prompts, future.outputs["model"], future.model, policy,
-                                 policy_label)
-    stages += [anchored, future, *answered]
-    return stages, {"anchor_candidates": anchor_c, "anchor_scores": anchor_s,
-                    "future_candidates": answered[0].outputs["candidates"], "future_scores": answered[1].outputs["scores"]}
+        rows["previous_reference_rm"] = rm_eval.declare(cfg, layout, *previous, eval_trees, t - 1).outputs["rm_scores"]
+    return Addition([rm], rows)
 
 
-def _answer_and_judge(cfg: Config, d: Path, t: int, who: str, prompts: Stage, model: Path, label: str,
-                      judge_model: Path, judge_label: str) -> list[Stage]:
-    """`model` answers the iteration's prompts N times; the policy judges those answers."""
-    cd = d / f"{who}_candidates"
-    answers = Stage(f"iter_{t}/{who}_candidates", "candidates", cd,
-                    config=reads(cfg, "candidates", "model.system_prompt", "run.seed", *GENERATION_KNOBS),
-                    inputs={"prompts": prompts.outputs["prompts"], "model": model},
-                    outputs={"candidates": cd / "candidates.jsonl"}, iteration=t, model=label)
-    return [answers, _judge_stage(cfg, d, t, f"{who}_judge", answers.outputs["candidates"], judge_model, judge_label)]
-
-
-def _reference_judge(cfg: Config, d: Path, t: int, candidates: Path) -> list[Stage]:
+def _reference_judge(cfg: Config, layout: RunLayout, t: int, answers: Stage) -> Addition:
     """guard.reference_judge: a frozen judge scores this iteration's answers too."""
     if not cfg.guard.reference_judge:
-        return []
-    label, model = model_path(cfg, cfg.guard.reference_judge, "guard.reference_judge")
-    return [_judge_stage(cfg, d, t, "judge_reference", candidates, model, label)]
+        return Addition()
+    label, model = layout.model_or_path(cfg, cfg.guard.reference_judge, "guard.reference_judge")
+    frozen = judge.declare(cfg, layout, iteration_stage(t, "judge_reference"), answers.outputs["candidates"],
+                           model, label, t)
+    return Addition([frozen], {"reference_scores": frozen.outputs["scores"]})
 
 
-def _judge_stage(cfg: Config, d: Path, t: int, name: str, candidates: Path, model: Path, label: str) -> Stage:
-    """`model` scores `candidates` with the rubric, K samples each: the judge stage, and every
-    second judge of the same (or other) answers: previous, reference, anchor, future."""
-    return Stage(f"iter_{t}/{name}", "judge", d / name, config=reads(cfg, *JUDGING),
-                 inputs={"candidates": candidates, "model": model, "template": template_path(cfg.judge.template)},
-                 outputs={"judgements": d / name / "judgements.jsonl", "scores": d / name / "scores.jsonl"},
-                 iteration=t, model=label)
+def _meta_judge(cfg: Config, layout: RunLayout, t: int, answers: Stage, scores: Stage, policy: Model) -> Addition:
+    """Meta-Rewarding (judge.meta): P compares its own judgements; the better and worse ones
+    become judgement pairs for DPO."""
+    if not cfg.judge.meta:
+        return Addition()
+    meta = meta_judge.declare(cfg, layout, t, answers.outputs["candidates"], scores.outputs["judgements"], *policy)
+    return Addition([meta], {"judge_pairs": meta.outputs["judge_pairs"]})
 
 
-def _guard_references(cfg: Config, run_dir: Path, t: int, rm: list[Stage], previous, eval_trees) -> dict[str, Path]:
-    """The judges' rows on the human-ranked eval trees: this iteration's judge (its RM-eval stage)
-    and, from iteration 3 on, the previous iteration's (the same stage of iteration t - 1)."""
-    if not rm:
-        return {}
-    out = {"reference_rm": rm[0].outputs["rm_scores"]}
+def _cream(cfg: Config, layout: RunLayout, t: int, answers: Stage, previous: Model | None) -> Addition:
+    """CREAM (pairs.strategy=cream): the model before P judges the same answers; the two rankings'
+    consistency weights the pairs."""
+    if cfg.pairs.strategy != "cream":
+        return Addition()
+    second = judge.declare(cfg, layout, iteration_stage(t, "judge_previous"), answers.outputs["candidates"],
+                           *previous, t)
+    return Addition([second], {"cream_scores": second.outputs["scores"]})
+
+
+def _temporal(cfg: Config, layout: RunLayout, t: int, policy: Model, new_prompts: Stage, answers: Stage,
+              scores: Stage, guarded: dict[str, Path]) -> Addition:
+    """Temporal Self-Rewarding (pairs.strategy=temporal; srlm_nemo/pairs.py): M1 answers the same
+    prompts (at t = 2 it is the policy: its own answers), P judges them; the anchored pairs train
+    a temporary future model from P, which answers the prompts too, judged by P."""
+    if cfg.pairs.strategy != "temporal":
+        return Addition()
+    stages: list[Stage] = []
+    anchor = {"anchor_candidates": answers.outputs["candidates"], "anchor_scores": scores.outputs["scores"]}
     if t >= 3:
-        out["previous_reference_rm"] = rm_eval_stage(cfg, run_dir, previous[0], previous[1], eval_trees,
-                                                     t - 1).outputs["rm_scores"]
-    return out
+        stages += _answer_and_judge(cfg, layout, t, "anchor", new_prompts, (layout.model("M1"), "M1"), policy)
+        anchor = {"anchor_candidates": stages[0].outputs["candidates"], "anchor_scores": stages[1].outputs["scores"]}
+    anchored = pairs.declare(cfg, layout, iteration_stage(t, "pairs_anchored"), t, {**guarded, **anchor})
+    future = dpo.declare(cfg, layout, iteration_stage(t, "future_dpo"), t, anchored, policy[0], f"M{t}-future")
+    answered = _answer_and_judge(cfg, layout, t, "future", new_prompts, (future.outputs["model"], future.model), policy)
+    return Addition([*stages, anchored, future, *answered],
+                    {**anchor, "future_candidates": answered[0].outputs["candidates"],
+                     "future_scores": answered[1].outputs["scores"]})
 
 
-def _selection_reads(cfg: Config) -> tuple[str, ...]:
-    """dpo.select=judge: checkpoints meet head-to-head, answered and judged as `eval` says."""
-    return (*ANSWER_READS, *JUDGE_READS, *GENERATION_KNOBS) if cfg.dpo.select == "judge" else ()
-
-
-def _selection_inputs(cfg: Config, run_dir: Path, policy: Path) -> dict[str, Path]:
-    if cfg.dpo.select != "judge":
-        return {}
-    prompts = Path(cfg.dpo.select_prompts).expanduser() if cfg.dpo.select_prompts else run_dir / "seed" / "eval_trees.jsonl"
-    # the judge: M_{t-1} itself (eval.judge=last|policy: the paper's self-judging), a model, or a server
-    judge = {"judge": policy} if cfg.eval.judge in ("last", "policy") and not cfg.eval.judge_base_url \
-        else judge_input(cfg)
-    return {"select_prompts": prompts, **judge, "template": template_path(cfg.eval.judge_template)}
+def _answer_and_judge(cfg: Config, layout: RunLayout, t: int, who: str, new_prompts: Stage, model: Model,
+                      judge_model: Model) -> list[Stage]:
+    """`model` answers the iteration's prompts N times; `judge_model` (P) judges those answers."""
+    answers = candidates.declare(cfg, layout, iteration_stage(t, f"{who}_candidates"), new_prompts.outputs["prompts"],
+                                 *model, t)
+    return [answers, judge.declare(cfg, layout, iteration_stage(t, f"{who}_judge"), answers.outputs["candidates"],
+                                   *judge_model, t)]

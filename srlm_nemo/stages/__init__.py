@@ -1,13 +1,12 @@
-"""One module per stage; each stage kind maps to its `run(ctx, stage, fingerprint) -> stats`."""
-from .. import alpaca_eval_run
-from . import candidates, dpo, eft, evaluation, judge, meta_judge, pairs, prompts, rm_eval, seed, sft
+"""One module per stage kind: what it reads, its inputs and outputs, the `declare` function that
+puts it in the stage graph, and its `run(ctx, stage, fingerprint) -> stats`."""
+from . import (alpaca, alpaca_score, candidates, dpo, eft, h2h, judge, meta_judge, mtbench, pairs, prompts, rm_eval,
+               seed, sft)
 
-RUNNERS = {
-    "seed": seed.run, "sft": sft.run, "eft": eft.run, "prompts": prompts.run, "candidates": candidates.run,
-    "judge": judge.run, "meta_judge": meta_judge.run, "pairs": pairs.run, "dpo": dpo.run, "rm_eval": rm_eval.run,
-    "h2h": evaluation.run_h2h, "alpaca": evaluation.run_alpaca, "mtbench": evaluation.run_mtbench,
-    "alpaca_score": alpaca_eval_run.run_score,
-}
+MODULES = {"seed": seed, "sft": sft, "eft": eft, "prompts": prompts, "candidates": candidates, "judge": judge,
+           "meta_judge": meta_judge, "pairs": pairs, "dpo": dpo, "rm_eval": rm_eval, "h2h": h2h, "alpaca": alpaca,
+           "mtbench": mtbench, "alpaca_score": alpaca_score}
+RUNNERS = {kind: module.run for kind, module in MODULES.items()}
 
 
 def runner(kind: str):

@@ -5,10 +5,25 @@ out: <stage>/candidates.jsonl (Candidate), with sampling parameters and seed per
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 from ..artifacts import read_jsonl, write_jsonl
+from ..config import GENERATION_KNOBS
+from ..pipeline import Stage, reads
+from ..run_layout import RunLayout
 from ..schemas import Candidate, GeneratedPrompt, Sampling
 from ..templates import chat
 from ._shards import generate_in_shards, shard_seed
+
+READS = ("candidates", "model.system_prompt", "run.seed", *GENERATION_KNOBS)
+
+
+def declare(cfg, layout: RunLayout, name: str, prompts: Path, model: Path, label: str, iteration: int) -> Stage:
+    """`model` answers `prompts` N times each: the policy (candidates), and M1 or the future
+    model of pairs.strategy=temporal (anchor_candidates, future_candidates)."""
+    d = layout.stage_dir(name)
+    return Stage(name, "candidates", d, config=reads(cfg, *READS), inputs={"prompts": prompts, "model": model},
+                 outputs={"candidates": d / "candidates.jsonl"}, iteration=iteration, model=label)
 
 
 def run(ctx, stage, fp):

@@ -8,11 +8,37 @@ from __future__ import annotations
 import json
 import shutil
 from dataclasses import asdict
+from pathlib import Path
 
 from ..artifacts import read_jsonl, write_json
 from ..backends.training import TrainResult
-from ..pipeline import StagePartDone
+from ..config import GENERATION_KNOBS, TRAINING_KNOBS
+from ..pipeline import Stage, StagePartDone, reads
+from ..run_layout import RunLayout
 from ..schemas import PreferencePair
+from ..templates import template_path
+from .h2h import ANSWER_READS, JUDGE_READS, judge_input
+
+
+def declare(cfg, layout: RunLayout, name: str, t: int, pairs: Stage, policy: Path, label: str) -> Stage:
+    """DPO of `policy` on the pairs stage's pairs (reference = `policy`); with dpo.select=judge the
+    checkpoint selection's prompts, judge and template are inputs too."""
+    d = layout.stage_dir(name)
+    selection = (*ANSWER_READS, *JUDGE_READS, *GENERATION_KNOBS) if cfg.dpo.select == "judge" else ()
+    return Stage(name, "dpo", d, config=reads(cfg, "dpo", *TRAINING_KNOBS, *selection),
+                 inputs={"pairs": pairs.outputs["pairs"], "guard": pairs.outputs["guard"], "model": policy,
+                         **_selection_inputs(cfg, layout, policy)},
+                 outputs={"model": d / "model"}, iteration=t, model=label)
+
+
+def _selection_inputs(cfg, layout: RunLayout, policy: Path) -> dict[str, Path]:
+    if cfg.dpo.select != "judge":
+        return {}
+    prompts = Path(cfg.dpo.select_prompts).expanduser() if cfg.dpo.select_prompts else layout.seed_file("eval_trees")
+    # the judge: M_{t-1} itself (eval.judge=last|policy), a model, or a server
+    judge = {"judge": policy} if cfg.eval.judge in ("last", "policy") and not cfg.eval.judge_base_url \
+        else judge_input(cfg, layout)
+    return {"select_prompts": prompts, **judge, "template": template_path(cfg.eval.judge_template)}
 
 
 TRAINING_STATE = ("optimizer.pt", "scheduler.pt", "rng_state*.pth", "training_args.bin", "trainer_state.json",

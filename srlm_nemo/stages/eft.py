@@ -15,10 +15,31 @@ from collections import Counter
 
 from ..artifacts import read_jsonl, write_jsonl
 from ..eft import ranking_agrees, rebalance, split_by_prompt
+from pathlib import Path
+
+from ..config import GENERATION_KNOBS
 from ..judge_parse import mean_valid
+from ..pipeline import Stage, reads
+from ..run_layout import RunLayout
 from ..schemas import EFTExample, Judgement, RankedPrompt
+from ..templates import template_path
 from ._shards import generate_in_shards, judge_samples, shard_seed
 from .judge import parse_summary
+
+# What the EFT builder reads of `seed` and `judge` (not judge.k: it samples seed.eft_judge_samples).
+READS = ("seed.eft_judge_samples", "seed.eft_max_score_ratio", "seed.seed", "seed.num_eft_train",
+         "seed.num_eft_eval", "judge.temperature", "judge.top_p", "judge.max_new_tokens", "judge.template",
+         "judge.min_score", "judge.max_score", "judge.shard_size", "model.system_prompt", "run.seed",
+         *GENERATION_KNOBS)
+OUTPUTS = ("eft_train", "eft_eval", "judged")
+
+
+def declare(cfg, layout: RunLayout, ranked_pool: Path, model: Path) -> Stage:
+    """The IFT-only SFT model `model` judges the human-ranked replies of `ranked_pool`."""
+    d = layout.stage_dir("eft")
+    return Stage("eft", "eft", d, config=reads(cfg, *READS),
+                 inputs={"ranked_pool": ranked_pool, "model": model, "template": template_path(cfg.judge.template)},
+                 outputs={n: d / f"{n}.jsonl" for n in OUTPUTS}, model="SFT-IFT")
 
 
 def run(ctx, stage, fp):

@@ -9,10 +9,30 @@ from __future__ import annotations
 
 from collections import Counter
 
+from pathlib import Path
+
 from ..artifacts import read_jsonl, write_jsonl
+from ..config import GENERATION_KNOBS, JUDGE_KNOBS
 from ..judge_parse import mean_valid
+from ..pipeline import Stage, reads
+from ..run_layout import RunLayout
 from ..schemas import Candidate, CandidateScore, Judgement
+from ..templates import template_path
 from ._shards import generate_in_shards, judge_samples, shard_seed
+
+# What every stage that judges with the rubric reads (judge, rm_eval, meta_judge): not the
+# meta-judge's own keys, so switching judge.meta on re-runs only what it changes.
+READS = (*JUDGE_KNOBS, "model.system_prompt", "run.seed", *GENERATION_KNOBS)
+
+
+def declare(cfg, layout: RunLayout, name: str, candidates: Path, model: Path, label: str, iteration: int) -> Stage:
+    """`model` scores `candidates` with the rubric, K samples each: the judge stage, and every
+    second judge of the same (or other) answers: previous, reference, anchor, future."""
+    d = layout.stage_dir(name)
+    return Stage(name, "judge", d, config=reads(cfg, *READS),
+                 inputs={"candidates": candidates, "model": model, "template": template_path(cfg.judge.template)},
+                 outputs={"judgements": d / "judgements.jsonl", "scores": d / "scores.jsonl"},
+                 iteration=iteration, model=label)
 
 
 def score_candidates(cands: list[Candidate], judgements: list[Judgement]) -> list[CandidateScore]:

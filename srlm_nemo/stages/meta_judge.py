@@ -9,12 +9,30 @@ out: <stage>/verdicts.jsonl (MetaVerdict: every comparison), <stage>/judge_pairs
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 from ..artifacts import read_jsonl, write_jsonl
 from ..meta_judge import battles, judge_pairs, select_answers
 from ..pairwise import parse_winner
+from ..pipeline import Stage, reads
+from ..run_layout import RunLayout, iteration_stage
 from ..schemas import Candidate, Judgement, Message, MetaVerdict, Sampling
-from ..templates import chat, judge_prompt, render
+from ..templates import chat, judge_prompt, render, template_path
 from ._shards import fit_prompts, generate_in_shards, shard_seed
+from .judge import READS as JUDGE_READS
+
+READS = (*JUDGE_READS, "judge.meta_template", "judge.meta_max_new_tokens")
+
+
+def declare(cfg, layout: RunLayout, t: int, candidates: Path, judgements: Path, model: Path, label: str) -> Stage:
+    name = iteration_stage(t, "meta_judge")
+    d = layout.stage_dir(name)
+    return Stage(name, "meta_judge", d, config=reads(cfg, *READS),
+                 inputs={"candidates": candidates, "judgements": judgements, "model": model,
+                         "template": template_path(cfg.judge.template),
+                         "meta_template": template_path(cfg.judge.meta_template)},
+                 outputs={"verdicts": d / "verdicts.jsonl", "judge_pairs": d / "judge_pairs.jsonl"},
+                 iteration=t, model=label)
 
 
 def run(ctx, stage, fp):

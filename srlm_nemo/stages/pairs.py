@@ -14,10 +14,31 @@ out: <stage>/pairs.jsonl (PreferencePair; TRL's conversational prompt/chosen/rej
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 from ..artifacts import read_jsonl, write_json, write_jsonl
 from ..guards import check, figures
 from ..meta_judge import mix
 from ..pairs import build_pairs, cream_weights, temporal_answers, temporal_pairs
+from ..pipeline import Stage, reads
+from ..run_layout import RunLayout
+
+READS = ("pairs", "model.system_prompt", "guard", "run.guard", "judge.max_score")
+# The inputs that options add (each option's stages say which they give): what this stage reads
+# of them is decided by which are present.
+OPTIONAL_INPUTS = ("cream_scores", "judge_pairs", "anchor_candidates", "anchor_scores", "future_candidates",
+                   "future_scores", "previous_candidates", "previous_scores", "reference_rm", "previous_reference_rm",
+                   "reference_scores")
+
+
+def declare(cfg, layout: RunLayout, name: str, t: int, inputs: dict[str, Path]) -> Stage:
+    """`inputs`: candidates and scores, and any of OPTIONAL_INPUTS."""
+    unknown = set(inputs) - {"candidates", "scores", *OPTIONAL_INPUTS}
+    assert not unknown, f"{name}: inputs no pair rule reads: {sorted(unknown)}"
+    d = layout.stage_dir(name)
+    meta = ["judge.meta_ratio"] if "judge_pairs" in inputs else []
+    return Stage(name, "pairs", d, config=reads(cfg, *READS, *meta), inputs=inputs,
+                 outputs={"pairs": d / "pairs.jsonl", "guard": d / "guard.json"}, iteration=t)
 from ..rm_metrics import rm_metrics
 from ..schemas import Candidate, CandidateScore, PreferencePair
 

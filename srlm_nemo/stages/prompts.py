@@ -13,12 +13,29 @@ import random
 
 from tqdm import tqdm
 
+from pathlib import Path
+
 from ..artifacts import ShardedWriter, read_jsonl, write_jsonl
+from ..config import GENERATION_KNOBS
+from ..pipeline import Stage, reads
 from ..rouge import RougePool
+from ..run_layout import RunLayout, iteration_stage
 from ..schemas import GeneratedPrompt, IFTExample, Sampling
 from ..self_instruct import PromptFilter, sample_demos, split_generation
-from ..templates import render
+from ..templates import render, template_path
 from ._shards import shard_seed
+
+READS = ("prompts", "run.seed", *GENERATION_KNOBS)
+
+
+def declare(cfg, layout: RunLayout, t: int, ift: Path, generator: Path, generator_label: str) -> Stage:
+    """Iteration t's new prompts, written by `generator` (the policy, or prompts.generator); the
+    earlier iterations' prompts join the ROUGE-L pool."""
+    name = iteration_stage(t, "prompts")
+    earlier = {f"prompts_iter_{s}": layout.iteration_output(s, "prompts", "prompts.jsonl") for s in range(2, t)}
+    return Stage(name, "prompts", layout.stage_dir(name), config=reads(cfg, *READS),
+                 inputs={"ift": ift, "generator": generator, **earlier, "template": template_path(cfg.prompts.template)},
+                 outputs={"prompts": layout.output(name, "prompts.jsonl")}, iteration=t, model=generator_label)
 
 
 def run(ctx, stage, fp):

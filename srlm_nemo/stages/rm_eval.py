@@ -6,12 +6,27 @@ out: <stage>/rm_scores.jsonl (rows for `srlm eval rm-metrics`), <stage>/judgemen
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 from ..artifacts import read_jsonl, write_jsonl
 from ..judge_parse import mean_valid
+from ..pipeline import Stage, reads
 from ..rm_metrics import baselines, rm_metrics
+from ..run_layout import RunLayout, eval_stage
 from ..schemas import Judgement, RankedPrompt
+from ..templates import template_path
 from ._shards import generate_in_shards, judge_samples, shard_seed
-from .judge import parse_summary
+from .judge import READS, parse_summary
+
+
+def declare(cfg, layout: RunLayout, model: Path, label: str, eval_trees: Path, iteration: int | None = None) -> Stage:
+    """`iteration`: the iteration whose judge `model` is (its seeds follow it), None for the last model."""
+    name = eval_stage("rm", label)
+    d = layout.stage_dir(name)
+    return Stage(name, "rm_eval", d, config=reads(cfg, *READS),
+                 inputs={"eval_trees": eval_trees, "model": model, "template": template_path(cfg.judge.template)},
+                 outputs={"rm_scores": d / "rm_scores.jsonl", "judgements": d / "judgements.jsonl"},
+                 iteration=iteration, model=label)
 
 
 def run(ctx, stage, fp):

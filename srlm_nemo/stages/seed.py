@@ -9,13 +9,33 @@ from __future__ import annotations
 
 import random
 
+from pathlib import Path
+
+from .. import oasst
 from ..artifacts import ArtifactError, read_jsonl, write_jsonl
 from ..config import eft_source
-from ..schemas import EFTExample, IFTExample, RankedPrompt
-from .. import oasst
+from ..pipeline import Stage, reads
 from ..resources import data_dir
+from ..run_layout import SEED_FILES, RunLayout
+from ..schemas import EFTExample, IFTExample, RankedPrompt
 
 DATA = data_dir()
+READS = tuple(f"seed.{k}" for k in ("source", "path", "hf_dataset", "hf_split", "lang", "num_ift", "eft_source",
+                                     "num_eft_train", "num_eft_eval", "num_eval_trees", "num_ranked_pool",
+                                     "min_replies", "seed")) + ("run.max_prompt_chars",)
+
+
+def declare(cfg, layout: RunLayout) -> Stage:
+    return Stage("seed", "seed", layout.stage_dir("seed"), config=reads(cfg, *READS), inputs=_inputs(cfg),
+                 outputs={n: layout.seed_file(n) for n in SEED_FILES})
+
+
+def _inputs(cfg) -> dict[str, Path]:
+    if cfg.seed.source == "oasst_trees":
+        return {"oasst": Path(cfg.seed.path).expanduser()}
+    if cfg.seed.source == "demo":
+        return {f"demo_{n}": DATA / f"demo_{n}.jsonl" for n in ("ift", "eft", "trees")}
+    return {}  # oasst_hf: identified by seed.hf_dataset/hf_split in the config
 
 
 def run(ctx, stage, fp):

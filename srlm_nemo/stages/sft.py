@@ -6,10 +6,25 @@ out: <stage>/model (HF safetensors + tokenizer + chat template)
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
 from ..artifacts import read_jsonl
+from ..config import TRAINING_KNOBS
+from ..pipeline import Stage, reads
+from ..run_layout import RunLayout
 from ..schemas import EFTExample, IFTExample
-from ..templates import chat, judge_prompt
+from ..templates import chat, judge_prompt, template_path
+
+
+def declare(cfg, layout: RunLayout, name: str, label: str, ift: Path, base_model: Path,
+            eft_train: Path | None = None) -> Stage:
+    """SFT of `base_model` on IFT (+ EFT, rendered with the judge template, which is then an
+    input): M1 (`sft`), or the EFT builder's IFT-only model (`sft_ift`)."""
+    d = layout.stage_dir(name)
+    eft = {} if eft_train is None else {"eft_train": eft_train, "judge_template": template_path(cfg.judge.template)}
+    config = reads(cfg, "sft", *(["judge.template"] if eft else []), "model.system_prompt", *TRAINING_KNOBS)
+    return Stage(name, "sft", d, config=config, inputs={"ift": ift, **eft, "model": base_model},
+                 outputs={"model": d / "model"}, model=label)
 
 
 def sft_examples(ift, eft, judge_template: str, system_prompt=None) -> list[dict]:

@@ -1,40 +1,33 @@
-"""Evaluation stages: head-to-head, AlpacaEval answers, MT-Bench answers and grades.
+"""MT-Bench stage: the model answers FastChat's llm_judge questions, every turn seeing its own
+earlier answers, and the judge grades each turn 1-10 (`srlm eval mtbench`).
 
-h2h     in : prompts (JSON/JSONL), models A and B, the judge model (or eval.judge_base_url),
-             the pairwise template    out: answers.jsonl, judgements.jsonl; wins/ties/losses
-alpaca  in : AlpacaEval instructions, the model      out: model_outputs.json
-mtbench in : FastChat questions, the model, the judge, the grading template
-        out: model_answer.jsonl, judgments.jsonl; mean grade by turn and category
+in : questions (FastChat question.jsonl), the model, the judge model (or eval.judge_base_url),
+     the grading template mt_bench_single.j2
+out: <stage>/model_answer.jsonl, <stage>/judgments.jsonl; mean grade by turn and category
 """
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
-from ..artifacts import write_json, write_jsonl
-from ..evaluate import (answers, head_to_head, judge_generator, judge_sampling, load_instructions,
-                        load_mt_questions, parse_rating)
+from ..artifacts import write_jsonl
+from ..config import GENERATION_KNOBS
+from ..evaluate import judge_generator, judge_sampling, load_mt_questions, parse_rating
+from ..pipeline import Stage, reads
+from ..run_layout import RunLayout, eval_stage
 from ..schemas import Sampling
-from ..templates import chat, render
+from ..templates import chat, render, template_path
+from .h2h import ANSWER_READS, JUDGE_READS, judge_input
 
 
-def run_h2h(ctx, stage, fp):
-    rows = load_instructions(stage.inputs["prompts"])
-    result, pairs, records = head_to_head(ctx, stage.inputs["model_a"], stage.inputs["model_b"], rows,
-                                          stage.inputs.get("judge"))
-    write_jsonl(stage.outputs["answers"], pairs)
-    write_jsonl(stage.outputs["judgements"], records)
-    return {"a": stage.extra["a"], "b": stage.extra["b"], **result}
-
-
-def run_alpaca(ctx, stage, fp):
-    rows = load_instructions(stage.inputs["instructions"])
-    outs = answers(ctx, stage.inputs["model"], rows)
-    write_json(stage.outputs["model_outputs"], [
-        {"instruction": r["instruction"], "output": a, "generator": f"srlm-nemo-{stage.model}", "dataset": r["dataset"]}
-        for r, a in zip(rows, outs)])
-    lengths = [len(a) for a in outs]
-    return {"instructions": len(rows), "mean_output_chars": sum(lengths) / len(lengths) if lengths else 0.0,
-            "note": "scoring needs alpaca_eval with an annotator; non-default annotators are not leaderboard-comparable"}
+def declare(cfg, layout: RunLayout, label: str, model: Path, questions: Path) -> Stage:
+    name = eval_stage("mt_bench", label)
+    return Stage(name, "mtbench", layout.stage_dir(name),
+                 config=reads(cfg, *ANSWER_READS, *JUDGE_READS, "eval.judge", *GENERATION_KNOBS),
+                 inputs={"questions": questions, "model": model, **judge_input(cfg, layout),
+                         "template": template_path("mt_bench_single.j2")},
+                 outputs={"answers": layout.output(name, "model_answer.jsonl"),
+                          "judgments": layout.output(name, "judgments.jsonl")}, model=label)
 
 
 def _mt_answers(ctx, stage, qs: list[dict]) -> list[list[str]]:
@@ -76,7 +69,7 @@ def _mean(xs: list[float]) -> float | None:
     return sum(xs) / len(xs) if xs else None
 
 
-def run_mtbench(ctx, stage, fp):
+def run(ctx, stage, fp):
     qs = load_mt_questions(stage.inputs["questions"])
     outs = _mt_answers(ctx, stage, qs)
     write_jsonl(stage.outputs["answers"], [
