@@ -15,7 +15,7 @@ from .artifacts import ArtifactError
 from .config import ConfigError, load_config
 from .layout import LayoutError
 from .locks import RunDirBusy
-from .cluster.timeleft import EXIT_REQUEUE, TimeLimitNear
+from .timeleft import EXIT_REQUEUE, TimeLimitNear
 from .models import ModelNotFound
 
 STATE_STYLE = {"done": "green", "stale": "yellow", "partial": "yellow", "pending": "cyan", "waiting": "dim"}
@@ -265,7 +265,7 @@ def _plan(a, ap) -> int:
 def _cluster(a, ap) -> int:
     from .cluster.steps import job_steps, sbatch_args
     if a.what == "smoke":  # the tiny experiment's sizes; the user's overrides (backends, images) on top
-        from .smoke import Smoke
+        from .cluster.smoke import Smoke
         cfg, _ = load_config(["experiment=tiny", *a.overrides])
         return Smoke(cfg, a.work, a.python, a.nemo_dir or Path(cfg.cluster.nemo_dir),
                      a.aligner_dir or Path(cfg.cluster.nemo_aligner_dir), force=a.force).all()

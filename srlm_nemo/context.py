@@ -10,21 +10,9 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
-from .backends.factory import make_generator
+from .backends.factory import make_generator, make_trainer
 from .config import Config
 from .models import resolve_model
-
-
-def make_trainer(cfg: Config):
-    """`training.name` picks the backend; the cluster one needs the cluster and layout sections."""
-    if cfg.training.name == "trl":
-        from .backends.trl_trainer import TRLTrainer
-        return TRLTrainer(cfg.training)
-    if cfg.training.name == "nemo_aligner":
-        from .cluster.trainer import NemoAlignerTrainer
-        return NemoAlignerTrainer(cfg)
-    from .config import TRAINING_BACKENDS
-    raise ValueError(f"training.name={cfg.training.name!r}: one of {', '.join(TRAINING_BACKENDS)}")
 
 
 class Context:

@@ -13,7 +13,7 @@ from .locks import RunLock
 from .models import resolve_model
 from .pipeline import Stage, run_stage
 from .run_layout import RunLayout
-from .stages import runner
+from .stages import SHARDED_KINDS, runner
 
 
 def recipe(cfg: Config) -> tuple[Context, list[Stage]]:
@@ -33,7 +33,6 @@ def pick(stages: list[Stage], only: str | None = None, prefix: str | None = None
 
 
 def check_shardable(stages: list[Stage]) -> None:
-    from .cluster.steps import SHARDED_KINDS
     bad = [s.name for s in stages if s.kind not in SHARDED_KINDS]
     if bad:
         raise ConfigError(f"--shard-worker: {', '.join(bad)} is not a sharded generation stage "

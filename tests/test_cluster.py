@@ -11,12 +11,17 @@ from pathlib import Path
 import pytest
 import yaml
 
-from srlm_nemo.cluster import nemo_aligner as na
 from srlm_nemo.layout import LayoutError, estimate, validate_layout
-from srlm_nemo.cluster.commands import srun_prefix, training_commands
+from srlm_nemo.backends.nemo_aligner import checkpoints, checks, commands, data
+from srlm_nemo.backends.nemo_aligner.commands import srun_prefix
 from srlm_nemo.config import ConfigError, load_config
 
 from .conftest import REPO, srlm
+
+
+def _training_commands(cfg, stage_dir, sec, hf_in, out_hf, **kw):
+    """The stage's commands with its own section, as the trainer passes it."""
+    return commands.training_commands(cfg, stage_dir, sec, hf_in, out_hf, section=getattr(cfg, sec), **kw)
 
 
 def cfg70(*extra):
@@ -55,10 +60,10 @@ def test_sequence_parallel_needs_tp():
 
 def test_rendered_dpo_command_carries_every_knob():
     c = cfg70()
-    cmds = training_commands(c, "/ck/run/iter_2/dpo", "dpo", "/ck/run/sft/model", "/ck/run/iter_2/dpo/model")
+    cmds = _training_commands(c, "/ck/run/iter_2/dpo", "dpo", "/ck/run/sft/model", "/ck/run/iter_2/dpo/model")
     convert, verify, train, template, back, copy = (shlex.join(x) for x in cmds)
     assert "convert_llama_hf_to_nemo.py" in convert and "--gres=gpu:1" in convert  # BF16 needs CUDA seen
-    assert "srlm_nemo.cluster.verify /ck/run/iter_2/dpo/work/nemo/input.nemo /ck/run/sft/model --precision bf16" in verify
+    assert "srlm_nemo.backends.nemo_aligner.checks /ck/run/iter_2/dpo/work/nemo/input.nemo /ck/run/sft/model --precision bf16" in verify
     for want in ["srun --nodes=4 --ntasks=32 --ntasks-per-node=8", "train_gpt_dpo.py", "trainer.num_nodes=4", "trainer.devices=8",
                  "model.dpo.ref_policy_kl_penalty=0.1", "model.optim.lr=1e-06", "model.optim.sched.min_lr=1e-07",
                  "model.optim.sched.name=CosineAnnealing", "model.optim.sched.constant_steps=0",
@@ -75,13 +80,13 @@ def test_rendered_dpo_command_carries_every_knob():
 
 def test_small_models_convert_back_on_the_gpu():
     c = load_config(["experiment=llama2_7b_h100"])[0]
-    back = training_commands(c, "/r/iter_1/dpo", "dpo", "/hf", "/r/iter_1/dpo/model")[4]
+    back = _training_commands(c, "/r/iter_1/dpo", "dpo", "/hf", "/r/iter_1/dpo/model")[4]
     assert "convert_llama_nemo_to_hf.py" in back[back.index("python") + 1] and "--cpu-only" not in back
 
 
 def test_sft_command_and_fp8_knobs():
     c = cfg70("sft.parallel.fp8=true")
-    train = shlex.join(training_commands(c, "/r/sft", "sft", "/hf", "/r/sft/model")[2])
+    train = shlex.join(_training_commands(c, "/r/sft", "sft", "/hf", "/r/sft/model")[2])
     for want in ["train_gpt_sft.py", "model.restore_from_path=/r/sft/work/nemo/input.nemo", "model.optim.lr=5.5e-06",
                  "model.optim.sched.min_lr=1.1e-06", "model.data.train_ds.global_batch_size=16",
                  "'model.data.train_ds.prompt_template=\"{input}{output}\"'", "++model.virtual_pipeline_model_parallel_size=20",
@@ -134,28 +139,28 @@ def _nemo_file(path, **cfg):
 def test_converted_model_check(tmp_path):
     hf = {"hidden_size": 8192, "num_hidden_layers": 80, "num_attention_heads": 64, "vocab_size": 32000}
     good = _nemo_file(tmp_path / "ok.nemo", hidden_size=8192, num_layers=80, num_attention_heads=64)
-    assert "rope_scaling" in na.verify_converted(good, hf)["checked"]
+    assert "rope_scaling" in checks.verify_converted(good, hf)["checked"]
     bad = _nemo_file(tmp_path / "bad.nemo", hidden_size=8192, num_layers=80, num_attention_heads=64,
                      scale_positional_embedding=True)
-    with pytest.raises(na.ConversionError, match="scale_positional_embedding is true.*--llama31 ''"):
-        na.verify_converted(bad, hf)
+    with pytest.raises(checks.ConversionError, match="scale_positional_embedding is true.*--llama31 ''"):
+        checks.verify_converted(bad, hf)
     off = _nemo_file(tmp_path / "off.nemo", hidden_size=8192, num_layers=80, num_attention_heads=64,
                      scale_positional_embedding=False, precision="bf16")
-    assert "precision" in na.verify_converted(off, hf, "bf16")["checked"]
+    assert "precision" in checks.verify_converted(off, hf, "bf16")["checked"]
     fp16 = _nemo_file(tmp_path / "fp16.nemo", hidden_size=8192, num_layers=80, num_attention_heads=64, precision=16)
-    with pytest.raises(na.ConversionError, match="precision=16 but bf16 was asked for.*no CUDA device"):
-        na.verify_converted(fp16, hf, "bf16")
+    with pytest.raises(checks.ConversionError, match="precision=16 but bf16 was asked for.*no CUDA device"):
+        checks.verify_converted(fp16, hf, "bf16")
     interp = _nemo_file(tmp_path / "interp.nemo", hidden_size=8192, num_layers=80, num_attention_heads=64,
                         seq_len_interpolation_factor=8)
-    with pytest.raises(na.ConversionError, match="RoPE scaling is switched on"):
-        na.verify_converted(interp, hf)
+    with pytest.raises(checks.ConversionError, match="RoPE scaling is switched on"):
+        checks.verify_converted(interp, hf)
     wrong = _nemo_file(tmp_path / "wrong.nemo", hidden_size=4096, num_layers=80, num_attention_heads=64, vocab_size=32064)
-    with pytest.raises(na.ConversionError, match="hidden_size=4096.*vocab_size=32064"):
-        na.verify_converted(wrong, hf)
+    with pytest.raises(checks.ConversionError, match="hidden_size=4096.*vocab_size=32064"):
+        checks.verify_converted(wrong, hf)
     llama3_tok = _nemo_file(tmp_path / "tok.nemo", hidden_size=8192, num_layers=80, num_attention_heads=64,
                             tokenizer={"library": "huggingface", "type": "meta-llama/Meta-Llama-3-70B"})
-    with pytest.raises(na.ConversionError, match="tokenizer.type=meta-llama/Meta-Llama-3-70B.*32000-token"):
-        na.verify_converted(llama3_tok, hf)
+    with pytest.raises(checks.ConversionError, match="tokenizer.type=meta-llama/Meta-Llama-3-70B.*32000-token"):
+        checks.verify_converted(llama3_tok, hf)
 
 
 def test_nemo_aligner_data_files(tiny_model, tmp_path):
@@ -163,15 +168,15 @@ def test_nemo_aligner_data_files(tiny_model, tmp_path):
     tok = AutoTokenizer.from_pretrained(tiny_model)
     pairs = [{"prompt": [{"role": "user", "content": f"question {i}"}], "chosen": [{"role": "assistant", "content": "good"}],
               "rejected": [{"role": "assistant", "content": "bad"}]} for i in range(4)]
-    n = na.write_dpo_data(tok, pairs, tmp_path / "dpo.jsonl", global_batch=4)
+    n = data.write_dpo_data(tok, pairs, tmp_path / "dpo.jsonl", global_batch=4)
     rows = [json.loads(x) for x in (tmp_path / "dpo.jsonl").read_text().splitlines()]
     assert n == 4 and set(rows[0]) == {"prompt", "chosen_response", "rejected_response"}
     assert rows[0]["prompt"].endswith("<|im_start|>assistant\n") and rows[0]["chosen_response"].startswith("good")
     assert "<|im_end|>" in rows[0]["chosen_response"]  # the end of turn is part of the response
-    with pytest.raises(na.DataTooSmall, match="fewer than dpo.global_batch_size=16"):
-        na.write_dpo_data(tok, pairs, tmp_path / "small.jsonl", global_batch=16)
+    with pytest.raises(data.DataTooSmall, match="fewer than dpo.global_batch_size=16"):
+        data.write_dpo_data(tok, pairs, tmp_path / "small.jsonl", global_batch=16)
     sft = [{"prompt": p["prompt"], "completion": p["chosen"]} for p in pairs]
-    na.write_sft_data(tok, sft, tmp_path / "sft.jsonl", global_batch=2)
+    data.write_sft_data(tok, sft, tmp_path / "sft.jsonl", global_batch=2)
     r = json.loads((tmp_path / "sft.jsonl").read_text().splitlines()[0])
     assert set(r) == {"input", "output"} and r["input"] + r["output"] == tok.apply_chat_template(
         sft[0]["prompt"] + sft[0]["completion"], tokenize=False)
@@ -186,8 +191,8 @@ def _fake_steps(ran, envs=None, final_nemo=True):
             envs.append(env)
         if final_nemo and any(a.endswith(("train_gpt_dpo.py", "train_gpt_sft.py")) for a in cmd):
             out = next(a.split("=", 1)[1] for a in cmd if a.startswith("exp_manager.explicit_log_dir="))
-            Path(na.final_nemo(out)).parent.mkdir(parents=True, exist_ok=True)
-            Path(na.final_nemo(out)).write_text("")
+            Path(checkpoints.final_nemo(out)).parent.mkdir(parents=True, exist_ok=True)
+            Path(checkpoints.final_nemo(out)).write_text("")
         return subprocess.CompletedProcess(cmd, 0)
     return run
 
@@ -207,8 +212,8 @@ def test_nemo_aligner_backend_writes_data_then_runs_each_step(tiny_model, tmp_pa
     stops the stage with the command in the error."""
     import subprocess
 
-    from srlm_nemo.context import make_trainer
-    from srlm_nemo.cluster.trainer import StepFailed
+    from srlm_nemo.backends.factory import make_trainer
+    from srlm_nemo.backends.nemo_aligner.trainer import StepFailed
     c = load_config(["experiment=llama2_7b_h100", "dpo.global_batch_size=8"])[0]
     ran = []
     monkeypatch.setenv("SLURM_NTASKS", "1")  # as inside a job step: must not reach the trainer's steps
@@ -223,15 +228,15 @@ def test_nemo_aligner_backend_writes_data_then_runs_each_step(tiny_model, tmp_pa
     assert len((work / "train.jsonl").read_text().splitlines()) == 12  # 8 held out: one global batch
     assert len((work / "val.jsonl").read_text().splitlines()) == 8
     assert [_runs(cmd) for cmd in ran][:3] == [
-        f"{c.cluster.nemo_dir}/scripts/checkpoint_converters/convert_llama_hf_to_nemo.py", "srlm_nemo.cluster.verify",
-        f"srlm_nemo.cluster.run_aligner_dpo {c.cluster.nemo_aligner_dir}/examples/nlp/gpt/train_gpt_dpo.py"]
+        f"{c.cluster.nemo_dir}/scripts/checkpoint_converters/convert_llama_hf_to_nemo.py", "srlm_nemo.backends.nemo_aligner.checks",
+        f"srlm_nemo.backends.nemo_aligner.run_aligner_dpo {c.cluster.nemo_aligner_dir}/examples/nlp/gpt/train_gpt_dpo.py"]
     assert (work / "commands.sh").read_text().count("srun") == 6  # + the converter's untied template
     assert all("SLURM_NTASKS" not in e and "PATH" in e for e in envs)
     # run again (a requeued job): the checked conversion is not repeated, training resumes in place
     ran.clear()
     trainer.dpo(str(tiny_model), pairs, out, c.dpo)
     assert _runs(ran[0]) == \
-        f"srlm_nemo.cluster.run_aligner_dpo {c.cluster.nemo_aligner_dir}/examples/nlp/gpt/train_gpt_dpo.py"
+        f"srlm_nemo.backends.nemo_aligner.run_aligner_dpo {c.cluster.nemo_aligner_dir}/examples/nlp/gpt/train_gpt_dpo.py"
     assert "converted and checked by an earlier run" in (work / "commands.sh").read_text()
     (work / "input.nemo.verified").unlink()
     monkeypatch.setattr(subprocess, "run", lambda cmd, env=None: subprocess.CompletedProcess(cmd, 3))
@@ -285,7 +290,7 @@ def test_nemo_aligner_dpo_with_judge_selection_exports_each_checkpoint(tiny_mode
     """dpo.select=judge on the cluster backend: the job runs the DPO stage on the batch host with
     --train-only (training + an HF export of every saved checkpoint), then the same stage in the
     generation image, where the pairwise selection generates with vLLM."""
-    from srlm_nemo.context import make_trainer
+    from srlm_nemo.backends.factory import make_trainer
     from srlm_nemo.cluster.steps import step_lines
     from srlm_nemo.pipeline import Stage
     c = load_config(["experiment=llama2_70b_h100", "dpo.global_batch_size=8"])[0]
@@ -317,7 +322,7 @@ def test_nemo_aligner_dpo_with_judge_selection_exports_each_checkpoint(tiny_mode
     assert e[e.index("--checkpoint_name") + 1] == "megatron_gpt--val_loss=0.693-step=200-consumed_samples=3200.0-epoch=0"
     assert e[e.index("--precision") + 1] == "bf16-mixed"  # the script's default would load it as fp16
     template, to_hf = ran[ran.index(e) + 1: ran.index(e) + 3]
-    assert "srlm_nemo.cluster.untied_base" in template and any(a.endswith("convert_llama_nemo_to_hf.py") for a in to_hf)
+    assert "srlm_nemo.backends.nemo_aligner.untied_base" in template and any(a.endswith("convert_llama_nemo_to_hf.py") for a in to_hf)
     assert str(tmp_path / "iter_2/dpo/work/step-200") in to_hf  # where select_checkpoint looks
 
 
@@ -353,7 +358,7 @@ def test_hf_to_nemo_conversion_leaves_llama31_rope_scaling_off(experiment):
     """NeMo's converter declares `--llama31` as `type=bool, default=True`: left out (or "False")
     it turns Llama 3.1 RoPE scaling on for our Llama 2. Parsed by its own definition, ours is off."""
     script = "convert_llama_hf_to_nemo.py"
-    cmd = training_commands(load_config([f"experiment={experiment}"])[0], "/r/sft", "sft", "/hf", "/r/sft/model")[0]
+    cmd = _training_commands(load_config([f"experiment={experiment}"])[0], "/r/sft", "sft", "/hf", "/r/sft/model")[0]
     args = nemo_parser(script).parse_args(script_args(cmd, script))
     assert args.llama31 is False and args.precision == "bf16"
     # the trap itself, as recorded: the flag left out, or given "False", means True
@@ -366,7 +371,7 @@ def test_hf_to_nemo_conversion_leaves_llama31_rope_scaling_off(experiment):
 
 def test_export_and_back_conversion_parse_as_nemo_parses_them():
     c = cfg70()
-    cmds = na.export_checkpoint(c.cluster, c.dpo, "/ck", "megatron_gpt--step=200", "/o/step-200.nemo", "/hf",
+    cmds = commands.export_checkpoint(c.cluster, c.dpo, "/ck", "megatron_gpt--step=200", "/o/step-200.nemo", "/hf",
                                 "/o/step-200", c.model.arch.params_b)
     ckpt = nemo_parser("megatron_ckpt_to_nemo.py").parse_args(script_args(cmds[0], "megatron_ckpt_to_nemo.py"))
     assert (ckpt.precision, ckpt.tensor_model_parallel_size, ckpt.pipeline_model_parallel_size) == ("bf16-mixed", 8, 2)
@@ -384,7 +389,7 @@ def test_plain_overrides_name_keys_of_nemo_aligner_configs(experiment, sec, soft
     keys = json.loads(CONFIG_KEYS.read_text())
     assert keys["nemo_aligner"] == "v0.7.0"
     known = set(keys[f"gpt_{sec}.yaml"])
-    cmd = training_commands(load_config([f"experiment={experiment}"])[0], "/r/x", sec, "/hf", "/out",
+    cmd = _training_commands(load_config([f"experiment={experiment}"])[0], "/r/x", sec, "/hf", "/out",
                             soft_labels=soft)[2]
     assert ("model.dpo.preference_loss=rpo_bwd_kl" in cmd) == soft
     script = next(i for i, a in enumerate(cmd) if a.endswith(f"train_gpt_{sec}.py"))
@@ -397,14 +402,14 @@ def test_plain_overrides_name_keys_of_nemo_aligner_configs(experiment, sec, soft
 
 def test_checkpoints_kept_for_selection_and_final_nemo_named():
     c = cfg70()
-    dpo = training_commands(c, "/r/iter_2/dpo", "dpo", "/hf", "/r/iter_2/dpo/model")
-    sft = training_commands(c, "/r/sft", "sft", "/hf", "/r/sft/model")
+    dpo = _training_commands(c, "/r/iter_2/dpo", "dpo", "/hf", "/r/iter_2/dpo/model")
+    sft = _training_commands(c, "/r/sft", "sft", "/hf", "/r/sft/model")
     assert "exp_manager.checkpoint_callback_params.save_top_k=-1" in dpo[2]  # select=judge needs them all
     for cmds, stage in ((dpo, "iter_2/dpo"), (sft, "sft")):
         assert "exp_manager.name=megatron_gpt" in cmds[2]  # gpt_sft.yaml would name it megatron_gpt_sft
         back = cmds[4]
         assert back[back.index("--input_name_or_path") + 1] == f"/r/{stage}/work/nemo/results/checkpoints/megatron_gpt.nemo"
-    final = training_commands(cfg70("dpo.select=last"), "/r/d", "dpo", "/hf", "/r/d/model")[2]
+    final = _training_commands(cfg70("dpo.select=last"), "/r/d", "dpo", "/hf", "/r/d/model")[2]
     assert not any("save_top_k" in a for a in final)
 
 
@@ -416,19 +421,19 @@ def test_saved_checkpoints_in_both_layouts(tmp_path):
               "m--val_loss=0.5-step=1000-consumed_samples=16000.0-epoch=1-last"):
         (dist / n).mkdir(parents=True)
     (dist / "m.nemo").write_text("")
-    assert na.saved_checkpoints(dist) == ["m--val_loss=0.6-step=200-consumed_samples=3200.0-epoch=0",
+    assert checkpoints.saved_checkpoints(dist) == ["m--val_loss=0.6-step=200-consumed_samples=3200.0-epoch=0",
                                           "m--val_loss=0.5-step=1000-consumed_samples=16000.0-epoch=1"]
     legacy = tmp_path / "legacy"
     for rank in ("tp_rank_00_pp_rank_000", "tp_rank_01_pp_rank_000"):
         (legacy / rank).mkdir(parents=True)
         for n in ("m--val_loss=0.6-step=200.ckpt", "m--val_loss=0.6-step=200-last.ckpt"):
             (legacy / rank / n).write_text("")
-    assert na.saved_checkpoints(legacy) == ["m--val_loss=0.6-step=200.ckpt"]
-    assert na.saved_checkpoints(tmp_path / "none") == []
+    assert checkpoints.saved_checkpoints(legacy) == ["m--val_loss=0.6-step=200.ckpt"]
+    assert checkpoints.saved_checkpoints(tmp_path / "none") == []
 
 
 def test_time_left_parsing():
-    from srlm_nemo.cluster.timeleft import as_duration, parse_time_left
+    from srlm_nemo.timeleft import as_duration, parse_time_left
     assert parse_time_left("1-02:03:04\n") == 93784 and parse_time_left("05:00:00") == 18000
     assert parse_time_left("12:34") == 754
     assert all(parse_time_left(t) is None for t in ("UNLIMITED", "NOT_SET", "INVALID", ""))
@@ -440,10 +445,10 @@ def test_training_stops_before_the_time_limit_and_requeues(tiny_model, tmp_path,
     max_time_per_run); when it did, the stage asks the job to requeue (exit 75) instead of failing."""
     from types import SimpleNamespace
 
-    from srlm_nemo.context import make_trainer
-    from srlm_nemo.cluster import timeleft
-    from srlm_nemo.cluster import trainer as trainer_mod
-    from srlm_nemo.cluster.trainer import StepFailed
+    from srlm_nemo.backends.factory import make_trainer
+    from srlm_nemo import timeleft
+    from srlm_nemo.backends.nemo_aligner import trainer as trainer_mod
+    from srlm_nemo.backends.nemo_aligner.trainer import StepFailed
     c = load_config(["experiment=llama2_7b_h100", "sft.global_batch_size=8"])[0]
     rows = [{"prompt": [{"role": "user", "content": f"q{i}"}], "completion": [{"role": "assistant", "content": "a"}]}
             for i in range(20)]
@@ -482,7 +487,8 @@ def test_stage_exit_code_75_requeues_the_job(tmp_path, monkeypatch):
     """The job runner requeues its own job when a step exits 75 (EXIT_REQUEUE), as on USR1;
     `srlm` maps TimeLimitNear to that exit code."""
     from srlm_nemo import cli
-    from srlm_nemo.cluster import job, steps, timeleft
+    from srlm_nemo import timeleft
+    from srlm_nemo.cluster import job, steps
     assert timeleft.EXIT_REQUEUE == 75
     monkeypatch.setattr(cli, "cmd_plan", lambda overrides: (_ for _ in ()).throw(timeleft.TimeLimitNear("x")))
     assert cli.main(["plan"]) == 75
@@ -597,13 +603,13 @@ def test_the_hf_folders_we_write_get_no_pickle():
     save_pretrained's safetensors in --hf_output_path: the pickle goes next to the .nemo, outside
     the HF folder, and the next command removes it."""
     cfg, _ = load_config(["experiment=llama2_70b_h100"])
-    template, convert, tidy = na.convert_nemo_to_hf(cfg.cluster, "/w/results/final.nemo", "/base",
+    template, convert, tidy = commands.convert_nemo_to_hf(cfg.cluster, "/w/results/final.nemo", "/base",
                                                     "/run/iter_2/dpo/model", 70)
     scratch = convert[convert.index("--output_path") + 1]
     assert not scratch.startswith("/run/iter_2/dpo/model") and scratch.startswith("/w/results/")
     assert convert[convert.index("--hf_output_path") + 1] == "/run/iter_2/dpo/model"
     # the converter's template is the base with untied embeddings, made next to the .nemo first
-    assert template == ["python", "-m", "srlm_nemo.cluster.untied_base", "/base", "/w/results/final.nemo.hf_template"]
+    assert template == ["python", "-m", "srlm_nemo.backends.nemo_aligner.untied_base", "/base", "/w/results/final.nemo.hf_template"]
     assert convert[convert.index("--hf_input_path") + 1] == template[-1]
     assert tidy[:2] == ["bash", "-c"] and f"rm -rf {shlex.quote(scratch)} {template[-1]};" in tidy[2]
 
@@ -611,7 +617,7 @@ def test_the_hf_folders_we_write_get_no_pickle():
 def test_the_converters_template_unties_a_tied_base_and_links_the_rest(tiny_model, tmp_path):
     """untied_base: the tied tiny model's config with tie_word_embeddings false, every other file
     a link to the base's (no copy of the weights); an untied base's config is kept as it is."""
-    from srlm_nemo.cluster.untied_base import untied_base
+    from srlm_nemo.backends.nemo_aligner.untied_base import untied_base
     assert untied_base(tiny_model, tmp_path / "t") is True
     assert json.loads((tmp_path / "t/config.json").read_text())["tie_word_embeddings"] is False
     assert json.loads((tiny_model / "config.json").read_text())["tie_word_embeddings"] is True  # base untouched

@@ -13,7 +13,7 @@ from dataclasses import replace
 
 import pytest
 
-from srlm_nemo.cluster import nemo_aligner as na
+from srlm_nemo.backends.nemo_aligner import checkpoints, checks, commands, data  # noqa: F401
 
 from .conftest import REPO
 
@@ -56,12 +56,12 @@ def test_our_files_through_nemo_aligner_dataset_classes(smollm_tokenizer, tmp_pa
               "rejected": [{"role": "assistant", "content": b}], "weight": w}
              for m, g, b, w in zip(msgs, GOOD, BAD, weights)]
     sft_rows = [{"prompt": m, "completion": [{"role": "assistant", "content": g}]} for m, g in zip(msgs, GOOD)]
-    na.write_dpo_data(tok, pairs, tmp_path / "dpo.jsonl", cfg.dpo.global_batch_size)
-    na.write_sft_data(tok, sft_rows, tmp_path / "sft.jsonl", cfg.sft.global_batch_size)
-    dpo_cmd = na.train_dpo_command(cfg.cluster, cfg.dpo, "in.nemo", str(tmp_path / "dpo.jsonl"),
-                                   str(tmp_path / "dpo.jsonl"), "out", soft_labels=True)
-    sft_cmd = na.train_sft_command(cfg.cluster, cfg.sft, "in.nemo", str(tmp_path / "sft.jsonl"),
-                                   str(tmp_path / "sft.jsonl"), "out")
+    data.write_dpo_data(tok, pairs, tmp_path / "dpo.jsonl", cfg.dpo.global_batch_size)
+    data.write_sft_data(tok, sft_rows, tmp_path / "sft.jsonl", cfg.sft.global_batch_size)
+    dpo_cmd = commands.train_dpo_command(cfg.cluster, cfg.dpo, nemo_in="in.nemo", train=str(tmp_path / "dpo.jsonl"),
+                                         val=str(tmp_path / "dpo.jsonl"), out_dir="out", soft_labels=True)
+    sft_cmd = commands.train_sft_command(cfg.cluster, cfg.sft, nemo_in="in.nemo", train=str(tmp_path / "sft.jsonl"),
+                                         val=str(tmp_path / "sft.jsonl"), out_dir="out")
     # transformers 5 saves tokenizer_class "TokenizersBackend", unknown to NeMo 2.1's transformers 4.47:
     # hand it the same tokenizer.json under the class name 4.x knows.
     tok_dir = tmp_path / "tokenizer"
@@ -119,7 +119,7 @@ def test_our_files_through_nemo_aligner_dataset_classes(smollm_tokenizer, tmp_pa
 def test_reference_log_probs_are_computed_in_eval_mode(tmp_path):
     """NeMo-Aligner 0.7.0's own get_ref_policy_logprobs (with its swap of the reference weights)
     on a stand-in model with dropout: as released it runs in training mode, so two calls on one
-    batch differ; wrapped by srlm_nemo.cluster.run_aligner_dpo (what the rendered DPO command
+    batch differ; wrapped by srlm_nemo.backends.nemo_aligner.run_aligner_dpo (what the rendered DPO command
     runs) it runs in eval mode, repeats exactly, equals an eval forward, and leaves every module's
     mode as it found it. The first batch is dumped for the smoke test's HF comparison."""
     if not CONTRACT_PY.exists():
@@ -152,8 +152,9 @@ def test_the_rendered_dpo_command_composes_through_the_launcher(tmp_path):
     cfg, _ = load_config(["experiment=llama2_70b_h100"])
     aligner = os.path.join(os.environ["SRLM_NEMO_SRC"], "NeMo-Aligner")
     cluster = replace(cfg.cluster, nemo_aligner_dir=aligner)
-    cmd = na.train_dpo_command(cluster, cfg.dpo, "/in.nemo", "/d/train.jsonl", "/d/val.jsonl", "/out")
-    assert cmd[:3] == ["python", "-m", "srlm_nemo.cluster.run_aligner_dpo"]
+    cmd = commands.train_dpo_command(cluster, cfg.dpo, nemo_in="/in.nemo", train="/d/train.jsonl", val="/d/val.jsonl",
+                                     out_dir="/out")
+    assert cmd[:3] == ["python", "-m", "srlm_nemo.backends.nemo_aligner.run_aligner_dpo"]
     p = subprocess.run([str(CONTRACT_PY), *cmd[1:4], "--cfg", "job", *cmd[4:]], capture_output=True, text=True,
                        cwd=tmp_path, timeout=600, env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin",
                                                        "HOME": str(tmp_path)})

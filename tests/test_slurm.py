@@ -201,7 +201,7 @@ def test_time_left_read_inside_a_real_job(slurm, tmp_path):
     """What the training step's time budget starts from: squeue's time left, read from inside a
     job submitted with a 10-minute limit."""
     out = tmp_path / "left.out"
-    code = "from srlm_nemo.cluster.timeleft import job_seconds_left; print(job_seconds_left())"
+    code = "from srlm_nemo.timeleft import job_seconds_left; print(job_seconds_left())"
     subprocess.run(["sbatch", "--wait", "--time=10", f"--output={out}", f"--wrap={sys.executable} -c '{code}'"],
                    env=slurm, check=True, timeout=300, capture_output=True)
     left = float(out.read_text().split()[-1])

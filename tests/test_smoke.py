@@ -1,4 +1,4 @@
-"""`srlm cluster smoke` (srlm_nemo/smoke.py): one line per step, PASS / FAIL / SKIP, exit 1
+"""`srlm cluster smoke` (srlm_nemo/cluster/smoke.py): one line per step, PASS / FAIL / SKIP, exit 1
 on a FAIL. Here (no GPU, no Transformer Engine, no Apex) the NeMo steps SKIP and say why; what
 needs NeMo's sources runs only where SRLM_NEMO_SRC names a directory holding NeMo/ (v2.1.0) and
 NeMo-Aligner/ (v0.7.0) checkouts, as on the development machine, not on CI."""
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from srlm_nemo.smoke import TINY_ARCH, first_loss, max_logit_difference, scaled_section
+from srlm_nemo.cluster.smoke import TINY_ARCH, first_loss, max_logit_difference, scaled_section
 from srlm_nemo.config import load_config
 from srlm_nemo.layout import validate_layout
 
@@ -86,7 +86,7 @@ def test_the_first_loss_is_read_from_tensorboard_at_full_precision(tmp_path):
     (also across the event files of a resumed run), not the progress bar's three digits."""
     from torch.utils.tensorboard import SummaryWriter
 
-    from srlm_nemo.smoke import READ_FIRST_LOSS
+    from srlm_nemo.cluster.smoke import READ_FIRST_LOSS
     for run, steps in (("resumed", (1,)), ("first", (0, 1))):
         w = SummaryWriter(str(tmp_path / "results" / run))
         for s in steps:
@@ -106,12 +106,12 @@ def test_relative_source_directories_are_read_from_where_the_command_ran(tmp_pat
     """The steps run inside --work, so `--nemo-dir .gpu-src/NeMo` must mean the directory seen
     from where srlm was started (on the GPU machine NeMo's converter was first looked for inside
     the work directory and not found)."""
-    from srlm_nemo.cluster import nemo_aligner as na
-    from srlm_nemo.smoke import Smoke
+    from srlm_nemo.backends.nemo_aligner import checkpoints, checks, commands, data  # noqa: F401
+    from srlm_nemo.cluster.smoke import Smoke
     monkeypatch.chdir(tmp_path)
     smoke = Smoke(load_config([])[0], Path("work"), sys.executable, Path("src/NeMo"), Path("src/NeMo-Aligner"),
                   out=lambda line: None)
-    cmd = na.convert_hf_to_nemo(smoke.cluster, "hf", "out.nemo")
+    cmd = commands.convert_hf_to_nemo(smoke.cluster, "hf", "out.nemo")
     assert cmd[1] == f"{tmp_path}/src/NeMo/scripts/checkpoint_converters/convert_llama_hf_to_nemo.py"
     assert smoke.aligner_dir == tmp_path / "src/NeMo-Aligner"
 
@@ -123,7 +123,7 @@ def test_relative_source_directories_are_read_from_where_the_command_ran(tmp_pat
 def test_the_first_loss_falls_back_to_the_progress_bar(prints, exits, expect, tmp_path):
     """The training Python reads NeMo's TensorBoard log; where it logged no train/loss or has no
     TensorBoard, the step reads the progress bar instead of failing."""
-    from srlm_nemo.smoke import Smoke
+    from srlm_nemo.cluster.smoke import Smoke
     fake = tmp_path / "python"
     fake.write_text(f"#!/bin/sh\necho \"{prints}\"\nexit {exits}\n")
     fake.chmod(0o755)
@@ -141,7 +141,7 @@ def test_reference_log_probs_against_hf_catch_a_wrong_model_or_shift(tiny_model)
     import torch
     from transformers import AutoModelForCausalLM
 
-    from srlm_nemo.smoke import REFERENCE_TOLERANCE, reference_difference
+    from srlm_nemo.cluster.smoke import REFERENCE_TOLERANCE, reference_difference
 
     def dump(model, scored_shift=1):
         """scored_shift 0: the reference scored each position's own token, not the next one."""
@@ -172,7 +172,7 @@ def test_the_round_trip_check_catches_a_wrong_weight_mapping(tiny_model, tmp_pat
     import torch
     from safetensors.torch import load_file, save_file
 
-    from srlm_nemo.smoke import ROUND_TRIP_TOLERANCE
+    from srlm_nemo.cluster.smoke import ROUND_TRIP_TOLERANCE
 
     def copy(name, change):
         d = tmp_path / name
@@ -218,7 +218,7 @@ def test_the_sft_and_dpo_steps_data_is_written_here(algo, keys, tiny_model, tmp_
     writers: one global batch for training, one for validation, from the shipped demo seed."""
     import json
 
-    from srlm_nemo.smoke import write_training_data
+    from srlm_nemo.cluster.smoke import write_training_data
     train, val = write_training_data(algo, tiny_model, tmp_path / algo, 4)
     for path in (train, val):
         rows = [json.loads(line) for line in path.read_text().splitlines()]

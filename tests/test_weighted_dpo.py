@@ -67,9 +67,9 @@ def test_weight_zero_trains_like_the_swapped_pair_and_one_like_plain_dpo(tiny_mo
 
 
 def test_nemo_aligner_rows_carry_the_soft_label_as_rpo_rewards():
-    from srlm_nemo.cluster import nemo_aligner as na
+    from srlm_nemo.backends.nemo_aligner import checkpoints, checks, commands, data  # noqa: F401
     for c in (0.0, 0.3, 0.5, 1.0):
-        r = na.soft_label_rewards(c)
+        r = data.soft_label_rewards(c)
         # NeMo-Aligner's rpo_bwd_kl target: sigmoid(gt_reward_scale * (chosen - rejected)), scale 1
         assert math.isclose(1 / (1 + math.exp(-(r["chosen_reward"] - r["rejected_reward"]))), c, abs_tol=2e-6)
-    assert set(na.SOFT_LABEL_OVERRIDES) == {"model.dpo.preference_loss=rpo_bwd_kl", "model.dpo.gt_reward_scale=1.0"}
+    assert set(data.SOFT_LABEL_OVERRIDES) == {"model.dpo.preference_loss=rpo_bwd_kl", "model.dpo.gt_reward_scale=1.0"}

@@ -1,4 +1,5 @@
-"""Which generation engine serves a model: `generation.name` picks it (stages never know)."""
+"""Which engines run the stages: `generation.name` picks the generation engine that serves a model,
+`training.name` the trainer (stages never know which)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -21,3 +22,15 @@ def make_generator(gen_cfg, model_path: str | Path, model_cfg) -> Generator:
         return ScriptedGenerator(str(model_path), gen_cfg, model_cfg)
     from ..config import GENERATION_BACKENDS
     raise ValueError(f"generation.name={gen_cfg.name!r}: one of {', '.join(GENERATION_BACKENDS)}")
+
+
+def make_trainer(cfg):
+    """`training.name` picks the backend; the cluster one reads the cluster and layout sections."""
+    if cfg.training.name == "trl":
+        from .trl_trainer import TRLTrainer
+        return TRLTrainer(cfg.training)
+    if cfg.training.name == "nemo_aligner":
+        from .nemo_aligner.trainer import NemoAlignerTrainer
+        return NemoAlignerTrainer(cfg)
+    from ..config import TRAINING_BACKENDS
+    raise ValueError(f"training.name={cfg.training.name!r}: one of {', '.join(TRAINING_BACKENDS)}")

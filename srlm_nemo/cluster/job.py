@@ -54,7 +54,7 @@ def main(argv=None) -> int:
     signal.signal(signal.SIGUSR1, requeue)
 
     from .steps import job_steps
-    from .timeleft import EXIT_REQUEUE
+    from ..timeleft import EXIT_REQUEUE
     header, lines = job_steps(cfg, a.part, os.environ.get("ITERATION", "auto"), overrides, python)
     _say(header)
     for line in lines:

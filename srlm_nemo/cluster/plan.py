@@ -3,8 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from . import nemo_aligner as na
-from .commands import training_commands
+from ..backends.nemo_aligner.commands import render, training_commands
 from ..layout import estimate, validate_layout
 from ..run_layout import RunLayout, iteration_stage
 
@@ -65,8 +64,10 @@ def cluster_plan(cfg, run_dir: Path, stages=None, overrides: list[str] = ()) -> 
     lines += ["", "commands (SFT, M0 -> M1):"]
     layout = RunLayout(Path(run_dir))
     m1, m2 = str(layout.model("M1")), str(layout.model("M2"))
-    lines += ["  " + na.render(x) for x in training_commands(cfg, str(layout.stage_dir("sft")), "sft", cfg.model.path, m1)]
+    sft_cmds = training_commands(cfg, str(layout.stage_dir("sft")), "sft", cfg.model.path, m1, section=cfg.sft)
+    dpo_cmds = training_commands(cfg, str(layout.stage_dir(iteration_stage(2, "dpo"))), "dpo", m1, m2,
+                                 section=cfg.dpo)
+    lines += ["  " + render(x) for x in sft_cmds]
     lines += ["", "commands (DPO of iteration 2, M1 -> M2; later iterations alike):"]
-    lines += ["  " + na.render(x) for x in training_commands(cfg, str(layout.stage_dir(iteration_stage(2, "dpo"))), "dpo",
-                                                            m1, m2)]
+    lines += ["  " + render(x) for x in dpo_cmds]
     return "\n".join(lines)

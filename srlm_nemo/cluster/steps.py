@@ -15,10 +15,10 @@ import shlex
 from dataclasses import dataclass
 
 from ..pipeline import state
-from .commands import srun_prefix
+from ..backends.nemo_aligner.commands import srun_prefix
+from ..stages import SHARDED_KINDS
 
 GENERATION_KINDS = {"prompts", "candidates", "judge", "meta_judge", "eft", "rm_eval", "h2h", "alpaca", "mtbench"}
-SHARDED_KINDS = {"candidates", "judge", "meta_judge", "eft", "rm_eval"}
 
 
 class AllocationTooSmall(RuntimeError):

@@ -1,7 +1,7 @@
 """Runs inside the contract environment (NeMo-Aligner 0.7.0 on CPU), not in .venv: NeMo-Aligner's
 own MegatronGPTDPOModel.get_ref_policy_logprobs (with its cpu_weight_swap of the reference
 weights), called on a small stand-in model with dropout, before and after
-srlm_nemo.cluster.run_aligner_dpo wraps it. Writes what it saw as JSON.
+srlm_nemo.backends.nemo_aligner.run_aligner_dpo wraps it. Writes what it saw as JSON.
 
   PYTHONPATH=REPO python reference_mode_check.py OUT.json DUMP.json
 """
@@ -17,7 +17,7 @@ torch.cuda.synchronize = lambda *a, **k: None
 
 from nemo_aligner.models.nlp.gpt.megatron_gpt_dpo_model import MegatronGPTDPOModel  # noqa: E402
 
-from srlm_nemo.cluster.run_aligner_dpo import reference_in_eval_mode  # noqa: E402
+from srlm_nemo.backends.nemo_aligner.run_aligner_dpo import reference_in_eval_mode  # noqa: E402
 
 
 class StandIn(torch.nn.Module):

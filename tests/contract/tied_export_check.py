@@ -2,7 +2,7 @@
 half of NeMo's own convert_llama_nemo_to_hf.py (`replace_hf_weights_and_tokenizer`), given the
 state dict its first half writes after NeMo trained a tied-embedding model's input embedding and
 output layer apart, once with the base HF folder as its template, as NeMo's docs pass it, and once
-with srlm_nemo.cluster.untied_base's template. Writes which trained tensors survived, as JSON.
+with srlm_nemo.backends.nemo_aligner.untied_base's template. Writes which trained tensors survived, as JSON.
 
   PYTHONPATH=REPO python tied_export_check.py CONVERTER_PY BASE_HF WORK_DIR OUT.json
 """
@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForCausalLM
 
-from srlm_nemo.cluster.untied_base import untied_base
+from srlm_nemo.backends.nemo_aligner.untied_base import untied_base
 
 
 def main(converter: str, base: Path, work: Path, out: str) -> None:

@@ -23,7 +23,7 @@ check() {
   a=$(ends "$repo/.venv-contract" "$@") b=$(ends "$tmp/venv" "$@")
   if [ "$a" = "$b" ]; then echo "same  ${a:0:160}"; else echo "DIFFERS: $*"; echo "  original: $a"; echo "  pruned:   $b"; same=1; fi
 }
-check -m srlm_nemo.cluster.run_aligner_dpo "$src/NeMo-Aligner/examples/nlp/gpt/train_gpt_dpo.py" --cfg job
+check -m srlm_nemo.backends.nemo_aligner.run_aligner_dpo "$src/NeMo-Aligner/examples/nlp/gpt/train_gpt_dpo.py" --cfg job
 check "$src/NeMo-Aligner/examples/nlp/gpt/train_gpt_sft.py" --cfg job
 for s in scripts/checkpoint_converters/convert_llama_hf_to_nemo.py scripts/checkpoint_converters/convert_llama_nemo_to_hf.py \
          examples/nlp/language_modeling/megatron_ckpt_to_nemo.py; do

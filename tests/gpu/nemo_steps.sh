@@ -40,7 +40,7 @@ chmod +x .gpu-env/nemo-python
 # How far each NeMo script gets at import
 (
   N=.gpu-src/NeMo A=.gpu-src/NeMo-Aligner/examples/nlp/gpt i=0
-  for c in "-m srlm_nemo.cluster.run_aligner_dpo $A/train_gpt_dpo.py --cfg job" "$A/train_gpt_sft.py --cfg job" \
+  for c in "-m srlm_nemo.backends.nemo_aligner.run_aligner_dpo $A/train_gpt_dpo.py --cfg job" "$A/train_gpt_sft.py --cfg job" \
            "$N/scripts/checkpoint_converters/convert_llama_hf_to_nemo.py --help" \
            "$N/examples/nlp/language_modeling/megatron_ckpt_to_nemo.py --help"; do
     i=$((i + 1))

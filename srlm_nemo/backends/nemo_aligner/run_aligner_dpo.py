@@ -1,4 +1,4 @@
-"""`python -m srlm_nemo.cluster.run_aligner_dpo TRAIN_GPT_DPO_PY [Hydra overrides]`: NeMo-Aligner
+"""`python -m srlm_nemo.backends.nemo_aligner.run_aligner_dpo TRAIN_GPT_DPO_PY [Hydra overrides]`: NeMo-Aligner
 0.7.0's train_gpt_dpo.py, run as its own `__main__`, with one change: the reference policy's
 log-probs are computed with the model in eval mode.
 
@@ -69,7 +69,7 @@ def _dump_once(batch, logprobs) -> None:
 
 def main(argv: list[str]) -> None:
     if not argv or not argv[0].endswith(".py"):
-        sys.exit("usage: python -m srlm_nemo.cluster.run_aligner_dpo TRAIN_GPT_DPO_PY [Hydra overrides]")
+        sys.exit("usage: python -m srlm_nemo.backends.nemo_aligner.run_aligner_dpo TRAIN_GPT_DPO_PY [Hydra overrides]")
     from nemo_aligner.models.nlp.gpt.megatron_gpt_dpo_model import MegatronGPTDPOModel
     reference_in_eval_mode(MegatronGPTDPOModel)
     sys.argv = list(argv)  # Hydra reads its overrides from sys.argv[1:]

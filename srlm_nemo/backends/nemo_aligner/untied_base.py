@@ -1,4 +1,4 @@
-"""`python -m srlm_nemo.cluster.untied_base BASE_HF OUT_DIR`: the HF folder NeMo's .nemo -> HF
+"""`python -m srlm_nemo.backends.nemo_aligner.untied_base BASE_HF OUT_DIR`: the HF folder NeMo's .nemo -> HF
 converter is given as its template (`--hf_input_path`), with the input embedding and the output
 layer untied.
 
@@ -36,7 +36,7 @@ def untied_base(base: Path, out: Path) -> bool:
 
 if __name__ == "__main__":
     if len(sys.argv) != 3:
-        sys.exit("usage: python -m srlm_nemo.cluster.untied_base BASE_HF OUT_DIR")
+        sys.exit("usage: python -m srlm_nemo.backends.nemo_aligner.untied_base BASE_HF OUT_DIR")
     was_tied = untied_base(Path(sys.argv[1]), Path(sys.argv[2]))
     print(f"{sys.argv[2]}: template for NeMo's .nemo -> HF converter"
           + (" (the base ties its embeddings: untied, as NeMo trained them)" if was_tied else ""))

@@ -15,10 +15,11 @@ import subprocess
 import time
 from pathlib import Path
 
-from ..backends.training import TrainResult
-from . import nemo_aligner as na
-from . import timeleft
-from .commands import srun_prefix, training_commands
+from ... import timeleft
+from ..training import TrainResult
+from .checkpoints import checkpoint_label, final_nemo, saved_checkpoints, work_dir
+from .commands import export_checkpoint, render, srun_prefix, training_commands
+from .data import write_dpo_data, write_sft_data
 
 
 class StepFailed(RuntimeError):
@@ -64,70 +65,88 @@ class NemoAlignerTrainer:
         """`s`: the stage's sft or dpo section, as the stage passed it."""
         from transformers import AutoTokenizer
         stage_dir = out_dir.parent
-        work = na.work_dir(stage_dir)
-        ckpt_dir = work / "results" / "checkpoints"
+        work = work_dir(stage_dir)
         tok = AutoTokenizer.from_pretrained(model_path)
         train, val = self._split(rows, s.global_batch_size)
         writer(tok, train, work / "train.jsonl", s.global_batch_size)
         writer(tok, val, work / "val.jsonl", s.global_batch_size)
-        log = work / "commands.sh"
-        log.write_text("")
-        env = step_env()
+        steps = _Steps(work / "commands.sh")
+        convert, verify, train_cmd, *back = training_commands(
+            self.cfg, str(stage_dir), sec, model_path, str(out_dir), section=s,
+            soft_labels=any("weight" in r for r in rows))
+        self._convert_once(steps, sec, work, model_path, [convert, verify])
+        self._train(steps, sec, work, train_cmd)
+        steps.run(sec, back)
+        ckpts = self._export_checkpoints(steps, sec, s, stage_dir, model_path) if sec == "dpo" and s.select == "judge" \
+            else []
+        return TrainResult(model_dir=str(out_dir), steps=-1, checkpoints=ckpts, kept="final")
 
-        def steps(what: str, cmds: list[list[str]]) -> None:
-            """Recorded in commands.sh first, then run in order; the first failure stops the stage."""
-            with open(log, "a") as f:
-                f.write("".join(na.render(c) + "\n" for c in cmds))
-            for c in cmds:
-                done = subprocess.run(c, env=env)
-                if done.returncode != 0:
-                    raise StepFailed(f"{what}: step exited {done.returncode}: {na.render(c)}")
-
-        convert, verify, *train_and_back = training_commands(self.cfg, str(stage_dir), sec, model_path, str(out_dir), s,
-                                                             soft_labels=any("weight" in r for r in rows))
+    def _convert_once(self, steps: "_Steps", sec: str, work: Path, model_path: str, cmds: list[list[str]]) -> None:
+        """HF -> .nemo and its check; a 70B conversion takes long: not again on every requeue."""
         converted = work / "input.nemo.verified"  # written only after the check passed
-        if converted.exists():  # a 70B conversion takes long: not again on every requeue
-            with open(log, "a") as f:
-                f.write(f"# {work / 'input.nemo'}: converted and checked by an earlier run\n")
-        else:
-            steps(f"{sec}: HF -> .nemo", [convert, verify])
-            converted.write_text(f"{model_path}\n")
-        train, *back = train_and_back
+        if converted.exists():
+            steps.note(f"{work / 'input.nemo'}: converted and checked by an earlier run")
+            return
+        steps.run(f"{sec}: HF -> .nemo", cmds)
+        converted.write_text(f"{model_path}\n")
+
+    def _train(self, steps: "_Steps", sec: str, work: Path, train: list[str]) -> None:
         budget = self._time_budget(sec)
         if budget is not None:
             # NeMo-Aligner's own timer: validate, save a checkpoint and stop this long after start
             train = [*train, f"++exp_manager.max_time_per_run={timeleft.as_duration(budget)}"]
         started = time.monotonic()
-        steps(sec, [train])
-        final = Path(na.final_nemo(str(work / "results")))
+        steps.run(sec, [train])
+        final = Path(final_nemo(str(work / "results")))
         if not final.exists():
             # the .nemo is written only at the end of training: it stopped early
             if budget is not None and time.monotonic() - started >= budget - 120:
                 raise timeleft.TimeLimitNear(f"{sec}: training saved a checkpoint and stopped before the job's time "
                                              "limit; the requeued job resumes from it")
             raise StepFailed(f"{sec}: training exited 0 but wrote no {final}")
-        steps(sec, back)
-        ckpts = []
-        if sec == "dpo" and s.select == "judge":
-            # every saved checkpoint, in step order, as an HF model in <stage>/work/<step-N>, where
-            # the selection looks
-            saved = na.saved_checkpoints(ckpt_dir)
-            c = self.cfg.cluster
-            ranks = s.parallel.tensor_parallel * s.parallel.pipeline_parallel  # one model replica
-            many = srun_prefix(c, -(-ranks // c.gpus_per_node), c.training_image, min(c.gpus_per_node, ranks))
-            one = srun_prefix(c, 1, c.training_image, 1)
-            for name in saved:
-                label = na.checkpoint_label(name)
-                hf = stage_dir / "work" / label
-                if not (hf / "config.json").exists():
-                    to_nemo, *to_hf = na.export_checkpoint(c, s, str(ckpt_dir), name, str(work / f"{label}.nemo"),
-                                                           model_path, str(hf), self.cfg.model.arch.params_b)
-                    steps(f"{sec}: exporting {name}", [many + to_nemo, *(one + x for x in to_hf)])
-                ckpts.append(label)
-        return TrainResult(model_dir=str(out_dir), steps=-1, checkpoints=ckpts, kept="final")
+
+    def _export_checkpoints(self, steps: "_Steps", sec: str, s, stage_dir: Path, model_path: str) -> list[str]:
+        """Every saved checkpoint, in step order, as an HF model in <stage>/work/<step-N>, where
+        the checkpoint selection looks."""
+        work = work_dir(stage_dir)
+        ckpt_dir = work / "results" / "checkpoints"
+        c = self.cfg.cluster
+        ranks = s.parallel.tensor_parallel * s.parallel.pipeline_parallel  # one model replica
+        many = srun_prefix(c, -(-ranks // c.gpus_per_node), c.training_image, min(c.gpus_per_node, ranks))
+        one = srun_prefix(c, 1, c.training_image, 1)
+        labels = []
+        for name in saved_checkpoints(ckpt_dir):
+            label = checkpoint_label(name)
+            hf = stage_dir / "work" / label
+            if not (hf / "config.json").exists():
+                to_nemo, *to_hf = export_checkpoint(c, s, str(ckpt_dir), name, str(work / f"{label}.nemo"),
+                                                    model_path, str(hf), self.cfg.model.arch.params_b)
+                steps.run(f"{sec}: exporting {name}", [many + to_nemo, *(one + x for x in to_hf)])
+            labels.append(label)
+        return labels
 
     def sft(self, model_path: str, examples: list[dict], out_dir: Path, s) -> TrainResult:
-        return self._run("sft", s, model_path, examples, out_dir, na.write_sft_data)
+        return self._run("sft", s, model_path, examples, out_dir, write_sft_data)
 
     def dpo(self, model_path: str, pairs: list[dict], out_dir: Path, s) -> TrainResult:
-        return self._run("dpo", s, model_path, pairs, out_dir, na.write_dpo_data)
+        return self._run("dpo", s, model_path, pairs, out_dir, write_dpo_data)
+
+
+class _Steps:
+    """Job steps run in order, each recorded in commands.sh first; the first failure stops the stage."""
+
+    def __init__(self, log: Path):
+        self.log, self.env = log, step_env()
+        log.write_text("")
+
+    def note(self, text: str) -> None:
+        with open(self.log, "a") as f:
+            f.write(f"# {text}\n")
+
+    def run(self, what: str, cmds: list[list[str]]) -> None:
+        with open(self.log, "a") as f:
+            f.write("".join(render(c) + "\n" for c in cmds))
+        for c in cmds:
+            done = subprocess.run(c, env=self.env)
+            if done.returncode != 0:
+                raise StepFailed(f"{what}: step exited {done.returncode}: {render(c)}")

@@ -3,7 +3,7 @@ node, before anyone spends GPU-hours on 70B (slurm/smoke.sh runs it as a one-nod
 
 Each step prints one line, `PASS`, `FAIL` (with the last lines of its log and where the log is)
 or `SKIP` (why); the command exits 1 on any FAIL. The commands are the ones a real run renders
-(srlm_nemo/cluster/nemo_aligner.py), on a tiny random Llama with grouped-query attention and tied
+(srlm_nemo/backends/nemo_aligner/commands.py), on a tiny random Llama with grouped-query attention and tied
 embeddings, with only the sizes and the layout scaled to the node:
 
     probe        what the training Python has: torch and its GPUs, NeMo, Megatron Core,
@@ -43,9 +43,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
-from .cluster import nemo_aligner as na
-from .config import ArchConfig
-from .layout import validate_layout
+from ..backends.nemo_aligner import checkpoints, commands, data
+from ..config import ArchConfig
+from ..layout import validate_layout
 
 PROBE = r"""
 import importlib, json
@@ -204,7 +204,7 @@ class Smoke:
                 f"transformer-engine {e.get('transformer_engine') or 'no'}")
 
     def tiny_model(self) -> str:
-        from .tiny import build_tiny_model, demo_texts
+        from ..tiny import build_tiny_model, demo_texts
         d = self.work / "tiny_hf"
         shutil.rmtree(d, ignore_errors=True)
         build_tiny_model(d, demo_texts())
@@ -216,13 +216,13 @@ class Smoke:
         self.skip_after("tiny_model")
         self.need("nemo_dir", "nemo", "megatron_core", "transformer_engine", "apex_cuda")
         out = self.work / "input.nemo"
-        self.run("convert", na.convert_hf_to_nemo(self.cluster, str(self.work / "tiny_hf"), str(out)))
+        self.run("convert", commands.convert_hf_to_nemo(self.cluster, str(self.work / "tiny_hf"), str(out)))
         return f"{out} ({out.stat().st_size / 1e6:.1f} MB)"
 
     def verify(self) -> str:
         self.skip_after("convert")
-        log = self.run("verify", [sys.executable, "-m", "srlm_nemo.cluster.verify", str(self.work / "input.nemo"),
-                                  str(self.work / "tiny_hf"), "--precision", na.CONVERT_PRECISION], python=False)
+        log = self.run("verify", [sys.executable, "-m", "srlm_nemo.backends.nemo_aligner.checks", str(self.work / "input.nemo"),
+                                  str(self.work / "tiny_hf"), "--precision", commands.CONVERT_PRECISION], python=False)
         return log.read_text().splitlines()[-1][:200]
 
     def round_trip(self) -> str:
@@ -239,7 +239,7 @@ class Smoke:
 
     def nemo_to_hf(self, name: str, nemo: Path | str, out: Path) -> None:
         """The run's own .nemo -> HF commands, with the tiny model as the base."""
-        for cmd in na.convert_nemo_to_hf(self.cluster, str(nemo), str(self.work / "tiny_hf"), str(out), 0.0):
+        for cmd in commands.convert_nemo_to_hf(self.cluster, str(nemo), str(self.work / "tiny_hf"), str(out), 0.0):
             self.run(name, cmd)
 
     def _train(self, algo: str, env: dict | None = None) -> Path:
@@ -250,13 +250,13 @@ class Smoke:
         validate_layout(algo, s, TINY_ARCH, cluster)  # the run's own layout check, on the smoke's layout
         d = self.work / algo
         train, val = write_training_data(algo, self.work / "tiny_hf", d, s.global_batch_size)
-        nemo_in = str(self.work / "input.nemo") if algo == "sft" else na.final_nemo(str(self.work / "sft" / "results"))
-        build = na.train_sft_command if algo == "sft" else na.train_dpo_command
-        return self.run(algo, build(cluster, s, nemo_in, str(train), str(val), str(d / "results")), env=env)
+        nemo_in = str(self.work / "input.nemo") if algo == "sft" else checkpoints.final_nemo(str(self.work / "sft" / "results"))
+        build = commands.train_sft_command if algo == "sft" else commands.train_dpo_command
+        return self.run(algo, build(cluster, s, nemo_in=nemo_in, train=str(train), val=str(val), out_dir=str(d / "results")), env=env)
 
     def sft(self) -> str:
         self._train("sft")
-        return f"{self.cfg.sft.max_steps} steps; {na.final_nemo(str(self.work / 'sft' / 'results'))}"
+        return f"{self.cfg.sft.max_steps} steps; {checkpoints.final_nemo(str(self.work / 'sft' / 'results'))}"
 
     def dpo(self) -> str:
         self.skip_after("sft")
@@ -273,7 +273,7 @@ class Smoke:
 
     def launcher_path(self) -> str:
         """A PYTHONPATH holding only this package, for the modules of ours that rendered commands
-        run (`-m srlm_nemo.cluster.run_aligner_dpo`, `...untied_base`) where the training Python
+        run (`-m srlm_nemo.backends.nemo_aligner.run_aligner_dpo`, `...untied_base`) where the training Python
         lacks srlm: nothing else of our environment (transformers 5, numpy 2) may reach NeMo's."""
         d = self.work / "pythonpath"
         d.mkdir(exist_ok=True)
@@ -301,7 +301,7 @@ class Smoke:
         if not dump.exists():
             raise Fail(f"the DPO launcher wrote no reference log-probs to {dump}")
         hf = self.work / "sft_hf"
-        self.nemo_to_hf("sft_to_hf", na.final_nemo(str(self.work / "sft" / "results")), hf)
+        self.nemo_to_hf("sft_to_hf", checkpoints.final_nemo(str(self.work / "sft" / "results")), hf)
         worst, mean = reference_difference(json.loads(dump.read_text()), hf)
         if not worst <= REFERENCE_TOLERANCE:
             raise Fail(f"reference log-probs differ from the HF forward by up to {worst:.3g} nats per token "
@@ -310,12 +310,12 @@ class Smoke:
 
     def export(self) -> str:
         self.skip_after("dpo")
-        ckpts = na.saved_checkpoints(self.work / "dpo" / "results" / "checkpoints")
+        ckpts = checkpoints.saved_checkpoints(self.work / "dpo" / "results" / "checkpoints")
         if not ckpts:
             raise Fail("DPO saved no checkpoint")
         s = scaled_section(self.cfg.dpo, self.env.get("cuda_gpus") or 1)
         out = self.work / "exported_hf"
-        for cmd in na.export_checkpoint(self.cluster, s, str(self.work / "dpo" / "results" / "checkpoints"),
+        for cmd in commands.export_checkpoint(self.cluster, s, str(self.work / "dpo" / "results" / "checkpoints"),
                                         ckpts[-1], str(self.work / "exported.nemo"), str(self.work / "tiny_hf"),
                                         str(out), 0.0):
             self.run("export", cmd)
@@ -323,10 +323,10 @@ class Smoke:
         return f"{ckpts[-1]} -> {out}; transformers generated {len(text)} characters"
 
     def generate(self) -> str:
-        from .context import Context
-        from .evaluate import head_to_head
-        from .schemas import Sampling
-        from .templates import chat
+        from ..context import Context
+        from ..evaluate import head_to_head
+        from ..schemas import Sampling
+        from ..templates import chat
         model = next((self.work / d for d in ("exported_hf", "round_trip_hf", "tiny_hf")
                       if (self.work / d / "config.json").exists()), None)
         if model is None:
@@ -430,7 +430,7 @@ def write_training_data(algo: str, model_dir: Path, d: Path, global_batch: int) 
     SFT on prompt -> reply; DPO prefers the reply to its first sentence."""
     from transformers import AutoTokenizer
 
-    from .tiny import demo_ift
+    from ..tiny import demo_ift
     tok = AutoTokenizer.from_pretrained(str(model_dir))
     rows = demo_ift()[:2 * global_batch]
     d.mkdir(parents=True, exist_ok=True)
@@ -439,10 +439,10 @@ def write_training_data(algo: str, model_dir: Path, d: Path, global_batch: int) 
         path = d / f"{split}.jsonl"
         prompt = [[{"role": "user", "content": r["prompt"]}] for r in part]
         if algo == "sft":
-            na.write_sft_data(tok, [{"prompt": p, "completion": [{"role": "assistant", "content": r["response"]}]}
+            data.write_sft_data(tok, [{"prompt": p, "completion": [{"role": "assistant", "content": r["response"]}]}
                                     for p, r in zip(prompt, part)], path, global_batch)
         else:
-            na.write_dpo_data(tok, [{"prompt": p, "chosen": [{"role": "assistant", "content": r["response"]}],
+            data.write_dpo_data(tok, [{"prompt": p, "chosen": [{"role": "assistant", "content": r["response"]}],
                                      "rejected": [{"role": "assistant", "content": r["response"].split(". ")[0]}]}
                                     for p, r in zip(prompt, part)], path, global_batch)
         out.append(path)
@@ -451,7 +451,7 @@ def write_training_data(algo: str, model_dir: Path, d: Path, global_batch: int) 
 
 def judge_answers(ctx, model: Path, questions: list[str], outs) -> float:
     """The judge template on each sampled answer; the share of judgements with a valid score."""
-    from .stages._shards import judge_samples
+    from ..stages._shards import judge_samples
     items = [(q, comp.text or "(empty)") for q, comps in zip(questions, outs) for comp in comps]
     judged = judge_samples(ctx, model, items, 1, seed=0)
     scores = [p.score for comps, _ in judged for _, p in comps]
