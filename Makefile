@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.srlm-setup-v1
 
-.PHONY: setup contract-env test-deps demo test test-fast clean-demo
+.PHONY: setup contract-env test-deps lint demo test test-fast clean-demo
 
 setup: $(STAMP)
 
@@ -48,7 +48,11 @@ test-deps:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq slurm-wlm munge shellcheck >/dev/null; \
 	else echo "note: not root: the real-Slurm tests and shellcheck will be skipped (apt-get install slurm-wlm munge shellcheck)"; fi
 
-test: setup contract-env test-deps
+# The linter first (pyproject.toml's [tool.ruff]: pyflakes, pycodestyle, 120 columns), then every test.
+lint: setup
+	$(VENV)/bin/ruff check srlm_nemo tests benchmarks
+
+test: setup contract-env test-deps lint
 	$(PY) -m pytest -q -ra tests
 
 test-fast: setup

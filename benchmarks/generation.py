@@ -98,7 +98,10 @@ def main() -> None:
           f"(batch {hf_cfg.batch_size})")
     print(f"one at a time            {s_tokens:6d} tokens in {s_s:7.1f} s = {rate['single']:7.1f} tok/s "
           f"(first {args.single} requests of each stage)")
-    print(f"vllm/one-at-a-time = {rate['vllm'] / rate['single']:.1f}x, vllm/batched = {rate['vllm'] / rate['batched']:.1f}x")
+    print(
+        f"vllm/one-at-a-time = {rate['vllm'] / rate['single']:.1f}x, vllm/batched = "
+        f"{rate['vllm'] / rate['batched']:.1f}x"
+    )
 
 
 if __name__ == "__main__":

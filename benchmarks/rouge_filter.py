@@ -82,7 +82,10 @@ def main():
     ref_rate, our_rate = ref_pairs / ref_s, our_pairs / our_s
     print(f"prompts: pool {a.pool}, candidates {len(cands)} (reference checked the first {len(ref_dec)})")
     print(f"rouge-score : {ref_pairs:>12,d} pairs in {ref_s:7.2f} s = {ref_rate:>14,.0f} pairs/s")
-    print(f"srlm_nemo   : {our_pairs:>12,d} pairs in {our_s:7.2f} s = {our_rate:>14,.0f} pairs/s (incl. tokenising the pool)")
+    print(
+        f"srlm_nemo   : {our_pairs:>12,d} pairs in {our_s:7.2f} s = {our_rate:>14,.0f} pairs/s (incl. tokenising "
+        "the pool)"
+    )
     print(f"ratio       : {our_rate / ref_rate:,.0f}x   identical decisions on the common prefix: {same}")
     print(f"kept        : {sum(k for k, _, _ in ours)} of {len(cands)}")
 

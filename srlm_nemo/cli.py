@@ -13,7 +13,7 @@ from omegaconf import OmegaConf
 
 from .artifacts import ArtifactError
 from .config import ConfigError, load_config
-from .layout import LayoutError
+from .megatron_layout import LayoutError
 from .locks import RunDirBusy
 from .timeleft import EXIT_REQUEUE, TimeLimitNear
 from .models import ModelNotFound
@@ -49,7 +49,9 @@ def cmd_run(overrides, only: str | None = None, only_prefix: str | None = None,
     if written is not None:
         summary, report = written
         print(summary.read_text())
-        print(f"artifacts: {ctx.run_dir}\nsummary:   {summary}\nreport:    {report}\nwall time: {time.time() - t0:.1f}s")
+        print(
+            f"artifacts: {ctx.run_dir}\nsummary:   {summary}\nreport:    {report}\nwall time: {time.time() - t0:.1f}s"
+        )
     return 0
 
 
@@ -102,7 +104,7 @@ def cmd_status(run_dir: str) -> int:
 
 def cmd_eval(a, ap) -> int:
     from . import runner
-    from .context import Context
+    from .context import RunContext
     from .recipes import evaluation as ev
     from .run_layout import RunLayout
     cfg, _ = load_config(a.overrides)
@@ -119,9 +121,11 @@ def cmd_eval(a, ap) -> int:
         if not (a.model and a.instructions):
             ap.error("alpaca needs --model and --instructions (a file, or `hub` for tatsu-lab/alpaca_eval)")
         from .alpaca_eval_run import hub_instructions
-        instructions = hub_instructions(cfg.run.cache_dir) if a.instructions == "hub" else Path(a.instructions).resolve()
+        instructions = (
+            hub_instructions(cfg.run.cache_dir) if a.instructions == "hub" else Path(a.instructions).resolve()
+        )
         stages = ev.alpaca_stages(cfg, layout, a.model, instructions)
-    manifest = runner.run_eval(Context(cfg), stages, f"srlm eval {a.what}")
+    manifest = runner.run_eval(RunContext(cfg), stages, f"srlm eval {a.what}")
     print(json.dumps(manifest["stats"], indent=2))
     for stage in stages:
         for name, out in stage.outputs.items():
@@ -141,9 +145,18 @@ def cmd_rm_metrics(path: str) -> int:
 def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="srlm", description=__doc__)
     sub = ap.add_subparsers(dest="cmd", required=True)
+    for add in (_recipe_commands, _evaluation_commands, _cluster_and_run_dir_commands):
+        add(sub)
+    return ap
+
+
+def _recipe_commands(sub) -> None:
+    """run, stage, config, plan: the recipe and its knobs."""
     p = sub.add_parser("run", help="run the whole recipe (resumes; finished stages are skipped)")
     p.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. experiment=demo judge.k=3")
-    p = sub.add_parser("stage", help="run one stage, e.g. `srlm stage iter_2/judge` or `srlm stage judge -i 2` (iteration 2: M1 -> M2)")
+    p = sub.add_parser(
+        "stage", help="run one stage, e.g. `srlm stage iter_2/judge` or `srlm stage judge -i 2` (iteration 2: M1 -> M2)"
+    )
     p.add_argument("name")
     p.add_argument("-i", "--iteration", type=int, default=None)
     p.add_argument("--shard-worker", action="store_true",
@@ -161,6 +174,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("overrides", nargs="*")
     p = sub.add_parser("plan", help="print the resolved config and each stage's state; runs nothing")
     p.add_argument("overrides", nargs="*")
+
+
+def _evaluation_commands(sub) -> None:
+    """eval, prompts: evaluations and the prompt filter."""
     p = sub.add_parser("eval", help="evaluations: rm | rm-metrics --scores F | h2h --a M3 --b M1 --prompts F | "
                                     "alpaca --model M3 --instructions F")
     p.add_argument("what", choices=["rm", "rm-metrics", "h2h", "alpaca", "mtbench"])
@@ -180,6 +197,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--threshold", type=float, default=0.7, help="drop when max ROUGE-L F > threshold")
     p.add_argument("--tokenizer", choices=["rouge_score", "unicode"], default="rouge_score",
                    help="rouge_score (the reference; drops non-Latin scripts) or unicode")
+
+
+def _cluster_and_run_dir_commands(sub) -> None:
+    """cluster, report, status: Slurm jobs, and views of a run directory."""
     p = sub.add_parser("cluster", help="`srlm cluster steps|sbatch-args --part sft|iteration [--iteration T|auto]`: "
                                        "the job steps of one Slurm job, or its sbatch options (what slurm/*.sh run); "
                                        "`srlm cluster smoke [--nemo-dir D] [--aligner-dir D] [--python P]`: NeMo's and "
@@ -200,7 +221,6 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir")
     p = sub.add_parser("status", help="what is done in a run directory")
     p.add_argument("run_dir")
-    return ap
 
 
 def _parse(ap, argv):
@@ -224,7 +244,11 @@ def _run(a, ap) -> int:
 
 def _stage(a, ap) -> int:
     from .run_layout import iteration_stage
-    name = a.name if "/" in a.name or a.name in ("seed", "sft", "sft_ift", "eft") else iteration_stage(a.iteration or 2, a.name)
+    name = (
+        a.name
+        if "/" in a.name or a.name in ("seed", "sft", "sft_ift", "eft")
+        else iteration_stage(a.iteration or 2, a.name)
+    )
     worker = _worker_rank(a.rank, a.world) if a.shard_worker else None
     return cmd_run(a.overrides, only=name, shard_worker=worker, train_only=a.train_only)
 
@@ -292,8 +316,17 @@ def _status(a, ap) -> int:
     return cmd_status(a.run_dir)
 
 
-COMMANDS = {"config": _config, "run": _run, "stage": _stage, "eval": _eval, "prompts": _prompts, "plan": _plan, "cluster": _cluster,
-            "report": _report, "status": _status}
+COMMANDS = {
+    "config": _config,
+    "run": _run,
+    "stage": _stage,
+    "eval": _eval,
+    "prompts": _prompts,
+    "plan": _plan,
+    "cluster": _cluster,
+    "report": _report,
+    "status": _status,
+}
 
 
 class _Usr1(BaseException):

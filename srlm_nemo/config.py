@@ -508,7 +508,7 @@ def validate(cfg: Config) -> None:
     need(cfg.prompts.max_words >= cfg.prompts.min_words, "prompts.max_words", "must be >= prompts.min_words")
     need(cfg.judge.min_score < cfg.judge.max_score, "judge.min_score", "must be < judge.max_score")
     if cfg.training.name == "nemo_aligner":
-        from .layout import validate_layout
+        from .megatron_layout import validate_layout
         for sec in ("sft", "dpo"):
             validate_layout(sec, getattr(cfg, sec), cfg.model.arch, cfg.cluster)
 

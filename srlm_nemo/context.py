@@ -15,7 +15,7 @@ from .config import Config
 from .models import resolve_model
 
 
-class Context:
+class RunContext:
     def __init__(self, cfg: Config, quiet: bool = False):
         self.cfg = cfg
         self.run_dir = Path(cfg.run.run_dir).expanduser().resolve()

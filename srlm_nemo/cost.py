@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
-from .layout import estimate
+from .megatron_layout import estimate
 
 JUDGE_TEMPLATE_TOKENS = 450  # prompts/judge.j2 without the question and answer, in Llama 2 tokens
 PAIRWISE_TEMPLATE_TOKENS = 250  # prompts/pairwise.j2 likewise
@@ -89,13 +89,17 @@ def _dpo_rows(cfg) -> list[StageCost]:
     d, e, arch, c = cfg.dpo, cfg.eval, cfg.model.arch, cfg.cluster
     pairs = cfg.prompts.num_prompts
     gpus = d.parallel.nodes * c.gpus_per_node
-    est = estimate("dpo", pairs, c.assumed_tokens_per_example * 2, d.epochs, arch.params_b, gpus, c.assumed_tflops_per_gpu)
+    est = estimate(
+        "dpo", pairs, c.assumed_tokens_per_example * 2, d.epochs, arch.params_b, gpus, c.assumed_tflops_per_gpu
+    )
     rows = [_convert("dpo: HF -> .nemo", arch.params_b, cfg, "M_{t-1} into NeMo"),
             StageCost("dpo: training", f"{pairs} pairs (upper bound) x {d.epochs:g} epoch(s), 8 x params x tokens",
                       est.tokens, 0, f"{c.assumed_tflops_per_gpu:g} TFLOP/s per GPU", gpus, est.wall_hours)]
     saved = math.ceil(pairs * d.epochs / d.global_batch_size) // d.save_steps if d.select == "judge" else 0
     for k in range(saved + 1):  # every saved checkpoint, then the final model, back to HF
-        rows.append(_convert("dpo: .nemo -> HF", arch.params_b, cfg, "final model" if k == saved else f"checkpoint {k + 1}"))
+        rows.append(
+            _convert("dpo: .nemo -> HF", arch.params_b, cfg, "final model" if k == saved else f"checkpoint {k + 1}")
+        )
     if d.select == "judge":
         rounds, prompts = saved + 1, d.select_max_prompts
         rows.append(_gen("dpo: selection", f"{rounds} rounds x {prompts} prompts: 2 answers + 2 verdicts",
@@ -133,7 +137,10 @@ def iteration_cost(cfg, replicas: int) -> list[StageCost]:
 
 def cost_lines(cfg, replicas: int, total_gpus: int) -> list[str]:
     rows = iteration_cost(cfg, replicas)
-    lines = [f"  {'stage':<24} {'tokens in':>11} {'tokens out':>11} {'GPUs':>5} {'wall h':>8} {'GPU-h':>9}  assumed rate; what"]
+    lines = [
+        f"  {'stage':<24} {'tokens in':>11} {'tokens out':>11} {'GPUs':>5} {'wall h':>8} {'GPU-h':>9}  assumed "
+        "rate; what"
+    ]
     for r in rows:
         lines.append(f"  {r.stage:<24} {r.tokens_in:>11.3g} {r.tokens_out:>11.3g} {r.gpus:>5} {r.wall_h:>8.2f} "
                      f"{r.gpu_h:>9.1f}  {r.rate}; {r.what}")

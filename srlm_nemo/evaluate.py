@@ -2,7 +2,7 @@
 DPO checkpoint selection:
 
 * head-to-head: both models answer the same prompts; the pairwise judge sees each pair in both
-  orders; agreement gives a win or loss, anything else a tie (`srlm_nemo.pairwise`);
+  orders; agreement gives a win or loss, anything else a tie (`srlm_nemo.verdicts`);
 * AlpacaEval: answers written in alpaca_eval's `model_outputs.json` format
   (`instruction`, `output`, `generator`, `dataset`). Scoring them needs an annotator, which is
   alpaca_eval's own business (an OpenAI key, or a local OpenAI-compatible endpoint); win rates
@@ -19,7 +19,7 @@ import re
 from pathlib import Path
 
 from .artifacts import ArtifactError, read_jsonl
-from .pairwise import combine, parse_winner, summarise
+from .verdicts import combine, parse_winner, summarise
 from .schemas import Sampling
 from .templates import chat, render
 

@@ -56,7 +56,11 @@ def figures(cands, scores, pairs, counts, max_score: float, prev_cands=None, pre
     rejected = _mean([len(by_id[p.rejected_id].text) for p in pairs])
     if chosen is not None and rejected:
         out["length_ratio"] = chosen / rejected
-    if prev_scores is not None and mean_score is not None and (prev := _mean([s.mean_score for s in prev_scores])) is not None:
+    if (
+        prev_scores is not None
+        and mean_score is not None
+        and (prev := _mean([s.mean_score for s in prev_scores])) is not None
+    ):
         out["score_inflation"] = mean_score - prev
     if prev_cands and (prev_len := _mean([len(c.text) for c in prev_cands])):
         out["length_growth"] = out["mean_answer_chars"] / prev_len

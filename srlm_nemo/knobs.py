@@ -46,8 +46,12 @@ def walk(cfg, prefix: str = "") -> Iterator[tuple[str, dataclasses.Field, Any]]:
 
 
 def range_text(meta: dict) -> str:
-    lo = f"[{meta['ge']:g}" if meta.get("ge") is not None else f"({meta['gt']:g}" if meta.get("gt") is not None else None
-    hi = f"{meta['le']:g}]" if meta.get("le") is not None else f"{meta['lt']:g})" if meta.get("lt") is not None else None
+    lo = (
+        f"[{meta['ge']:g}" if meta.get("ge") is not None else f"({meta['gt']:g}" if meta.get("gt") is not None else None
+    )
+    hi = (
+        f"{meta['le']:g}]" if meta.get("le") is not None else f"{meta['lt']:g})" if meta.get("lt") is not None else None
+    )
     if lo is None and hi is None:
         return ""
     return f"{lo or '(-inf'}, {hi or 'inf)'}"

@@ -109,8 +109,12 @@ def read_manifest(stage: Stage) -> Optional[dict]:
         m = e
     if not isinstance(m, dict):
         import sys
-        print(f"srlm: warning: {stage.manifest_path}: not a manifest ({m if isinstance(m, Exception) else type(m).__name__}); "
-              f"the stage counts as not done", file=sys.stderr)
+        print(
+            f"srlm: warning: {stage.manifest_path}: not a manifest "
+            f"({m if isinstance(m, Exception) else type(m).__name__}); "
+            f"the stage counts as not done",
+            file=sys.stderr,
+        )
         return None
     return m
 
@@ -235,25 +239,49 @@ def check_inputs(stage: Stage, run_dir: Path) -> None:
             read_jsonl(path, ARTIFACT_TYPES[path.stem])
 
 
+def _refuse_missing(stage: Stage, run_dir: Path) -> None:
+    missing = {k: v for k, v in stage.inputs.items() if not v.exists()}
+    given = [f"{k}={v}" for k, v in missing.items() if not v.resolve().is_relative_to(run_dir)]
+    if given:  # a file the user named
+        raise FileNotFoundError(f"stage {stage.name}: {', '.join(given)}: file does not exist")
+    raise FileNotFoundError(f"stage {stage.name}: input missing: "
+                            f"{', '.join(f'{k}={v}' for k, v in missing.items())} (run the stages before it first)")
+
+
+def _announce(stage: Stage, ctx, st: str) -> None:
+    why = " (resuming)" if st == "partial" else " (inputs or config changed)" if st == "stale" else ""
+    worker = ""
+    if ctx.shard_worker:
+        worker = (f" as shard worker {ctx.shard_worker[0]} of {ctx.shard_worker[1]} on "
+                  f"{os.environ.get('SLURMD_NODENAME', platform.node())} "
+                  f"(CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES', 'unset')})")
+    ctx.log(f"[run ] {stage.name}{why}{worker}")
+
+
+def _manifest(stage: Stage, fp: str, stats: dict, started: float, seconds: float) -> dict:
+    return {
+        "stage": stage.name, "kind": stage.kind, "iteration": stage.iteration,
+        "fingerprint": fp, "config": stage.config, "config_hash": config_hash(stage.config),
+        "inputs": {k: {"path": str(v), "hash": _hash_path(v)} for k, v in stage.inputs.items()},
+        "outputs": {k: {"path": str(v), "count": count_records(v), "hash": _hash_path(v)}
+                    for k, v in stage.outputs.items() if v.exists()},
+        "model": stage.model, "stats": stats, "seconds": round(seconds, 2),
+        "started_at": datetime.fromtimestamp(started, timezone.utc).isoformat(),
+        "finished_at": datetime.now(timezone.utc).isoformat(), "versions": library_versions(),
+    }
+
+
 def run_stage(stage: Stage, ctx, runner: Callable) -> dict:
     """Runs one stage unless done; writes its manifest last, so a kill leaves it unfinished."""
     fp = fingerprint(stage)
     run_dir = Path(ctx.run_dir).resolve()
     if fp is None:
-        missing = {k: v for k, v in stage.inputs.items() if not v.exists()}
-        given = [f"{k}={v}" for k, v in missing.items() if not v.resolve().is_relative_to(run_dir)]
-        if given:  # a file the user named
-            raise FileNotFoundError(f"stage {stage.name}: {', '.join(given)}: file does not exist")
-        raise FileNotFoundError(f"stage {stage.name}: input missing: "
-                                f"{', '.join(f'{k}={v}' for k, v in missing.items())} (run the stages before it first)")
+        _refuse_missing(stage, run_dir)
     st = state(stage, fp)
     if st == "done":
         ctx.log(f"[skip] {stage.name}: done (inputs and config unchanged)")
         return read_manifest(stage)
-    ctx.log(f"[run ] {stage.name}" + (" (resuming)" if st == "partial" else " (inputs or config changed)" if st == "stale" else "")
-            + (f" as shard worker {ctx.shard_worker[0]} of {ctx.shard_worker[1]} on "
-               f"{os.environ.get('SLURMD_NODENAME', platform.node())} "
-               f"(CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES', 'unset')})" if ctx.shard_worker else ""))
+    _announce(stage, ctx, st)
     check_inputs(stage, run_dir)
     stage.dir.mkdir(parents=True, exist_ok=True)
     if st == "stale" and not ctx.shard_worker:  # workers run side by side: only the merging run cleans
@@ -268,16 +296,7 @@ def run_stage(stage: Stage, ctx, runner: Callable) -> dict:
         ctx.log(f"[part] {stage.name}: {done}")
         return {"stage": stage.name, "part": str(done)}
     seconds = time.time() - started
-    manifest = {
-        "stage": stage.name, "kind": stage.kind, "iteration": stage.iteration,
-        "fingerprint": fp, "config": stage.config, "config_hash": config_hash(stage.config),
-        "inputs": {k: {"path": str(v), "hash": _hash_path(v)} for k, v in stage.inputs.items()},
-        "outputs": {k: {"path": str(v), "count": count_records(v), "hash": _hash_path(v)}
-                    for k, v in stage.outputs.items() if v.exists()},
-        "model": stage.model, "stats": stats, "seconds": round(seconds, 2),
-        "started_at": datetime.fromtimestamp(started, timezone.utc).isoformat(),
-        "finished_at": datetime.now(timezone.utc).isoformat(), "versions": library_versions(),
-    }
+    manifest = _manifest(stage, fp, stats, started, seconds)
     write_json(stage.manifest_path, manifest)
     ctx.log(f"[done] {stage.name} in {seconds:.1f}s")
     return manifest

@@ -8,8 +8,18 @@ import json
 from pathlib import Path
 
 from .run_layout import RunLayout, iteration_stage
-from .summary import (_drops, _load, _pairs_cell, alpaca_scores, collect, guard_md, h2h_results, rm_table, strategy_comparison,
-                      strategy_md)
+from .summary import (
+    _drops,
+    _load,
+    _pairs_cell,
+    alpaca_scores,
+    collect,
+    guard_md,
+    h2h_results,
+    rm_table,
+    strategy_comparison,
+    strategy_md,
+)
 
 
 def _plt():
@@ -195,9 +205,15 @@ def _alpaca_md(run_dir: Path, written: list[Path], scored: dict) -> list[str]:
     if scored:
         md += ["", "| model | win rate | LC win rate | n | annotator | reference | comparable with the leaderboard |",
                "|---|---|---|---|---|---|---|"]
-        md += [f"| {m} | {_round(r['win_rate'])} | {_round(r['length_controlled_win_rate'])} | {int(r['n_total'] or 0)} | "
-               f"{r['annotator']} | {r['reference']} | {'yes' if r['comparable'] else 'NO'} |" for m, r in scored.items()]
-    return md + ["", "Paper, AlpacaEval 2.0 win rate vs GPT-4 Turbo: " + ", ".join(f"{k} {v}" for k, v in PAPER_ALPACA.items())]
+        md += [
+            f"| {m} | {_round(r['win_rate'])} | {_round(r['length_controlled_win_rate'])} | {int(r['n_total'] or 0)} | "
+            f"{r['annotator']} | {r['reference']} | {'yes' if r['comparable'] else 'NO'} |"
+            for m, r in scored.items()
+        ]
+    return md + [
+        "",
+        "Paper, AlpacaEval 2.0 win rate vs GPT-4 Turbo: " + ", ".join(f"{k} {v}" for k, v in PAPER_ALPACA.items()),
+    ]
 
 
 def _mtbench_md(mt: list[dict]) -> list[str]:

@@ -22,7 +22,13 @@ from itertools import combinations
 
 # The paper's Table 4 (percent for the first three), for reference beside our numbers.
 PAPER_TABLE4 = {
-    "SFT baseline": {"pairwise_accuracy": 65.1, "five_best": 39.6, "exact_match": 10.1, "spearman": 0.253, "kendall": 0.233},
+    "SFT baseline": {
+        "pairwise_accuracy": 65.1,
+        "five_best": 39.6,
+        "exact_match": 10.1,
+        "spearman": 0.253,
+        "kendall": 0.233,
+    },
     "M1": {"pairwise_accuracy": 78.7, "five_best": 41.5, "exact_match": 13.1, "spearman": 0.279, "kendall": 0.253},
     "M2": {"pairwise_accuracy": 80.4, "five_best": 44.3, "exact_match": 14.3, "spearman": 0.331, "kendall": 0.315},
     "M3": {"pairwise_accuracy": 81.7, "five_best": 43.2, "exact_match": 14.3, "spearman": 0.349, "kendall": 0.324},

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from .artifacts import write_text_atomic
 from .config import Config, ConfigError
-from .context import Context
+from .context import RunContext
 from .locks import RunLock
 from .models import resolve_model
 from .pipeline import Stage, run_stage
@@ -16,10 +16,10 @@ from .run_layout import RunLayout
 from .stages import SHARDED_KINDS, runner
 
 
-def recipe(cfg: Config) -> tuple[Context, list[Stage]]:
+def recipe(cfg: Config) -> tuple[RunContext, list[Stage]]:
     """The run's context and every stage of the recipe, nothing converted or loaded."""
     from .recipes.self_rewarding import build
-    return Context(cfg), build(cfg, convert=False)
+    return RunContext(cfg), build(cfg, convert=False)
 
 
 def pick(stages: list[Stage], only: str | None = None, prefix: str | None = None) -> list[Stage]:
@@ -39,7 +39,7 @@ def check_shardable(stages: list[Stage]) -> None:
                           f"(sharded: {', '.join(sorted(SHARDED_KINDS))})")
 
 
-def run(ctx: Context, config_yaml: str, stages: list[Stage], what: str) -> tuple[Path, Path | None] | None:
+def run(ctx: RunContext, config_yaml: str, stages: list[Stage], what: str) -> tuple[Path, Path | None] | None:
     """Runs `stages` under the run directory's lock; `config_yaml` is saved as the run's config.
     Returns the summary's and the report's paths (None where the report could not be drawn), or
     None for a shard worker (the merging run writes the run's files)."""
@@ -62,7 +62,7 @@ def run(ctx: Context, config_yaml: str, stages: list[Stage], what: str) -> tuple
         return write_summary(ctx.run_dir), refresh_report(ctx, final=True)
 
 
-def run_eval(ctx: Context, stages: list[Stage], what: str) -> dict:
+def run_eval(ctx: RunContext, stages: list[Stage], what: str) -> dict:
     """An evaluation's stages, each with its own engine; returns the last one's manifest."""
     with RunLock(ctx.run_dir).held(what):
         try:
@@ -75,7 +75,7 @@ def run_eval(ctx: Context, stages: list[Stage], what: str) -> dict:
     return manifest
 
 
-def _run_one(ctx: Context, stage: Stage) -> bool:
+def _run_one(ctx: RunContext, stage: Stage) -> bool:
     """Runs the stage; whether it wrote a new manifest (finished now)."""
     def mtime():
         return stage.manifest_path.stat().st_mtime_ns if stage.manifest_path.exists() else None
@@ -91,7 +91,7 @@ def _convert_embedded(cfg: Config) -> None:
             resolve_model(path, cfg.run.cache_dir, convert=True)
 
 
-def refresh_report(ctx: Context, final: bool = False) -> Path | None:
+def refresh_report(ctx: RunContext, final: bool = False) -> Path | None:
     """The report (and the configured trackers) are views of the manifests: a failure to draw
     them never stops the run."""
     from .report import write_report

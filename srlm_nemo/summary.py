@@ -41,7 +41,10 @@ def collect(run_dir: Path) -> dict:
     run_dir = Path(run_dir)
     out: dict = {"run_dir": str(run_dir), "stages": {}, "iterations": []}
     for d in _manifests(run_dir, "**/manifest.json"):
-        out["stages"][d["stage"]] = {"seconds": d["seconds"], "outputs": {k: v.get("count") for k, v in d["outputs"].items()}}
+        out["stages"][d["stage"]] = {
+            "seconds": d["seconds"],
+            "outputs": {k: v.get("count") for k, v in d["outputs"].items()},
+        }
     for t in RunLayout(run_dir).iterations():
         row: dict = {"iteration": t, "model": f"M{t - 1}", "next_model": f"M{t}"}
         if (pm := _manifest(run_dir, iteration_stage(t, "prompts"))):
@@ -62,12 +65,16 @@ def collect(run_dir: Path) -> dict:
             row["pair_drops"] = {k: v for k, v in pa["stats"].items() if k.startswith("dropped")}
             row["guard"] = pa["stats"].get("guard")
         if (dm := _manifest(run_dir, iteration_stage(t, "dpo"))):
-            row["dpo"] = {k: dm["stats"].get(k) for k in ("steps", "kept", "first_loss", "last_loss", "last_reward_margin")}
+            row["dpo"] = {
+                k: dm["stats"].get(k) for k in ("steps", "kept", "first_loss", "last_loss", "last_reward_margin")
+            }
         out["iterations"].append(row)
     if (em := _manifest(run_dir, "eft")):
         out["eft_builder"] = em["stats"]
         sm = _manifest(run_dir, "sft")
-        out["eft_builder"]["used_for_training"] = bool(sm and sm["inputs"]["eft_train"]["path"].endswith("eft/eft_train.jsonl"))
+        out["eft_builder"]["used_for_training"] = bool(
+            sm and sm["inputs"]["eft_train"]["path"].endswith("eft/eft_train.jsonl")
+        )
     out["reward_model"] = {}
     for d in _manifests(RunLayout(run_dir).eval_kind_dir("rm"), "*/manifest.json"):
         out["reward_model"][d["stats"]["model"]] = {"parse_rate": d["stats"]["parse_rate"], **d["stats"]["metrics"],
@@ -158,7 +165,9 @@ def guard_md(iterations: list[dict]) -> list[str]:
                  + (" !" if c.get(k, {}).get("crossed") else "") for k in GUARD_COLUMNS]
         acc = g["figures"].get("reference_accuracy")
         action = "rolled back (M_t = M_t-1)" if g.get("rolled_back") else g.get("mode", "warn") if g["crossed"] else "-"
-        lines.append(f"| {r['iteration']} | " + " | ".join(cells) + f" | {'-' if acc is None else f'{acc:.2f}'} | {action} |")
+        lines.append(
+            f"| {r['iteration']} | " + " | ".join(cells) + f" | {'-' if acc is None else f'{acc:.2f}'} | {action} |"
+        )
     return lines
 
 
@@ -167,13 +176,19 @@ def strategy_md(rows: list[dict]) -> list[str]:
         return "-" if x is None else fmt.format(x)
     if not rows:
         return []
-    return ["", "Pair strategies side by side on each iteration's own answers and scores (pairs.strategy; "
-            "* = what DPO trained on):", "",
-            "| iteration | strategy | pairs | chosen chars | rejected chars | chosen/rejected | mean weight |",
-            "|---|---|---|---|---|---|---|"] + [
-        f"| {r['iteration']} | {r['strategy']}{' *' if r['trained'] else ''} | {r['pairs']} | {num(r['chosen_chars'])} | "
+    return [
+        "",
+        "Pair strategies side by side on each iteration's own answers and scores (pairs.strategy; "
+        "* = what DPO trained on):",
+        "",
+        "| iteration | strategy | pairs | chosen chars | rejected chars | chosen/rejected | mean weight |",
+        "|---|---|---|---|---|---|---|",
+    ] + [
+        f"| {r['iteration']} | {r['strategy']}{' *' if r['trained'] else ''} | {r['pairs']} | "
+        f"{num(r['chosen_chars'])} | "
         f"{num(r['rejected_chars'])} | {num(r['length_ratio'], '{:.2f}')} | {num(r['mean_weight'], '{:.2f}')} |"
-        for r in rows]
+        for r in rows
+    ]
 
 
 def _drops(d):
@@ -190,14 +205,24 @@ def _f(x, pct=False):
 
 def rm_table(rm: dict) -> list[str]:
     from .rm_metrics import PAPER_TABLE4
-    lines = ["| model | judge parse % | pairwise acc % | 5-best % | exact match % | Spearman | Kendall τ | paper (pairwise / 5-best / exact / ρ / τ) |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| model | judge parse % | pairwise acc % | 5-best % | exact match % | Spearman | Kendall τ | paper "
+        "(pairwise / 5-best / exact / ρ / τ) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     paper_row = {"SFT-IFT": "SFT baseline"}
     for label, r in sorted(rm.items(), key=lambda kv: (kv[0] != "SFT-IFT", kv[0])):
         p = PAPER_TABLE4.get(paper_row.get(label, label))
-        ref = f"{p['pairwise_accuracy']} / {p['five_best']} / {p['exact_match']} / {p['spearman']} / {p['kendall']}" if p else "-"
-        lines.append(f"| {label} | {_f(r['parse_rate'], True)} | {_f(r['pairwise_accuracy'], True)} | {_f(r['five_best'], True)} | "
-                     f"{_f(r['exact_match'], True)} | {_f(r['spearman'])} | {_f(r['kendall'])} | {ref} |")
+        ref = (
+            f"{p['pairwise_accuracy']} / {p['five_best']} / {p['exact_match']} / {p['spearman']} / {p['kendall']}"
+            if p
+            else "-"
+        )
+        lines.append(
+            f"| {label} | {_f(r['parse_rate'], True)} | {_f(r['pairwise_accuracy'], True)} | "
+            f"{_f(r['five_best'], True)} | "
+            f"{_f(r['exact_match'], True)} | {_f(r['spearman'])} | {_f(r['kendall'])} | {ref} |"
+        )
         b = r.get("baselines")
         for name, what in (("random", "random judge"), ("length", "longer is better")):
             if b and b.get(name):
@@ -226,13 +251,21 @@ def _pairs_cell(r: dict) -> str:
 
 def write_summary(run_dir: Path) -> Path:
     s = collect(run_dir)
-    lines = ["# srlm-nemo run summary", "", f"Run directory: `{s['run_dir']}`", "",
-             "| iteration | judged by | prompts kept | candidates | mean response chars | judge parse rate | pairs | pair drops | DPO steps |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "# srlm-nemo run summary",
+        "",
+        f"Run directory: `{s['run_dir']}`",
+        "",
+        "| iteration | judged by | prompts kept | candidates | mean response chars | judge parse rate | pairs | "
+        "pair drops | DPO steps |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in s["iterations"]:
-        lines.append(f"| {r['iteration']} ({r['model']}→{r['next_model']}) | {r['model']} | {r.get('prompts_kept', '-')} | "
-                     f"{r.get('candidates', '-')} | {r.get('mean_response_chars', '-')} | {r.get('judge_parse_rate', '-')} | "
-                     f"{_pairs_cell(r)} | {_drops(r.get('pair_drops'))} | {(r.get('dpo') or {}).get('steps', '-')} |")
+        lines.append(
+            f"| {r['iteration']} ({r['model']}→{r['next_model']}) | {r['model']} | {r.get('prompts_kept', '-')} | "
+            f"{r.get('candidates', '-')} | {r.get('mean_response_chars', '-')} | {r.get('judge_parse_rate', '-')} | "
+            f"{_pairs_cell(r)} | {_drops(r.get('pair_drops'))} | {(r.get('dpo') or {}).get('steps', '-')} |"
+        )
     lines += ["", "Judge failures per iteration (unparseable or out-of-range judgements are dropped):", ""]
     for r in s["iterations"]:
         lines.append(f"- iteration {r['iteration']}: failures {r.get('judge_failures', {})}, "
@@ -244,11 +277,16 @@ def write_summary(run_dir: Path) -> Path:
     write_json(Path(run_dir) / "summary.json", s)
     lines += strategy_md(s["pair_strategies"])
     if (eb := s.get("eft_builder")):
-        lines += ["", f"EFT builder (IFT-only SFT model judging {eb['ranked_prompts']} human-ranked prompts, "
-                  f"{eb['replies_judged']} replies): parse rate {eb['parse_rate']:.3f}, "
-                  f"{eb.get('prompts_agree', 0)} prompts agree with the human ranking, {eb.get('prompts_disagree', 0)} do not; "
-                  f"kept {eb['after_rebalance']} examples after rebalancing ({eb['eft_train']} train / {eb['eft_eval']} eval). "
-                  + _eft_use(eb, "sft" in s["stages"])]
+        lines += [
+            "",
+            f"EFT builder (IFT-only SFT model judging {eb['ranked_prompts']} human-ranked prompts, "
+            f"{eb['replies_judged']} replies): parse rate {eb['parse_rate']:.3f}, "
+            f"{eb.get('prompts_agree', 0)} prompts agree with the human ranking, {eb.get('prompts_disagree', 0)} "
+            "do not; "
+            f"kept {eb['after_rebalance']} examples after rebalancing ({eb['eft_train']} train / {eb['eft_eval']} "
+            "eval). "
+            + _eft_use(eb, "sft" in s["stages"]),
+        ]
     if s["reward_model"]:
         lines += ["", "Reward modelling on the held-out ranked replies (seed/eval_trees.jsonl); the paper's Table 4 "
                   "(Llama 2 70B on OASST) for reference:", ""] + rm_table(s["reward_model"])

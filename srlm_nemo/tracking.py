@@ -54,7 +54,9 @@ def scalars(run_dir: Path) -> list[tuple[str, float, int]]:
 def curves(run_dir: Path) -> list[tuple[str, float, int]]:
     """Training curves of the SFT and DPO stages, by step: (tag, value, step)."""
     out = []
-    for log in sorted(Path(run_dir).glob("*/work/train_log.jsonl")) + sorted(Path(run_dir).glob("iter_*/dpo/work/train_log.jsonl")):
+    for log in sorted(Path(run_dir).glob("*/work/train_log.jsonl")) + sorted(
+        Path(run_dir).glob("iter_*/dpo/work/train_log.jsonl")
+    ):
         stage = log.parent.parent.relative_to(run_dir).as_posix().replace("/", "_")
         for line in log.read_text().splitlines():
             r = json.loads(line) if line.strip() else {}
@@ -93,8 +95,14 @@ def log_wandb(run_dir: Path, log_cfg, config: dict) -> str:
     run.log({"iterations": wandb.Table(columns=cols, data=[[r.get(c) for c in cols] for r in s["iterations"]])})
     if s["reward_model"]:
         keys = sorted({k for m in s["reward_model"].values() for k in m if k != "baselines"})
-        run.log({"reward_model": wandb.Table(columns=["model", *keys],
-                                             data=[[label, *[m.get(k) for k in keys]] for label, m in s["reward_model"].items()])})
+        run.log(
+            {
+                "reward_model": wandb.Table(
+                    columns=["model", *keys],
+                    data=[[label, *[m.get(k) for k in keys]] for label, m in s["reward_model"].items()],
+                )
+            }
+        )
     for tag, value, step in scalars(run_dir):
         run.summary[f"{tag}@{step}"] = value
     run.finish()

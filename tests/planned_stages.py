@@ -57,7 +57,9 @@ def planned(name: str, overrides: list[str], tmp: Path) -> list[dict]:
     from srlm_nemo.pipeline import planned_fingerprints
     run = tmp / name / "run"
     # model.dtype=auto would depend on this machine's CPU: fixed here
-    stages, run_dir = _build([*overrides, "model.dtype=float32", f"run.run_dir={run}", f"run.cache_dir={tmp / 'cache'}"])
+    stages, run_dir = _build(
+        [*overrides, "model.dtype=float32", f"run.run_dir={run}", f"run.cache_dir={tmp / 'cache'}"]
+    )
     prints = planned_fingerprints(stages)
     out = []
     for s in stages:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from srlm_nemo.layout import LayoutError, estimate, validate_layout
+from srlm_nemo.megatron_layout import LayoutError, estimate, validate_layout
 from srlm_nemo.backends.nemo_aligner import checkpoints, checks, commands, data
 from srlm_nemo.backends.nemo_aligner.commands import srun_prefix
 from srlm_nemo.config import ConfigError, load_config
@@ -36,15 +36,21 @@ def test_paper_layouts_validate():
     assert validate_layout("dpo", c7.dpo, c7.model.arch, c7.cluster) == 4
 
 
-@pytest.mark.parametrize("override,keys", [
-    ("sft.parallel.tensor_parallel=3", "tensor_parallel x sft.parallel.pipeline_parallel"),
-    ("dpo.global_batch_size=17", "dpo.global_batch_size / dpo.micro_batch_size"),
-    ("dpo.parallel.tensor_parallel=16 model.arch.num_attention_heads=60", "model.arch.num_attention_heads"),
-    ("sft.parallel.virtual_pipeline=3", "sft.parallel.virtual_pipeline / model.arch.num_layers"),
-    ("dpo.parallel.virtual_pipeline=4", "dpo.parallel.virtual_pipeline: NeMo-Aligner's DPO cannot interleave"),
-    ("sft.max_seq_len=8192", "sft.max_seq_len / model.arch.max_seq_len"),
-    ("dpo.parallel.fp8=true dpo.parallel.transformer_engine=false", "dpo.parallel.fp8 / dpo.parallel.transformer_engine"),
-])
+@pytest.mark.parametrize(
+    "override,keys",
+    [
+        ("sft.parallel.tensor_parallel=3", "tensor_parallel x sft.parallel.pipeline_parallel"),
+        ("dpo.global_batch_size=17", "dpo.global_batch_size / dpo.micro_batch_size"),
+        ("dpo.parallel.tensor_parallel=16 model.arch.num_attention_heads=60", "model.arch.num_attention_heads"),
+        ("sft.parallel.virtual_pipeline=3", "sft.parallel.virtual_pipeline / model.arch.num_layers"),
+        ("dpo.parallel.virtual_pipeline=4", "dpo.parallel.virtual_pipeline: NeMo-Aligner's DPO cannot interleave"),
+        ("sft.max_seq_len=8192", "sft.max_seq_len / model.arch.max_seq_len"),
+        (
+            "dpo.parallel.fp8=true dpo.parallel.transformer_engine=false",
+            "dpo.parallel.fp8 / dpo.parallel.transformer_engine",
+        ),
+    ],
+)
 def test_layout_errors_name_the_keys(override, keys):
     with pytest.raises(ConfigError, match=keys.replace(".", r"\.").replace("(", r"\(")):
         cfg70(*override.split())
@@ -63,15 +69,32 @@ def test_rendered_dpo_command_carries_every_knob():
     cmds = _training_commands(c, "/ck/run/iter_2/dpo", "dpo", "/ck/run/sft/model", "/ck/run/iter_2/dpo/model")
     convert, verify, train, template, back, copy = (shlex.join(x) for x in cmds)
     assert "convert_llama_hf_to_nemo.py" in convert and "--gres=gpu:1" in convert  # BF16 needs CUDA seen
-    assert "srlm_nemo.backends.nemo_aligner.checks /ck/run/iter_2/dpo/work/nemo/input.nemo /ck/run/sft/model --precision bf16" in verify
-    for want in ["srun --nodes=4 --ntasks=32 --ntasks-per-node=8", "train_gpt_dpo.py", "trainer.num_nodes=4", "trainer.devices=8",
-                 "model.dpo.ref_policy_kl_penalty=0.1", "model.optim.lr=1e-06", "model.optim.sched.min_lr=1e-07",
-                 "model.optim.sched.name=CosineAnnealing", "model.optim.sched.constant_steps=0",
-                 "trainer.dpo.save_interval=200", "model.global_batch_size=16", "model.micro_batch_size=1",
-                 "model.hidden_dropout=0.1", "++model.tensor_model_parallel_size=8",
-                 "++model.pipeline_model_parallel_size=2", "++model.sequence_parallel=True", "++model.fp8=False",
-                 "'model.data.data_prefix={train:[/ck/run/iter_2/dpo/work/nemo/train.jsonl],"
-                 "validation:[/ck/run/iter_2/dpo/work/nemo/val.jsonl],test:[/ck/run/iter_2/dpo/work/nemo/val.jsonl]}'"]:
+    assert (
+        "srlm_nemo.backends.nemo_aligner.checks /ck/run/iter_2/dpo/work/nemo/input.nemo /ck/run/sft/model "
+        "--precision bf16"
+        in verify
+    )
+    for want in [
+        "srun --nodes=4 --ntasks=32 --ntasks-per-node=8",
+        "train_gpt_dpo.py",
+        "trainer.num_nodes=4",
+        "trainer.devices=8",
+        "model.dpo.ref_policy_kl_penalty=0.1",
+        "model.optim.lr=1e-06",
+        "model.optim.sched.min_lr=1e-07",
+        "model.optim.sched.name=CosineAnnealing",
+        "model.optim.sched.constant_steps=0",
+        "trainer.dpo.save_interval=200",
+        "model.global_batch_size=16",
+        "model.micro_batch_size=1",
+        "model.hidden_dropout=0.1",
+        "++model.tensor_model_parallel_size=8",
+        "++model.pipeline_model_parallel_size=2",
+        "++model.sequence_parallel=True",
+        "++model.fp8=False",
+        "'model.data.data_prefix={train:[/ck/run/iter_2/dpo/work/nemo/train.jsonl],"
+        "validation:[/ck/run/iter_2/dpo/work/nemo/val.jsonl],test:[/ck/run/iter_2/dpo/work/nemo/val.jsonl]}'",
+    ]:
         assert want in train, want
     assert "convert_llama_nemo_to_hf.py" in back and "--hf_output_path /ck/run/iter_2/dpo/model" in back
     assert back.endswith("--cpu-only")  # 140 GB of bf16 weights do not fit one 80 GB GPU
@@ -87,11 +110,20 @@ def test_small_models_convert_back_on_the_gpu():
 def test_sft_command_and_fp8_knobs():
     c = cfg70("sft.parallel.fp8=true")
     train = shlex.join(_training_commands(c, "/r/sft", "sft", "/hf", "/r/sft/model")[2])
-    for want in ["train_gpt_sft.py", "model.restore_from_path=/r/sft/work/nemo/input.nemo", "model.optim.lr=5.5e-06",
-                 "model.optim.sched.min_lr=1.1e-06", "model.data.train_ds.global_batch_size=16",
-                 "'model.data.train_ds.prompt_template=\"{input}{output}\"'", "++model.virtual_pipeline_model_parallel_size=20",
-                 "++model.fp8=True", "++model.fp8_hybrid=True", "++model.fp8_amax_history_len=1024",
-                 "++model.fp8_amax_compute_algo=max", "++model.activations_checkpoint_granularity=selective"]:
+    for want in [
+        "train_gpt_sft.py",
+        "model.restore_from_path=/r/sft/work/nemo/input.nemo",
+        "model.optim.lr=5.5e-06",
+        "model.optim.sched.min_lr=1.1e-06",
+        "model.data.train_ds.global_batch_size=16",
+        "'model.data.train_ds.prompt_template=\"{input}{output}\"'",
+        "++model.virtual_pipeline_model_parallel_size=20",
+        "++model.fp8=True",
+        "++model.fp8_hybrid=True",
+        "++model.fp8_amax_history_len=1024",
+        "++model.fp8_amax_compute_algo=max",
+        "++model.activations_checkpoint_granularity=selective",
+    ]:
         assert want in train, want
 
 
@@ -116,7 +148,11 @@ def test_gpu_hours_estimate_by_hand():
     # 1000 examples x 1000 tokens x 2 epochs = 2e6 tokens; 6 x 70e9 x 2e6 = 8.4e17 FLOPs;
     # at 700 TFLOP/s: 1.2e3 GPU-seconds = 1/3 GPU-hour; on 8 GPUs 1/24 h.
     e = estimate("sft", 1000, 1000, 2, 70, 8, 700)
-    assert e.flops == pytest.approx(8.4e17) and e.gpu_hours == pytest.approx(1 / 3) and e.wall_hours == pytest.approx(1 / 24)
+    assert (
+        e.flops == pytest.approx(8.4e17)
+        and e.gpu_hours == pytest.approx(1 / 3)
+        and e.wall_hours == pytest.approx(1 / 24)
+    )
     assert estimate("dpo", 1000, 1000, 2, 70, 8, 700).flops == pytest.approx(8 / 6 * 8.4e17)
 
 
@@ -154,7 +190,9 @@ def test_converted_model_check(tmp_path):
                         seq_len_interpolation_factor=8)
     with pytest.raises(checks.ConversionError, match="RoPE scaling is switched on"):
         checks.verify_converted(interp, hf)
-    wrong = _nemo_file(tmp_path / "wrong.nemo", hidden_size=4096, num_layers=80, num_attention_heads=64, vocab_size=32064)
+    wrong = _nemo_file(
+        tmp_path / "wrong.nemo", hidden_size=4096, num_layers=80, num_attention_heads=64, vocab_size=32064
+    )
     with pytest.raises(checks.ConversionError, match="hidden_size=4096.*vocab_size=32064"):
         checks.verify_converted(wrong, hf)
     llama3_tok = _nemo_file(tmp_path / "tok.nemo", hidden_size=8192, num_layers=80, num_attention_heads=64,
@@ -166,8 +204,14 @@ def test_converted_model_check(tmp_path):
 def test_nemo_aligner_data_files(tiny_model, tmp_path):
     from transformers import AutoTokenizer
     tok = AutoTokenizer.from_pretrained(tiny_model)
-    pairs = [{"prompt": [{"role": "user", "content": f"question {i}"}], "chosen": [{"role": "assistant", "content": "good"}],
-              "rejected": [{"role": "assistant", "content": "bad"}]} for i in range(4)]
+    pairs = [
+        {
+            "prompt": [{"role": "user", "content": f"question {i}"}],
+            "chosen": [{"role": "assistant", "content": "good"}],
+            "rejected": [{"role": "assistant", "content": "bad"}],
+        }
+        for i in range(4)
+    ]
     n = data.write_dpo_data(tok, pairs, tmp_path / "dpo.jsonl", global_batch=4)
     rows = [json.loads(x) for x in (tmp_path / "dpo.jsonl").read_text().splitlines()]
     assert n == 4 and set(rows[0]) == {"prompt", "chosen_response", "rejected_response"}
@@ -228,15 +272,21 @@ def test_nemo_aligner_backend_writes_data_then_runs_each_step(tiny_model, tmp_pa
     assert len((work / "train.jsonl").read_text().splitlines()) == 12  # 8 held out: one global batch
     assert len((work / "val.jsonl").read_text().splitlines()) == 8
     assert [_runs(cmd) for cmd in ran][:3] == [
-        f"{c.cluster.nemo_dir}/scripts/checkpoint_converters/convert_llama_hf_to_nemo.py", "srlm_nemo.backends.nemo_aligner.checks",
-        f"srlm_nemo.backends.nemo_aligner.run_aligner_dpo {c.cluster.nemo_aligner_dir}/examples/nlp/gpt/train_gpt_dpo.py"]
+        f"{c.cluster.nemo_dir}/scripts/checkpoint_converters/convert_llama_hf_to_nemo.py",
+        "srlm_nemo.backends.nemo_aligner.checks",
+        "srlm_nemo.backends.nemo_aligner.run_aligner_dpo "
+        f"{c.cluster.nemo_aligner_dir}/examples/nlp/gpt/train_gpt_dpo.py",
+    ]
     assert (work / "commands.sh").read_text().count("srun") == 6  # + the converter's untied template
     assert all("SLURM_NTASKS" not in e and "PATH" in e for e in envs)
     # run again (a requeued job): the checked conversion is not repeated, training resumes in place
     ran.clear()
     trainer.dpo(str(tiny_model), pairs, out, c.dpo)
-    assert _runs(ran[0]) == \
-        f"srlm_nemo.backends.nemo_aligner.run_aligner_dpo {c.cluster.nemo_aligner_dir}/examples/nlp/gpt/train_gpt_dpo.py"
+    assert (
+        _runs(ran[0])
+        == "srlm_nemo.backends.nemo_aligner.run_aligner_dpo "
+           f"{c.cluster.nemo_aligner_dir}/examples/nlp/gpt/train_gpt_dpo.py"
+    )
     assert "converted and checked by an earlier run" in (work / "commands.sh").read_text()
     (work / "input.nemo.verified").unlink()
     monkeypatch.setattr(subprocess, "run", lambda cmd, env=None: subprocess.CompletedProcess(cmd, 3))
@@ -318,11 +368,18 @@ def test_nemo_aligner_dpo_with_judge_selection_exports_each_checkpoint(tiny_mode
     assert len(exports) == 2
     e = exports[0]
     assert e[:4] == ["srun", "--nodes=2", "--ntasks=16", "--ntasks-per-node=8"]  # TP 8 x PP 2 ranks
-    assert e[e.index("--tensor_model_parallel_size") + 1] == "8" and e[e.index("--pipeline_model_parallel_size") + 1] == "2"
-    assert e[e.index("--checkpoint_name") + 1] == "megatron_gpt--val_loss=0.693-step=200-consumed_samples=3200.0-epoch=0"
+    assert (
+        e[e.index("--tensor_model_parallel_size") + 1] == "8"
+        and e[e.index("--pipeline_model_parallel_size") + 1] == "2"
+    )
+    assert (
+        e[e.index("--checkpoint_name") + 1] == "megatron_gpt--val_loss=0.693-step=200-consumed_samples=3200.0-epoch=0"
+    )
     assert e[e.index("--precision") + 1] == "bf16-mixed"  # the script's default would load it as fp16
     template, to_hf = ran[ran.index(e) + 1: ran.index(e) + 3]
-    assert "srlm_nemo.backends.nemo_aligner.untied_base" in template and any(a.endswith("convert_llama_nemo_to_hf.py") for a in to_hf)
+    assert "srlm_nemo.backends.nemo_aligner.untied_base" in template and any(
+        a.endswith("convert_llama_nemo_to_hf.py") for a in to_hf
+    )
     assert str(tmp_path / "iter_2/dpo/work/step-200") in to_hf  # where select_checkpoint looks
 
 
@@ -408,7 +465,10 @@ def test_checkpoints_kept_for_selection_and_final_nemo_named():
     for cmds, stage in ((dpo, "iter_2/dpo"), (sft, "sft")):
         assert "exp_manager.name=megatron_gpt" in cmds[2]  # gpt_sft.yaml would name it megatron_gpt_sft
         back = cmds[4]
-        assert back[back.index("--input_name_or_path") + 1] == f"/r/{stage}/work/nemo/results/checkpoints/megatron_gpt.nemo"
+        assert (
+            back[back.index("--input_name_or_path") + 1]
+            == f"/r/{stage}/work/nemo/results/checkpoints/megatron_gpt.nemo"
+        )
     final = _training_commands(cfg70("dpo.select=last"), "/r/d", "dpo", "/hf", "/r/d/model")[2]
     assert not any("save_top_k" in a for a in final)
 
@@ -417,8 +477,11 @@ def test_saved_checkpoints_in_both_layouts(tmp_path):
     """What NeMo writes: distributed checkpoints are folders named without `.ckpt`; legacy ones are
     `.ckpt` files, in per-rank folders when model-parallel. The `-last` copy is not a candidate."""
     dist = tmp_path / "dist"
-    for n in ("m--val_loss=0.5-step=1000-consumed_samples=16000.0-epoch=1", "m--val_loss=0.6-step=200-consumed_samples=3200.0-epoch=0",
-              "m--val_loss=0.5-step=1000-consumed_samples=16000.0-epoch=1-last"):
+    for n in (
+        "m--val_loss=0.5-step=1000-consumed_samples=16000.0-epoch=1",
+        "m--val_loss=0.6-step=200-consumed_samples=3200.0-epoch=0",
+        "m--val_loss=0.5-step=1000-consumed_samples=16000.0-epoch=1-last",
+    ):
         (dist / n).mkdir(parents=True)
     (dist / "m.nemo").write_text("")
     assert checkpoints.saved_checkpoints(dist) == ["m--val_loss=0.6-step=200-consumed_samples=3200.0-epoch=0",
@@ -498,7 +561,9 @@ def test_stage_exit_code_75_requeues_the_job(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
     monkeypatch.setenv("SLURM_JOB_ID", "4242")
     monkeypatch.delenv("SLURM_JOB_NUM_NODES", raising=False)
-    monkeypatch.setattr(steps, "job_steps", lambda *a: ("steps", ["true", "exit 75", "echo never > " + str(tmp_path / "ran")]))
+    monkeypatch.setattr(
+        steps, "job_steps", lambda *a: ("steps", ["true", "exit 75", "echo never > " + str(tmp_path / "ran")])
+    )
     with pytest.raises(SystemExit) as e:
         job.main(["--part", "iteration", "--script", "slurm/iteration.sh", "experiment=tiny"])
     assert e.value.code == 0 and calls.read_text() == "requeue 4242\n" and not (tmp_path / "ran").exists()
@@ -532,7 +597,10 @@ def test_70b_samples_with_two_tp4_replicas_per_node():
     c = cfg70()
     g = generation_layout(c, "iteration")
     assert (c.generation.tensor_parallel_size, g.replicas_per_node, g.gpus_per_replica, g.workers) == (4, 2, 4, 8)
-    assert "4 node(s) x 2 replica(s) per node, TP 4 each = 8 shard worker(s)" in srlm("plan", "experiment=llama2_70b_h100").stdout
+    assert (
+        "4 node(s) x 2 replica(s) per node, TP 4 each = 8 shard worker(s)"
+        in srlm("plan", "experiment=llama2_70b_h100").stdout
+    )
 
 
 def test_hub_seed_without_the_hub_names_the_override(monkeypatch):
@@ -609,7 +677,13 @@ def test_the_hf_folders_we_write_get_no_pickle():
     assert not scratch.startswith("/run/iter_2/dpo/model") and scratch.startswith("/w/results/")
     assert convert[convert.index("--hf_output_path") + 1] == "/run/iter_2/dpo/model"
     # the converter's template is the base with untied embeddings, made next to the .nemo first
-    assert template == ["python", "-m", "srlm_nemo.backends.nemo_aligner.untied_base", "/base", "/w/results/final.nemo.hf_template"]
+    assert template == [
+        "python",
+        "-m",
+        "srlm_nemo.backends.nemo_aligner.untied_base",
+        "/base",
+        "/w/results/final.nemo.hf_template",
+    ]
     assert convert[convert.index("--hf_input_path") + 1] == template[-1]
     assert tidy[:2] == ["bash", "-c"] and f"rm -rf {shlex.quote(scratch)} {template[-1]};" in tidy[2]
 

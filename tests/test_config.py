@@ -90,7 +90,9 @@ def test_head_to_head_stages(each, final, expected, tmp_path):
 
     from srlm_nemo.recipes.self_rewarding import recipe_stages
     cfg, _ = load_config([f"eval.h2h_each_iteration={each}", f"eval.h2h_final={final}", f"run.run_dir={tmp_path}"])
-    names = {s.name.split("/")[-1] for s in recipe_stages(cfg, tmp_path, Path("/base")) if s.name.startswith("eval/h2h")}
+    names = {
+        s.name.split("/")[-1] for s in recipe_stages(cfg, tmp_path, Path("/base")) if s.name.startswith("eval/h2h")
+    }
     assert names == expected
 
 

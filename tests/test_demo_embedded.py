@@ -34,7 +34,9 @@ def test_embedded_default_end_to_end(tmp_path):
     # DPO trained on whatever pairs the 135M judge made, or said plainly that it carried M1 over
     pairs = read_jsonl(run_dir / "iter_2/pairs/pairs.jsonl")
     dpo = json.loads((run_dir / "iter_2/dpo/manifest.json").read_text())["stats"]
-    same = file_sha256(run_dir / "iter_2/dpo/model/model.safetensors") == file_sha256(run_dir / "sft/model/model.safetensors")
+    same = file_sha256(run_dir / "iter_2/dpo/model/model.safetensors") == file_sha256(
+        run_dir / "sft/model/model.safetensors"
+    )
     assert dpo["pairs"] == len(pairs)
     assert (dpo["steps"], dpo["kept"], same) == ((2, "final", False) if pairs else (0, "carried_over", True))
     assert "judge parse rate" in p.stdout

@@ -16,8 +16,11 @@ from srlm_nemo.schemas import ARTIFACT_TYPES, Candidate, GeneratedPrompt, Judgem
 
 from .conftest import srlm
 
-STAGES = ["seed", "sft"] + [f"iter_{t}/{s}" for t in (2, 3) for s in ("prompts", "candidates", "judge", "pairs", "dpo")] \
+STAGES = (
+    ["seed", "sft"]
+    + [f"iter_{t}/{s}" for t in (2, 3) for s in ("prompts", "candidates", "judge", "pairs", "dpo")]
     + ["eval/rm/M1", "eval/rm/M2", "eval/rm/M3", "eval/h2h/M2_vs_M1", "eval/h2h/M3_vs_M2"]
+)
 
 
 def _args(model, run_dir, *extra):
@@ -41,10 +44,16 @@ def test_all_stages_and_artifacts(tiny_run):
         assert "torch" in m["versions"] and "transformers" in m["versions"]
         for out in m["outputs"].values():
             assert len(out["hash"]) == 64
-    for f, rtype in {"seed/ift.jsonl": "ift", "seed/eft_train.jsonl": "eft_train", "seed/eval_trees.jsonl": "eval_trees",
-                     "iter_2/prompts/prompts.jsonl": "prompts", "iter_2/candidates/candidates.jsonl": "candidates",
-                     "iter_2/judge/judgements.jsonl": "judgements", "iter_2/judge/scores.jsonl": "scores",
-                     "iter_2/pairs/pairs.jsonl": "pairs"}.items():
+    for f, rtype in {
+        "seed/ift.jsonl": "ift",
+        "seed/eft_train.jsonl": "eft_train",
+        "seed/eval_trees.jsonl": "eval_trees",
+        "iter_2/prompts/prompts.jsonl": "prompts",
+        "iter_2/candidates/candidates.jsonl": "candidates",
+        "iter_2/judge/judgements.jsonl": "judgements",
+        "iter_2/judge/scores.jsonl": "scores",
+        "iter_2/pairs/pairs.jsonl": "pairs",
+    }.items():
         read_jsonl(run_dir / f, ARTIFACT_TYPES[rtype])  # validates every record
     prompts = read_jsonl(run_dir / "iter_2/prompts/prompts.jsonl", GeneratedPrompt)
     cands = read_jsonl(run_dir / "iter_2/candidates/candidates.jsonl", Candidate)
@@ -130,8 +139,17 @@ def test_oasst_trees_with_eft_builder(tiny_model, tmp_path):
     trees = tmp_path / "mini.trees.jsonl"
     with open(trees, "w") as f:
         for i in range(12):
-            replies = [{"message_id": f"r{i}-{k}", "text": f"reply {k} to question {i} with some words", "role": "assistant",
-                        "lang": "en", "rank": k, "replies": []} for k in range(3)]
+            replies = [
+                {
+                    "message_id": f"r{i}-{k}",
+                    "text": f"reply {k} to question {i} with some words",
+                    "role": "assistant",
+                    "lang": "en",
+                    "rank": k,
+                    "replies": [],
+                }
+                for k in range(3)
+            ]
             f.write(json.dumps({"message_tree_id": f"t{i}", "prompt": {
                 "message_id": f"p{i}", "text": f"Question number {i}: how does thing {i} work?", "role": "prompter",
                 "lang": "en", "replies": replies}}) + "\n")
@@ -202,11 +220,24 @@ def test_eval_alpaca_and_h2h_on_tiny_models(tiny_run, tiny_model, tmp_path):
 
 
 def _mt_questions(path):
-    path.write_text("".join(json.dumps(q) + "\n" for q in [
-        {"question_id": 81, "category": "writing", "turns": ["Write a short travel note about Rome.", "Now make it rhyme."]},
-        {"question_id": 101, "category": "reasoning", "turns": ["What is 3 + 4?", "And times 2?"],
-         "reference": ["7", "14"]},
-    ]))
+    path.write_text(
+        "".join(
+            json.dumps(q) + "\n"
+            for q in [
+                {
+                    "question_id": 81,
+                    "category": "writing",
+                    "turns": ["Write a short travel note about Rome.", "Now make it rhyme."],
+                },
+                {
+                    "question_id": 101,
+                    "category": "reasoning",
+                    "turns": ["What is 3 + 4?", "And times 2?"],
+                    "reference": ["7", "14"],
+                },
+            ]
+        )
+    )
     return path
 
 

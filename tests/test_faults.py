@@ -6,11 +6,13 @@ compared file by file with an uninterrupted run.
 
 What may differ, and only that: manifests' `seconds`, `started_at`, `finished_at`; the record
 the HF Trainer writes at the end of `train()` in train_log.jsonl and train_result.json
-(`train_runtime`, throughput, and `train_loss`, its mean over the steps this process ran); `training_args.bin` (pickled, holds
-the output path) and the model card TRL writes in the work folder (README.md: its tags are a set,
-printed in hash order); the run directory's own path wherever it is written; and what is rebuilt from
-all that (summary.md, report/). Everything else, every weight included, must be identical.
+(`train_runtime`, throughput, and `train_loss`, its mean over the steps this process ran);
+`training_args.bin` (pickled, holds the output path) and the model card TRL writes in the work
+folder (README.md: its tags are a set, printed in hash order); the run directory's own path
+wherever it is written; and what is rebuilt from all that (summary.md, report/). Everything else,
+every weight included, must be identical.
 """
+
 import difflib
 import hashlib
 import json

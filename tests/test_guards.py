@@ -25,7 +25,12 @@ def _pair(pid, c, r):
 
 
 def test_reference_agreement_counts_ties_half_and_skips_unscored():
-    pairs = [_pair("a", "a/c0", "a/c1"), _pair("b", "b/c0", "b/c1"), _pair("c", "c/c0", "c/c1"), _pair("d", "d/c0", "d/c1")]
+    pairs = [
+        _pair("a", "a/c0", "a/c1"),
+        _pair("b", "b/c0", "b/c1"),
+        _pair("c", "c/c0", "c/c1"),
+        _pair("d", "d/c0", "d/c1"),
+    ]
     ref = [_score("a/c0", 4), _score("a/c1", 1), _score("b/c0", 2), _score("b/c1", 2), _score("c/c0", 0),
            _score("c/c1", 3), _score("d/c0", 5)]  # d's rejected answer has no reference score
     assert reference_agreement(pairs, ref) == pytest.approx((1 + 0.5 + 0) / 3)

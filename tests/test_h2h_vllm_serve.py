@@ -20,7 +20,9 @@ def test_h2h_with_a_vllm_serve_judge(server, tiny_model, tmp_path):
     stats = json.loads(p.stdout[:p.stdout.rindex("}") + 1])
     assert stats["judge"] == server and stats["prompts"] == 3
     assert stats["win"] + stats["tie"] + stats["loss"] == 3
-    recs = [json.loads(l) for l in (run_dir / "eval/h2h/model_vs_model/judgements.jsonl").read_text().splitlines()]
+    recs = [
+        json.loads(line) for line in (run_dir / "eval/h2h/model_vs_model/judgements.jsonl").read_text().splitlines()
+    ]
     assert len(recs) == 3 and all(r["a_first"].strip() for r in recs)  # the served model did answer
 
 
@@ -33,7 +35,9 @@ def test_mtbench_with_a_vllm_serve_judge(server, tiny_model, tmp_path):
              f"eval.judge_base_url={server}", "eval.judge_model=smol", "eval.judge_max_new_tokens=128")
     stats = json.loads(p.stdout[:p.stdout.rindex("}") + 1])
     assert stats["judgments"] == 4 and stats["judge"] == server
-    judgments = [json.loads(l) for l in (run_dir / "eval/mt_bench/model/judgments.jsonl").read_text().splitlines()]
+    judgments = [
+        json.loads(line) for line in (run_dir / "eval/mt_bench/model/judgments.jsonl").read_text().splitlines()
+    ]
     assert all(j["judgment"].strip() for j in judgments)  # the served judge wrote a verdict for each
     assert all(j["score"] is None or 1 <= j["score"] <= 10 for j in judgments)
 

@@ -192,7 +192,9 @@ def test_a_kill_while_a_checkpoint_is_written_resumes_to_the_same_models(loop_ru
     assert _stats(run_dir, stage)["steps"] == 2
     ref = loop_run[0]
     for model in ("sft/model", "iter_2/dpo/model"):
-        assert file_sha256(run_dir / model / "model.safetensors") == file_sha256(ref / model / "model.safetensors"), model
+        assert file_sha256(run_dir / model / "model.safetensors") == file_sha256(
+            ref / model / "model.safetensors"
+        ), model
 
 
 @pytest.mark.parametrize("content", ["[]", "{", '"text"'])
@@ -295,7 +297,9 @@ def test_rollback_carries_the_model_over_and_the_next_iteration_starts_from_it(t
     for t in ITERS:
         g = _stats(run_dir, f"iter_{t}/pairs")["guard"]
         assert g["checks"]["reference_agreement"] == {"value": 0.0, "threshold": 0.5, "crossed": True}
-        assert g["rolled_back"] and g["crossed_what"] == ["reference_agreement = 0.000 < guard.min_reference_agreement = 0.5"]
+        assert g["rolled_back"] and g["crossed_what"] == [
+            "reference_agreement = 0.000 < guard.min_reference_agreement = 0.5"
+        ]
         dpo = _stats(run_dir, f"iter_{t}/dpo")
         assert dpo["kept"] == "rolled_back" and dpo["steps"] == 0
         assert _max_diff(_weights(run_dir / f"iter_{t}/dpo/model"), m1) == 0.0
@@ -328,7 +332,10 @@ def test_cream_weights_pairs_by_the_two_judges_agreement(tiny_model, tmp_path):
     assert not any("label_weight" in r for r in
                    map(json.loads, open(run_dir / "iter_3/dpo/work/train_log.jsonl")))  # plain labels: TRL's own
     # the summary puts the three strategies side by side on each iteration's own scores
-    rows = {(r["iteration"], r["strategy"]): r for r in json.loads((run_dir / "summary.json").read_text())["pair_strategies"]}
+    rows = {
+        (r["iteration"], r["strategy"]): r
+        for r in json.loads((run_dir / "summary.json").read_text())["pair_strategies"]
+    }
     assert rows[(2, "cream")]["trained"] and rows[(2, "cream")]["mean_weight"] == 0.0
     assert rows[(3, "cream")]["mean_weight"] == 1.0 and not rows[(3, "paper")]["trained"]
     assert all(rows[(t, s)]["pairs"] == 4 for t in (2, 3) for s in ("paper", "length_control", "cream"))
@@ -392,8 +399,13 @@ def test_temporal_anchors_rejections_to_m1_and_takes_chosen_from_the_future_mode
     final = read_jsonl(d3 / "pairs/pairs.jsonl", PreferencePair)
     assert [(p.chosen_id, p.rejected_id) for p in final] == [(p.chosen_id, p.rejected_id) for p in anchored]
     assert _stats(run_dir, "iter_3/pairs").get("chosen_from_future", 0) == 0
-    rows = {(r["iteration"], r["strategy"]): r for r in json.loads((run_dir / "summary.json").read_text())["pair_strategies"]}
-    assert rows[(2, "temporal")]["trained"] and rows[(2, "temporal")]["pairs"] == 4 and not rows[(2, "paper")]["trained"]
+    rows = {
+        (r["iteration"], r["strategy"]): r
+        for r in json.loads((run_dir / "summary.json").read_text())["pair_strategies"]
+    }
+    assert (
+        rows[(2, "temporal")]["trained"] and rows[(2, "temporal")]["pairs"] == 4 and not rows[(2, "paper")]["trained"]
+    )
 
 
 def test_the_options_compose_temporal_meta_judge_and_rollback(tiny_model, tmp_path):

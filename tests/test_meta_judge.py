@@ -79,9 +79,17 @@ def test_unparsed_verdicts_count_as_ties():
 
 
 def _pair(i, kind="answer", gap=1.0):
-    return PreferencePair(id=str(i), prompt=[Message(role="user", content="q")], kind=kind,
-                          chosen=[Message(role="assistant", content="a")], rejected=[Message(role="assistant", content="b")],
-                          chosen_id="a", rejected_id="b", chosen_score=gap, rejected_score=0.0)
+    return PreferencePair(
+        id=str(i),
+        prompt=[Message(role="user", content="q")],
+        kind=kind,
+        chosen=[Message(role="assistant", content="a")],
+        rejected=[Message(role="assistant", content="b")],
+        chosen_id="a",
+        rejected_id="b",
+        chosen_score=gap,
+        rejected_score=0.0,
+    )
 
 
 def test_the_ratio_bounds_judgement_pairs_and_keeps_the_clearest():

@@ -72,9 +72,18 @@ def test_our_files_through_nemo_aligner_dataset_classes(smollm_tokenizer, tmp_pa
     spec = {"tokenizer": str(tok_dir), "dpo": str(tmp_path / "dpo.jsonl"), "sft": str(tmp_path / "sft.jsonl"),
             "overrides_dpo": _overrides(dpo_cmd), "overrides_sft": _overrides(sft_cmd)}
     (tmp_path / "spec.json").write_text(json.dumps(spec))
-    p = subprocess.run([str(CONTRACT_PY), str(REPO / "tests/contract/nemo_aligner_check.py"), str(tmp_path / "spec.json"),
-                        str(tmp_path / "out.json")],
-                       capture_output=True, text=True, cwd=tmp_path, timeout=600)
+    p = subprocess.run(
+        [
+            str(CONTRACT_PY),
+            str(REPO / "tests/contract/nemo_aligner_check.py"),
+            str(tmp_path / "spec.json"),
+            str(tmp_path / "out.json"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=600,
+    )
     assert p.returncode == 0, p.stderr[-4000:]
     # ...and this environment holds exactly what the training image is pinned to
     v = subprocess.run([str(CONTRACT_PY), "-m", "srlm_nemo.cluster.versions", "--expect",
@@ -173,7 +182,9 @@ def test_nemos_back_conversion_keeps_a_tied_models_trained_embedding_only_with_o
     .nemo -> HF code, given the tied base as its template, copies both into transformers' one
     shared tensor: the trained embedding is lost (the output layer overwrites it). With
     untied_base's template (what our rendered command passes) both survive."""
-    converter = os.path.join(os.environ["SRLM_NEMO_SRC"], "NeMo/scripts/checkpoint_converters/convert_llama_nemo_to_hf.py")
+    converter = os.path.join(
+        os.environ["SRLM_NEMO_SRC"], "NeMo/scripts/checkpoint_converters/convert_llama_nemo_to_hf.py"
+    )
     out = tmp_path / "out.json"
     p = subprocess.run([str(CONTRACT_PY), str(REPO / "tests/contract/tied_export_check.py"), converter, str(tiny_model),
                         str(tmp_path / "work"), str(out)], capture_output=True, text=True, cwd=tmp_path, timeout=600,

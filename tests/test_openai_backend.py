@@ -22,6 +22,8 @@ def test_chat_and_completion_through_vllm_serve(server, monkeypatch):
     assert all(x.num_tokens is None for c in out for x in c)  # n=3: the API gives no per-choice count
     one = gen.chat([[{"role": "user", "content": "Say hi."}]], Sampling(n=1, temperature=0.0, top_p=1.0, max_tokens=8))
     assert 0 < one[0][0].num_tokens <= 8
-    out = gen.complete(["1. Explain rain.\n2. Describe snow.\n3."], Sampling(n=2, temperature=0.6, top_p=0.9, max_tokens=16))
+    out = gen.complete(
+        ["1. Explain rain.\n2. Describe snow.\n3."], Sampling(n=2, temperature=0.6, top_p=0.9, max_tokens=16)
+    )
     assert len(out) == 1 and len(out[0]) == 2 and all(x.finish_reason in ("stop", "length") for x in out[0])
     gen.close()

@@ -82,8 +82,13 @@ def test_judge_scores_and_stats():
     from srlm_nemo.schemas import Judgement
     from srlm_nemo.stages.judge import judge_stats, score_candidates
     cands, _ = _case("a", [0, 0, 0], texts=["x", "xxxx", "xxxxxxxxx"])
-    js = [Judgement(candidate_id=c.id, prompt_id="a", sample=k, text="", score=s, error=None if s is not None else "no_score")
-          for c, ss in zip(cands, [(1.0, 2.0, None), (3.0, 3.0, 3.0), (None, None, None)]) for k, s in enumerate(ss)]
+    js = [
+        Judgement(
+            candidate_id=c.id, prompt_id="a", sample=k, text="", score=s, error=None if s is not None else "no_score"
+        )
+        for c, ss in zip(cands, [(1.0, 2.0, None), (3.0, 3.0, 3.0), (None, None, None)])
+        for k, s in enumerate(ss)
+    ]
     scores = score_candidates(cands, js)
     assert [(s.mean_score, s.num_valid, s.num_samples) for s in scores] == [(1.5, 2, 3), (3.0, 3, 3), (None, 0, 3)]
     st = judge_stats(js, scores)

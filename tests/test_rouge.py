@@ -123,7 +123,7 @@ def test_filter_command(tmp_path):
     out = tmp_path / "kept.jsonl"
     p = srlm("prompts", "filter", "--pool", str(pool), "--candidates", str(cands), "--out", str(out))
     assert json.loads(p.stdout)["kept"] == 1
-    kept = [json.loads(l) for l in out.read_text().splitlines()]
+    kept = [json.loads(line) for line in out.read_text().splitlines()]
     assert kept == [{"prompt": "Explain how tides work", "id": 2, "extra": [1, 2], "rouge_l_max": 0.0,
                      "rouge_l_closest": None}]
     cands.write_text('{"text": "no field"}\n')

@@ -37,9 +37,16 @@ class _Handler(BaseHTTPRequestHandler):
             outs = self.engine.complete([body["prompt"]], s)[0]
             choices = [{"index": i, "text": o.text, "finish_reason": "stop"} for i, o in enumerate(outs)]
         usage = sum(o.num_tokens for o in outs)
-        data = json.dumps({"id": "x", "object": "chat.completion", "created": 0, "model": body["model"],
-                           "choices": choices,
-                           "usage": {"prompt_tokens": 1, "completion_tokens": usage, "total_tokens": usage + 1}}).encode()
+        data = json.dumps(
+            {
+                "id": "x",
+                "object": "chat.completion",
+                "created": 0,
+                "model": body["model"],
+                "choices": choices,
+                "usage": {"prompt_tokens": 1, "completion_tokens": usage, "total_tokens": usage + 1},
+            }
+        ).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))

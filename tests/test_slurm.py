@@ -78,7 +78,9 @@ def pipeline_run(slurm, tiny_model, tmp_path_factory):
 
 
 def _job_state(env, job):
-    return subprocess.run(["squeue", "-h", "-j", job, "-o", "%T"], env=env, capture_output=True, text=True).stdout.strip()
+    return subprocess.run(
+        ["squeue", "-h", "-j", job, "-o", "%T"], env=env, capture_output=True, text=True
+    ).stdout.strip()
 
 
 @pytest.mark.slow
@@ -98,8 +100,14 @@ def test_pipeline_then_kill_requeue_and_resubmit(slurm, pipeline_run, tiny_model
             shutil.rmtree(run_dir / stage)
 
     def submit(out):
-        return subprocess.run(["sbatch", "--parsable", f"--output={out}", "slurm/iteration.sh", *_args(tiny_model, run_dir)],
-                              cwd=REPO, env=env, capture_output=True, text=True, check=True).stdout.strip()
+        return subprocess.run(
+            ["sbatch", "--parsable", f"--output={out}", "slurm/iteration.sh", *_args(tiny_model, run_dir)],
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
 
     def wait_for(path):
         deadline = time.time() + 300
@@ -182,7 +190,9 @@ def test_sharded_generation_on_two_nodes_with_bound_gpus(slurm, pipeline_run, ti
     for stage in ("iter_2/candidates", "iter_2/judge"):
         mine = [line for line in workers if f"] {stage} " in line]
         assert len(mine) == 4, text[-3000:]
-        bound = {(line.split(" on ")[1].split()[0], line.split("CUDA_VISIBLE_DEVICES=")[1].rstrip(")")) for line in mine}
+        bound = {
+            (line.split(" on ")[1].split()[0], line.split("CUDA_VISIBLE_DEVICES=")[1].rstrip(")")) for line in mine
+        }
         assert bound == {("n1", "0,1"), ("n1", "2,3"), ("n2", "0,1"), ("n2", "2,3")}, mine
     for f in ("iter_2/candidates/candidates.jsonl", "iter_2/judge/judgements.jsonl"):
         assert (run_dir / f).read_bytes() == (ref_dir / f).read_bytes(), f
@@ -192,7 +202,15 @@ def test_sharded_generation_on_two_nodes_with_bound_gpus(slurm, pipeline_run, ti
 def test_scripts_pass_shellcheck():
     if not shutil.which("shellcheck"):
         pytest.skip("shellcheck not installed")
-    scripts = sorted(str(p) for p in [*REPO.glob("slurm/*.sh"), *REPO.glob("tests/slurm/*.sh"), *REPO.glob("tests/gpu/*.sh"), REPO / ".ci/run"])
+    scripts = sorted(
+        str(p)
+        for p in [
+            *REPO.glob("slurm/*.sh"),
+            *REPO.glob("tests/slurm/*.sh"),
+            *REPO.glob("tests/gpu/*.sh"),
+            REPO / ".ci/run",
+        ]
+    )
     p = subprocess.run(["shellcheck", *scripts], capture_output=True, text=True)
     assert p.returncode == 0, p.stdout
 

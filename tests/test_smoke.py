@@ -11,7 +11,7 @@ import pytest
 
 from srlm_nemo.cluster.smoke import TINY_ARCH, first_loss, max_logit_difference, scaled_section
 from srlm_nemo.config import load_config
-from srlm_nemo.layout import validate_layout
+from srlm_nemo.megatron_layout import validate_layout
 
 from .conftest import REPO, srlm
 
@@ -151,7 +151,7 @@ def test_reference_log_probs_against_hf_catch_a_wrong_model_or_shift(tiny_model)
         scored = [([-100] * prompt + s[prompt:])[scored_shift:scored_shift + len(s) - 1] for s in seqs]
         with torch.no_grad():
             logp = torch.log_softmax(model(torch.tensor(tokens)).logits.float(), dim=-1)
-        ref = [[float(logp[b, i, max(l, 0)]) for i, l in enumerate(row)] for b, row in enumerate(scored)]
+        ref = [[float(logp[b, i, max(label, 0)]) for i, label in enumerate(row)] for b, row in enumerate(scored)]
         return {"tokens": tokens, "labels": labels, "logprobs": ref}
 
     m = AutoModelForCausalLM.from_pretrained(str(tiny_model), dtype=torch.float32)

@@ -40,7 +40,9 @@ class OpenAIGenerator:
     def complete(self, prompts, s):
         def one(p):
             r = self.client.completions.create(prompt=p, **self._kw(s))
-            return [Completion(c.text, c.finish_reason, self._tokens(r)) for c in sorted(r.choices, key=lambda c: c.index)]
+            return [
+                Completion(c.text, c.finish_reason, self._tokens(r)) for c in sorted(r.choices, key=lambda c: c.index)
+            ]
         return self._map(one, prompts)
 
     def chat(self, conversations, s):

@@ -2,7 +2,7 @@
 and leave an HF safetensors checkpoint (with tokenizer and chat template) in `out_dir`.
 
 `trl` runs here (CPU or one GPU); `nemo_aligner` (srlm_nemo/backends/nemo_aligner/trainer.py) on a Slurm
-cluster. The runner's Context picks one by `training.name`.
+cluster. The runner's RunContext picks one by `training.name`.
 """
 from __future__ import annotations
 

@@ -45,7 +45,7 @@ from typing import Callable
 
 from ..backends.nemo_aligner import checkpoints, commands, data
 from ..config import ArchConfig
-from ..layout import validate_layout
+from ..megatron_layout import validate_layout
 
 PROBE = r"""
 import importlib, json
@@ -221,8 +221,19 @@ class Smoke:
 
     def verify(self) -> str:
         self.skip_after("convert")
-        log = self.run("verify", [sys.executable, "-m", "srlm_nemo.backends.nemo_aligner.checks", str(self.work / "input.nemo"),
-                                  str(self.work / "tiny_hf"), "--precision", commands.CONVERT_PRECISION], python=False)
+        log = self.run(
+            "verify",
+            [
+                sys.executable,
+                "-m",
+                "srlm_nemo.backends.nemo_aligner.checks",
+                str(self.work / "input.nemo"),
+                str(self.work / "tiny_hf"),
+                "--precision",
+                commands.CONVERT_PRECISION,
+            ],
+            python=False,
+        )
         return log.read_text().splitlines()[-1][:200]
 
     def round_trip(self) -> str:
@@ -250,9 +261,17 @@ class Smoke:
         validate_layout(algo, s, TINY_ARCH, cluster)  # the run's own layout check, on the smoke's layout
         d = self.work / algo
         train, val = write_training_data(algo, self.work / "tiny_hf", d, s.global_batch_size)
-        nemo_in = str(self.work / "input.nemo") if algo == "sft" else checkpoints.final_nemo(str(self.work / "sft" / "results"))
+        nemo_in = (
+            str(self.work / "input.nemo")
+            if algo == "sft"
+            else checkpoints.final_nemo(str(self.work / "sft" / "results"))
+        )
         build = commands.train_sft_command if algo == "sft" else commands.train_dpo_command
-        return self.run(algo, build(cluster, s, nemo_in=nemo_in, train=str(train), val=str(val), out_dir=str(d / "results")), env=env)
+        return self.run(
+            algo,
+            build(cluster, s, nemo_in=nemo_in, train=str(train), val=str(val), out_dir=str(d / "results")),
+            env=env,
+        )
 
     def sft(self) -> str:
         self._train("sft")
@@ -323,7 +342,7 @@ class Smoke:
         return f"{ckpts[-1]} -> {out}; transformers generated {len(text)} characters"
 
     def generate(self) -> str:
-        from ..context import Context
+        from ..context import RunContext
         from ..evaluate import head_to_head
         from ..schemas import Sampling
         from ..templates import chat
@@ -331,7 +350,7 @@ class Smoke:
                       if (self.work / d / "config.json").exists()), None)
         if model is None:
             raise Skip("no model to sample from")
-        ctx = Context(replace(self.cfg, run=replace(self.cfg.run, run_dir=str(self.work / "generate"))), quiet=True)
+        ctx = RunContext(replace(self.cfg, run=replace(self.cfg.run, run_dir=str(self.work / "generate"))), quiet=True)
         questions = ["Name two uses of a paper clip.", "Say hello in French."]
         c = self.cfg.candidates
         outs = ctx.generator(model).chat([chat(None, q) for q in questions],

@@ -91,8 +91,10 @@ def check_allocation(cfg, part: str, have_nodes: int | None) -> None:
     need = job_nodes(cfg, part)
     if have_nodes is not None and have_nodes < need:
         raise AllocationTooSmall(
-            f"this job has {have_nodes} node(s); the {part} job needs {need} (sft/dpo.parallel.nodes, generation.nodes). "
-            f"Submit with: sbatch {shlex.join(sbatch_args(cfg, part))} slurm/{part}.sh ...  (slurm/pipeline.sh does)")
+            f"this job has {have_nodes} node(s); the {part} job needs {need} (sft/dpo.parallel.nodes, "
+            "generation.nodes). "
+            f"Submit with: sbatch {shlex.join(sbatch_args(cfg, part))} slurm/{part}.sh ...  (slurm/pipeline.sh does)"
+        )
 
 
 def job_steps(cfg, part: str, iteration: str, overrides: list[str], python: str = "python") -> tuple[str, list[str]]:
@@ -100,7 +102,9 @@ def job_steps(cfg, part: str, iteration: str, overrides: list[str], python: str 
     from srlm_nemo.recipes.self_rewarding import build
     stages = build(cfg, convert=False)
     t, chosen = job_stages(stages, part, iteration)
-    return (f"# iteration {t}" if part == "iteration" else "# seed and SFT"), step_lines(cfg, chosen, overrides, python, part)
+    return (f"# iteration {t}" if part == "iteration" else "# seed and SFT"), step_lines(
+        cfg, chosen, overrides, python, part
+    )
 
 
 def step_lines(cfg, stages, overrides: list[str], python: str = "python", part: str = "iteration") -> list[str]:
@@ -130,8 +134,14 @@ def step_lines(cfg, stages, overrides: list[str], python: str = "python", part: 
             # one task per replica; --gpus-per-task binds each to its own GPUs (CUDA_VISIBLE_DEVICES);
             # a failed worker ends the step at once instead of leaving the others to finish
             gpu = [f"--gpus-per-task={lay.gpus_per_replica}"] if lay.gpus_per_replica else []
-            lines.append(shlex.join(srun_prefix(c, lay.nodes, image, lay.replicas_per_node, gpu + ["--kill-on-bad-exit=1"])
-                                    + cmd + ["--shard-worker"] + overrides))
+            lines.append(
+                shlex.join(
+                    srun_prefix(c, lay.nodes, image, lay.replicas_per_node, gpu + ["--kill-on-bad-exit=1"])
+                    + cmd
+                    + ["--shard-worker"]
+                    + overrides
+                )
+            )
         # one task: the merge of the shards (and any shard still missing), or the whole stage;
         # --gres (not --gpus-per-task) is what restricts a single task to its GPUs
         gpu = [f"--gres=gpu:{lay.gpus_per_replica}"] if lay.gpus_per_replica else []

@@ -49,7 +49,9 @@ def main(argv=None) -> int:
     for name, v in found.items():
         print(f"{name:20s} {v or '-'}")
     if problems:
-        print(f"{a.expect}: the image does not hold what it was built for:\n  " + "\n  ".join(problems), file=sys.stderr)
+        print(
+            f"{a.expect}: the image does not hold what it was built for:\n  " + "\n  ".join(problems), file=sys.stderr
+        )
         return 1
     return 0
 

@@ -63,7 +63,9 @@ def judge_samples(ctx, model, items: list[tuple[str, str]], n: int, seed: int) -
     gen = ctx.generator(model)
     convs, kept = _fit_judge_prompts(ctx, gen, items)
     outs = gen.chat(convs, sampling)
-    return [([(o.text, parse_score(o.text, j.min_score, j.max_score)) for o in comps], k) for comps, k in zip(outs, kept)]
+    return [
+        ([(o.text, parse_score(o.text, j.min_score, j.max_score)) for o in comps], k) for comps, k in zip(outs, kept)
+    ]
 
 
 def _fit_judge_prompts(ctx, gen, items: list[tuple[str, str]]) -> tuple[list, list]:

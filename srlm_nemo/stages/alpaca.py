@@ -30,5 +30,8 @@ def run(ctx, stage, fp):
         {"instruction": r["instruction"], "output": a, "generator": f"srlm-nemo-{stage.model}", "dataset": r["dataset"]}
         for r, a in zip(rows, outs)])
     lengths = [len(a) for a in outs]
-    return {"instructions": len(rows), "mean_output_chars": sum(lengths) / len(lengths) if lengths else 0.0,
-            "note": "scoring needs alpaca_eval with an annotator; non-default annotators are not leaderboard-comparable"}
+    return {
+        "instructions": len(rows),
+        "mean_output_chars": sum(lengths) / len(lengths) if lengths else 0.0,
+        "note": "scoring needs alpaca_eval with an annotator; non-default annotators are not leaderboard-comparable",
+    }

@@ -101,5 +101,7 @@ def run(ctx, stage, fp):
               "comparable": comparable, "note": _note(e, name, comparable),
               "annotations": str(next(out.rglob("annotations.json"), "")), "leaderboard": str(board)}
     write_json(stage.outputs["result"], result)
-    ctx.log(f"       AlpacaEval win rate {result['win_rate']} (LC {result['length_controlled_win_rate']}); {result['note']}")
+    ctx.log(
+        f"       AlpacaEval win rate {result['win_rate']} (LC {result['length_controlled_win_rate']}); {result['note']}"
+    )
     return result

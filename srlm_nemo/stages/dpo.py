@@ -113,7 +113,10 @@ def select_checkpoint(ctx, stage, result) -> dict:
     if d.select_prompts:
         rows = load_instructions(stage.inputs["select_prompts"])
     else:  # the held-out prompts of seed/eval_trees.jsonl
-        rows = [{"instruction": t.prompt, "dataset": "eval_trees"} for t in read_jsonl(stage.inputs["select_prompts"], RankedPrompt)]
+        rows = [
+            {"instruction": t.prompt, "dataset": "eval_trees"}
+            for t in read_jsonl(stage.inputs["select_prompts"], RankedPrompt)
+        ]
     rows = rows[:d.select_max_prompts]
     work, out = stage.dir / "work", stage.outputs["model"]
     candidates = [(name, work / name) for name in result.checkpoints] + [("final", out)]
@@ -122,7 +125,9 @@ def select_checkpoint(ctx, stage, result) -> dict:
     for name, path in candidates:
         res, _, _ = head_to_head(ctx, path, current_dir, rows, judge)
         won = (res["win_rate_ties_half"] or 0) > 0.5
-        rounds.append({"candidate": name, "against": current, **{k: res[k] for k in ("win", "tie", "loss")}, "picked": won})
+        rounds.append(
+            {"candidate": name, "against": current, **{k: res[k] for k in ("win", "tie", "loss")}, "picked": won}
+        )
         if won:
             current, current_dir = name, path
     ctx.release_generator()

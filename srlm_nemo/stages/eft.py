@@ -75,8 +75,15 @@ def run(ctx, stage, fp):
     write_jsonl(stage.outputs["judged"], judged)
     write_jsonl(stage.outputs["eft_train"], train)
     write_jsonl(stage.outputs["eft_eval"], evals)
-    return {**counts, "parse_rate": parse_summary(judged)["parse_rate"],
-            "truncated_replies": parse_summary(judged)["truncated_replies"], "ranked_prompts": len(ranked), "replies_judged": len(items),
-            "examples_agreeing": len(kept),
-            "after_rebalance": len(balanced), "eft_train": len(train), "eft_eval": len(evals),
-            "score_histogram": {str(k): v for k, v in sorted(Counter(e.score for e in balanced).items())}}
+    return {
+        **counts,
+        "parse_rate": parse_summary(judged)["parse_rate"],
+        "truncated_replies": parse_summary(judged)["truncated_replies"],
+        "ranked_prompts": len(ranked),
+        "replies_judged": len(items),
+        "examples_agreeing": len(kept),
+        "after_rebalance": len(balanced),
+        "eft_train": len(train),
+        "eft_eval": len(evals),
+        "score_histogram": {str(k): v for k, v in sorted(Counter(e.score for e in balanced).items())},
+    }

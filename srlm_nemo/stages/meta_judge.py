@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ..artifacts import read_jsonl, write_jsonl
 from ..meta_judge import battles, judge_pairs, select_answers
-from ..pairwise import parse_winner
+from ..verdicts import parse_winner
 from ..pipeline import Stage, reads
 from ..run_layout import RunLayout, iteration_stage
 from ..schemas import Candidate, Judgement, Message, MetaVerdict, Sampling

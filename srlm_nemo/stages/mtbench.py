@@ -81,8 +81,14 @@ def run(ctx, stage, fp):
     by_cat: dict = {}
     for r in valid:
         by_cat.setdefault(r["category"] or "-", []).append(r["score"])
-    return {"questions": len(qs), "judgments": len(rows), "valid": len(valid), "score": _mean([r["score"] for r in valid]),
-            "score_by_turn": {str(t): _mean([r["score"] for r in valid if r["turn"] == t])
-                              for t in sorted({r["turn"] for r in valid})},
-            "score_by_category": {k: sum(v) / len(v) for k, v in sorted(by_cat.items())},
-            "judge": ctx.cfg.eval.judge_base_url or ctx.cfg.eval.judge}
+    return {
+        "questions": len(qs),
+        "judgments": len(rows),
+        "valid": len(valid),
+        "score": _mean([r["score"] for r in valid]),
+        "score_by_turn": {
+            str(t): _mean([r["score"] for r in valid if r["turn"] == t]) for t in sorted({r["turn"] for r in valid})
+        },
+        "score_by_category": {k: sum(v) / len(v) for k, v in sorted(by_cat.items())},
+        "judge": ctx.cfg.eval.judge_base_url or ctx.cfg.eval.judge,
+    }

@@ -21,7 +21,9 @@ from ..guards import check, figures
 from ..meta_judge import mix
 from ..pairs import build_pairs, cream_weights, temporal_answers, temporal_pairs
 from ..pipeline import Stage, reads
+from ..rm_metrics import rm_metrics
 from ..run_layout import RunLayout
+from ..schemas import Candidate, CandidateScore, PreferencePair
 
 READS = ("pairs", "model.system_prompt", "guard", "run.guard", "judge.max_score")
 # The inputs that options add (each option's stages say which they give): what this stage reads
@@ -39,8 +41,6 @@ def declare(cfg, layout: RunLayout, name: str, t: int, inputs: dict[str, Path]) 
     meta = ["judge.meta_ratio"] if "judge_pairs" in inputs else []
     return Stage(name, "pairs", d, config=reads(cfg, *READS, *meta), inputs=inputs,
                  outputs={"pairs": d / "pairs.jsonl", "guard": d / "guard.json"}, iteration=t)
-from ..rm_metrics import rm_metrics
-from ..schemas import Candidate, CandidateScore, PreferencePair
 
 
 def run(ctx, stage, fp):
@@ -51,9 +51,17 @@ def run(ctx, stage, fp):
     if p.strategy == "temporal":  # anchored rejection; future-guided chosen once the future model answered
         anchor = (read_jsonl(stage.inputs["anchor_candidates"], Candidate),
                   read_jsonl(stage.inputs["anchor_scores"], CandidateScore))
-        future = (read_jsonl(stage.inputs["future_candidates"], Candidate),
-                  read_jsonl(stage.inputs["future_scores"], CandidateScore)) if "future_candidates" in stage.inputs else None
-        pairs, counts = temporal_pairs(cands, scores, anchor, future, p.min_valid_candidates, ctx.cfg.model.system_prompt)
+        future = (
+            (
+                read_jsonl(stage.inputs["future_candidates"], Candidate),
+                read_jsonl(stage.inputs["future_scores"], CandidateScore),
+            )
+            if "future_candidates" in stage.inputs
+            else None
+        )
+        pairs, counts = temporal_pairs(
+            cands, scores, anchor, future, p.min_valid_candidates, ctx.cfg.model.system_prompt
+        )
         lookup = temporal_answers(cands, anchor[0], future[0] if future else None)
     else:
         pairs, counts = build_pairs(cands, scores, min_valid=p.min_valid_candidates, strategy=p.strategy,
@@ -61,8 +69,13 @@ def run(ctx, stage, fp):
     if "cream_scores" in stage.inputs:
         pairs, counts["cream"] = cream_weights(pairs, scores, read_jsonl(stage.inputs["cream_scores"], CandidateScore),
                                                p.cream_average)
-    guard = check(_figures(ctx, stage, cands, scores, pairs, counts, lookup), ctx.cfg.guard, ctx.cfg.run.guard, stage.name,
-                  ctx.log)  # run.guard=stop raises before pairs.jsonl exists
+    guard = check(
+        _figures(ctx, stage, cands, scores, pairs, counts, lookup),
+        ctx.cfg.guard,
+        ctx.cfg.run.guard,
+        stage.name,
+        ctx.log,
+    )  # run.guard=stop raises before pairs.jsonl exists
     if "judge_pairs" in stage.inputs:  # judge.meta: judgement pairs join the answer pairs
         pairs, meta = mix(pairs, read_jsonl(stage.inputs["judge_pairs"], PreferencePair), ctx.cfg.judge.meta_ratio)
         counts.update(meta)

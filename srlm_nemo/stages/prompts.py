@@ -33,69 +33,83 @@ def declare(cfg, layout: RunLayout, t: int, ift: Path, generator: Path, generato
     earlier iterations' prompts join the ROUGE-L pool."""
     name = iteration_stage(t, "prompts")
     earlier = {f"prompts_iter_{s}": layout.iteration_output(s, "prompts", "prompts.jsonl") for s in range(2, t)}
-    return Stage(name, "prompts", layout.stage_dir(name), config=reads(cfg, *READS),
-                 inputs={"ift": ift, "generator": generator, **earlier, "template": template_path(cfg.prompts.template)},
-                 outputs={"prompts": layout.output(name, "prompts.jsonl")}, iteration=t, model=generator_label)
+    return Stage(
+        name,
+        "prompts",
+        layout.stage_dir(name),
+        config=reads(cfg, *READS),
+        inputs={"ift": ift, "generator": generator, **earlier, "template": template_path(cfg.prompts.template)},
+        outputs={"prompts": layout.output(name, "prompts.jsonl")},
+        iteration=t,
+        model=generator_label,
+    )
 
 
 def run(ctx, stage, fp):
-    c = ctx.cfg.prompts
-    t = stage.iteration
+    c, t = ctx.cfg.prompts, stage.iteration
     ift = [e.prompt for e in read_jsonl(stage.inputs["ift"], IFTExample)]
     earlier = [g.prompt for k in sorted(stage.inputs) if k.startswith("prompts_iter_")
                for g in read_jsonl(stage.inputs[k], GeneratedPrompt)]
-    filt = PromptFilter(RougePool(ift + earlier, tokenizer=c.rouge_tokenizer), threshold=c.rouge_threshold, min_words=c.min_words,
-                        max_words=c.max_words, keywords=list(c.keywords),
+    filt = PromptFilter(RougePool(ift + earlier, tokenizer=c.rouge_tokenizer), threshold=c.rouge_threshold,
+                        min_words=c.min_words, max_words=c.max_words, keywords=list(c.keywords),
                         drop_non_ascii_start=c.drop_non_ascii_start)
-    generated: list[str] = []  # kept this iteration, in order; feeds the 2 "generated" demos
-    kept: list[GeneratedPrompt] = []
+    kept: list[GeneratedPrompt] = []  # in order; their texts feed the 2 "generated" demos
     writer = ShardedWriter(stage.dir, fp)
     done = set(writer.finished())
-    gen_label = stage.model or str(stage.inputs["generator"])
-    bar = tqdm(total=c.num_prompts, desc=f"iter {t} prompts", unit="prompt", disable=ctx.quiet)
+    label = stage.model or str(stage.inputs["generator"])
     rnd = 0
-    while len(kept) < c.num_prompts and rnd < c.max_rounds:
-        if rnd in done:
-            attempts = writer.read(rnd)
-        else:
-            rng = random.Random(shard_seed(ctx.cfg.run.seed, t, 1, rnd))
-            requests = [render(c.template, demos=sample_demos(ift, generated,
-                                                               c.shots_ift, c.shots_generated, rng))
-                        for _ in range(c.requests_per_round)]
-            sampling = Sampling(n=c.samples_per_request, temperature=c.temperature, top_p=c.top_p,
-                                max_tokens=c.max_new_tokens, seed=shard_seed(ctx.cfg.run.seed, t, 2, rnd))
-            outs = ctx.generator(stage.inputs["generator"]).complete(requests, sampling)
-            attempts = []
-            for comp in (c for comps in outs for c in comps):
-                tasks = split_generation(comp.text)
-                if c.drop_truncated and comp.finish_reason == "length" and tasks:
-                    # The token limit cut the last task mid-sentence: it is not a prompt.
-                    attempts.append({"text": tasks.pop(), "decision": "truncated"})
-                attempts += [{"text": task} for task in tasks]
-        for a in attempts:
-            if a.get("decision") == "truncated":
-                filt.counts["seen"] += 1
-                filt.counts["dropped_truncated"] += 1
-                continue
-            if len(kept) >= c.num_prompts:
-                a["decision"] = "not_needed"
-                continue
-            ok, reason, score, closest = filt.check(a["text"])
-            a.update(decision="kept" if ok else reason, max_rouge_l=score)
-            if ok:
-                generated.append(a["text"])
-                kept.append(GeneratedPrompt(
-                    id=f"it{t}-p{len(kept):05d}", prompt=a["text"], iteration=t, round=rnd,
-                    max_rouge_l=round(score, 6), closest=filt.pool.texts[closest] if closest >= 0 else "",
-                    generator=gen_label))
-                bar.update(1)
-        if rnd not in done:
-            writer.write(rnd, attempts)
-        rnd += 1
-    bar.close()
+    with tqdm(total=c.num_prompts, desc=f"iter {t} prompts", unit="prompt", disable=ctx.quiet) as bar:
+        while len(kept) < c.num_prompts and rnd < c.max_rounds:
+            attempts = writer.read(rnd) if rnd in done else _ask(ctx, stage, ift, [g.prompt for g in kept], rnd)
+            bar.update(_decide(attempts, filt, kept, c.num_prompts, t, rnd, label))
+            if rnd not in done:
+                writer.write(rnd, attempts)
+            rnd += 1
     if not kept:
         raise RuntimeError(f"{stage.name}: the generator produced no prompt that passed the filters "
                            f"in {rnd} rounds; counts: {dict(filt.counts)}")
     write_jsonl(stage.outputs["prompts"], kept)
     return {"rounds": rnd, "requests": rnd * c.requests_per_round, "kept": len(kept),
             "filter_counts": dict(filt.counts), "target": c.num_prompts}
+
+
+def _ask(ctx, stage, ift: list[str], generated: list[str], rnd: int) -> list[dict]:
+    """One round's requests to the generator; every task it wrote, the ones cut by the token
+    limit marked as such (a round is a shard: resume replays its decisions)."""
+    c, t = ctx.cfg.prompts, stage.iteration
+    rng = random.Random(shard_seed(ctx.cfg.run.seed, t, 1, rnd))
+    requests = [render(c.template, demos=sample_demos(ift, generated, c.shots_ift, c.shots_generated, rng))
+                for _ in range(c.requests_per_round)]
+    sampling = Sampling(n=c.samples_per_request, temperature=c.temperature, top_p=c.top_p,
+                        max_tokens=c.max_new_tokens, seed=shard_seed(ctx.cfg.run.seed, t, 2, rnd))
+    outs = ctx.generator(stage.inputs["generator"]).complete(requests, sampling)
+    attempts = []
+    for completion in (o for comps in outs for o in comps):
+        tasks = split_generation(completion.text)
+        if c.drop_truncated and completion.finish_reason == "length" and tasks:
+            # The token limit cut the last task mid-sentence: it is not a prompt.
+            attempts.append({"text": tasks.pop(), "decision": "truncated"})
+        attempts += [{"text": task} for task in tasks]
+    return attempts
+
+
+def _decide(attempts: list[dict], filt: PromptFilter, kept: list[GeneratedPrompt], target: int, t: int, rnd: int,
+            label: str) -> int:
+    """The filter's decision on each attempt, recorded in it; the kept ones appended to `kept`.
+    Returns how many were kept."""
+    before = len(kept)
+    for a in attempts:
+        if a.get("decision") == "truncated":
+            filt.counts["seen"] += 1
+            filt.counts["dropped_truncated"] += 1
+            continue
+        if len(kept) >= target:
+            a["decision"] = "not_needed"
+            continue
+        ok, reason, score, closest = filt.check(a["text"])
+        a.update(decision="kept" if ok else reason, max_rouge_l=score)
+        if ok:
+            kept.append(GeneratedPrompt(
+                id=f"it{t}-p{len(kept):05d}", prompt=a["text"], iteration=t, round=rnd, max_rouge_l=round(score, 6),
+                closest=filt.pool.texts[closest] if closest >= 0 else "", generator=label))
+    return len(kept) - before

@@ -75,8 +75,10 @@ def run(ctx, stage, fp):
 
 def _check_enough(s, evals, pool) -> None:
     if not evals:
-        raise ArtifactError(f"seed.source={s.source}: no ranked prompt left to hold out for evaluation (lang={s.lang}, "
-                            f"seed.min_replies={s.min_replies}); the export needs first-turn prompts with ranked replies")
+        raise ArtifactError(
+            f"seed.source={s.source}: no ranked prompt left to hold out for evaluation (lang={s.lang}, "
+            f"seed.min_replies={s.min_replies}); the export needs first-turn prompts with ranked replies"
+        )
     if eft_source(s) == "build" and not pool:
         raise ArtifactError(f"seed: no ranked prompt left for the EFT builder after {len(evals)} eval trees "
                             f"(seed.num_eval_trees); lower it, or use seed.eft_source=demo")

@@ -8,10 +8,32 @@ reply id given twice inside a tree, as real exports have had.
 import json
 from pathlib import Path
 
-TOPICS = ["sourdough starter", "bicycle chain", "houseplant watering", "résumé layout", "tax deadline", "guitar strings",
-          "rain barrel", "compost smell", "laptop battery", "sleep schedule", "tomato blight", "budget spreadsheet",
-          "dog recall training", "window condensation", "running shoes", "email etiquette", "bread flour", "chess opening",
-          "river fishing", "password manager", "kitchen knife", "study notes", "bike commute", "birthday party"]
+TOPICS = [
+    "sourdough starter",
+    "bicycle chain",
+    "houseplant watering",
+    "résumé layout",
+    "tax deadline",
+    "guitar strings",
+    "rain barrel",
+    "compost smell",
+    "laptop battery",
+    "sleep schedule",
+    "tomato blight",
+    "budget spreadsheet",
+    "dog recall training",
+    "window condensation",
+    "running shoes",
+    "email etiquette",
+    "bread flour",
+    "chess opening",
+    "river fishing",
+    "password manager",
+    "kitchen knife",
+    "study notes",
+    "bike commute",
+    "birthday party",
+]
 
 
 def msg(mid, text, role, lang="en", rank=None, replies=()):
@@ -42,7 +64,9 @@ def main() -> None:
                                                             "trouble.", "prompter", replies=replies)))
     for i, t in enumerate(["Fahrrad", "Brot"]):
         replies = [msg(f"de{i}-r{k}", f"Antwort {k} zu {t}.", "assistant", lang="de", rank=k) for k in range(2)]
-        trees.append(tree(f"de{i}-p", msg(f"de{i}-p", f"Wie pflege ich mein {t}?", "prompter", lang="de", replies=replies)))
+        trees.append(
+            tree(f"de{i}-p", msg(f"de{i}-p", f"Wie pflege ich mein {t}?", "prompter", lang="de", replies=replies))
+        )
     trees.append(json.loads(json.dumps(trees[3])))  # a tree given twice
     trees[5]["prompt"]["replies"].append(json.loads(json.dumps(trees[5]["prompt"]["replies"][0])))  # a message id twice
     out = Path(__file__).with_name("oasst_format_sample.trees.jsonl")

@@ -94,11 +94,18 @@ def _layout_overrides(p, seq_len: int) -> list[str]:
 
 def _optim(s) -> list[str]:
     # The paper's schedules: cosine from lr to min_lr, no constant phase.
-    return [f"model.optim.lr={s.learning_rate}", "model.optim.sched.name=CosineAnnealing",
-            f"model.optim.sched.warmup_steps={s.warmup_steps}", "model.optim.sched.constant_steps=0",
-            f"model.optim.sched.min_lr={s.min_learning_rate}", f"model.optim.weight_decay={getattr(s, 'weight_decay', 0.0)}",
-            # `++`: gpt_dpo.yaml has no dropout keys, and Hydra refuses a plain override of a missing key
-            f"++model.hidden_dropout={s.dropout}", f"++model.attention_dropout={s.dropout}", f"++model.ffn_dropout={s.dropout}"]
+    return [
+        f"model.optim.lr={s.learning_rate}",
+        "model.optim.sched.name=CosineAnnealing",
+        f"model.optim.sched.warmup_steps={s.warmup_steps}",
+        "model.optim.sched.constant_steps=0",
+        f"model.optim.sched.min_lr={s.min_learning_rate}",
+        f"model.optim.weight_decay={getattr(s, 'weight_decay', 0.0)}",
+        # `++`: gpt_dpo.yaml has no dropout keys, and Hydra refuses a plain override of a missing key
+        f"++model.hidden_dropout={s.dropout}",
+        f"++model.attention_dropout={s.dropout}",
+        f"++model.ffn_dropout={s.dropout}",
+    ]
 
 
 # DPO runs NeMo-Aligner's script through this module, which computes the reference log-probs in
@@ -108,11 +115,17 @@ DPO_LAUNCHER = ("-m", "srlm_nemo.backends.nemo_aligner.run_aligner_dpo")
 
 def _trainer(cluster, s, algo: str) -> list[str]:
     # algo: "sft" | "dpo", the trainer sub-section of NeMo-Aligner's config
-    return ["python", *(DPO_LAUNCHER if algo == "dpo" else ()),
-            f"{cluster.nemo_aligner_dir}/examples/nlp/gpt/train_gpt_{algo}.py",
-            f"trainer.num_nodes={s.parallel.nodes}", f"trainer.devices={cluster.gpus_per_node}",
-            f"trainer.{algo}.max_epochs={int(s.epochs) if s.max_steps < 0 else 1}", f"trainer.{algo}.max_steps={s.max_steps}",
-            f"trainer.{algo}.save_interval={s.save_steps}", f"trainer.{algo}.val_check_interval={s.save_steps}"]
+    return [
+        "python",
+        *(DPO_LAUNCHER if algo == "dpo" else ()),
+        f"{cluster.nemo_aligner_dir}/examples/nlp/gpt/train_gpt_{algo}.py",
+        f"trainer.num_nodes={s.parallel.nodes}",
+        f"trainer.devices={cluster.gpus_per_node}",
+        f"trainer.{algo}.max_epochs={int(s.epochs) if s.max_steps < 0 else 1}",
+        f"trainer.{algo}.max_steps={s.max_steps}",
+        f"trainer.{algo}.save_interval={s.save_steps}",
+        f"trainer.{algo}.val_check_interval={s.save_steps}",
+    ]
 
 
 def _sft_split(split: str, path: str, s) -> list[str]:

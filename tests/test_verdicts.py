@@ -1,6 +1,6 @@
 import pytest
 
-from srlm_nemo.pairwise import combine, parse_winner, summarise
+from srlm_nemo.verdicts import combine, parse_winner, summarise
 
 
 @pytest.mark.parametrize("text,v", [("Winner: A", "A"), ("reasons...\nwinner: b", "B"), ("Winner: tie", "tie"),
