@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 import shutil
 from pathlib import Path
 from typing import Iterable, Type, TypeVar
@@ -57,8 +58,23 @@ def _dump(rec) -> str:
     return json.dumps(rec, ensure_ascii=False)
 
 
-def write_jsonl(path: str | Path, records: Iterable) -> int:
+def writable_target(path: str | Path) -> Path:
+    """`path`, once it is known to be a place we may write by rename: a new path or a regular file.
+    A device, FIFO, socket, folder or symlink already there is never replaced (as root, a rename
+    onto /dev/full turns the device into a file)."""
     path = Path(path)
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return path
+    if not stat.S_ISREG(mode):
+        kind = "a symlink" if stat.S_ISLNK(mode) else "a folder" if stat.S_ISDIR(mode) else "not a regular file"
+        raise ArtifactError(f"{path}: exists and is {kind}; refusing to replace it (give a new file path)")
+    return path
+
+
+def write_jsonl(path: str | Path, records: Iterable) -> int:
+    path = writable_target(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     n = 0
@@ -73,7 +89,7 @@ def write_jsonl(path: str | Path, records: Iterable) -> int:
 
 
 def write_text_atomic(path: str | Path, text: str) -> None:
-    path = Path(path)
+    path = writable_target(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(text)
@@ -81,7 +97,7 @@ def write_text_atomic(path: str | Path, text: str) -> None:
 
 
 def write_json(path: str | Path, obj) -> None:
-    path = Path(path)
+    path = writable_target(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")

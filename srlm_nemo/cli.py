@@ -14,7 +14,7 @@ from omegaconf import OmegaConf
 from .artifacts import ArtifactError
 from .config import ConfigError, load_config
 from .megatron_layout import LayoutError
-from .locks import RunDirBusy
+from .locks import NotARunDir, RunDirBusy, is_run_dir
 from .timeleft import EXIT_REQUEUE, TimeLimitNear
 from .models import ModelNotFound
 
@@ -87,9 +87,7 @@ def cmd_plan(overrides) -> int:
 def cmd_status(run_dir: str) -> int:
     from .run_layout import RunLayout
     from .summary import collect
-    rd = Path(run_dir)
-    if not rd.exists():
-        raise ArtifactError(f"{rd}: run directory does not exist")
+    rd = _existing_run_dir(run_dir)
     s = collect(rd)
     for name, st in s["stages"].items():
         print(f"done  {name:24s} {st['seconds']:8.1f}s  {json.dumps(st['outputs'])}")
@@ -244,11 +242,11 @@ def _run(a, ap) -> int:
 
 def _stage(a, ap) -> int:
     from .run_layout import iteration_stage
-    name = (
-        a.name
-        if "/" in a.name or a.name in ("seed", "sft", "sft_ift", "eft")
-        else iteration_stage(a.iteration or 2, a.name)
-    )
+    if a.iteration is not None and a.iteration < 2:
+        raise ConfigError(f"-i {a.iteration}: iterations of the loop start at 2 (iteration 1 is the SFT model M1: "
+                          "`srlm stage sft`)")
+    whole = "/" in a.name or a.name in ("seed", "sft", "sft_ift", "eft")
+    name = a.name if whole else iteration_stage(2 if a.iteration is None else a.iteration, a.name)
     worker = _worker_rank(a.rank, a.world) if a.shard_worker else None
     return cmd_run(a.overrides, only=name, shard_worker=worker, train_only=a.train_only)
 
@@ -296,6 +294,7 @@ def _cluster(a, ap) -> int:
     if a.part is None:
         ap.error(f"srlm cluster {a.what}: --part sft|iteration is required")
     cfg, _ = load_config(a.overrides)
+    _check_iteration_arg(a.iteration, cfg.run.iterations)
     if a.what == "sbatch-args":  # one per line, for `mapfile`
         print("\n".join(sbatch_args(cfg, a.part)))
         return 0
@@ -304,11 +303,25 @@ def _cluster(a, ap) -> int:
     return 0
 
 
+def _check_iteration_arg(iteration: str, iterations: int) -> None:
+    if iteration != "auto" and not (iteration.isdigit() and 2 <= int(iteration) <= iterations):
+        raise ConfigError(f"--iteration {iteration}: auto, or an iteration of this run (2..{iterations}; "
+                          "run.iterations sets the last)")
+
+
+def _existing_run_dir(run_dir: str) -> Path:
+    """`srlm status` and `srlm report` read (and report writes) only a folder a run has used."""
+    rd = Path(run_dir)
+    if not rd.exists():
+        raise ArtifactError(f"{rd}: run directory does not exist")
+    if not rd.is_dir() or not is_run_dir(rd):
+        raise NotARunDir(f"{rd}: not a srlm run directory (no .srlm.lock: no run has used it)")
+    return rd
+
+
 def _report(a, ap) -> int:
     from .report import write_report
-    if not Path(a.run_dir).exists():
-        raise ArtifactError(f"{a.run_dir}: run directory does not exist")
-    print(write_report(a.run_dir))
+    print(write_report(_existing_run_dir(a.run_dir)))
     return 0
 
 
@@ -353,7 +366,7 @@ def main(argv=None) -> int:
         _usr1_means_requeue()
     try:
         return COMMANDS[a.cmd](a, ap)
-    except (ConfigError, ArtifactError, ModelNotFound, FileNotFoundError, LayoutError, RunDirBusy) as e:
+    except (ConfigError, ArtifactError, ModelNotFound, FileNotFoundError, LayoutError, RunDirBusy, NotARunDir) as e:
         if os.environ.get("SRLM_DEBUG"):
             raise
         print(f"srlm: error: {e}", file=sys.stderr)

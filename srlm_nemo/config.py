@@ -9,6 +9,7 @@ these dataclasses, so an unknown key on the command line is an error naming that
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass
 from typing import Optional
 
@@ -402,9 +403,23 @@ from .resources import conf_dir  # noqa: E402
 def load_config(overrides: list[str] | None = None):
     """Compose `conf/` with command-line style overrides; returns (Config, DictConfig).
 
-    Hydra validates every key against the dataclasses above, so `srlm run judge.kk=3`
-    fails with an error that names `judge.kk`.
+    Every way a setting can be wrong ends here in one ConfigError naming its key: an unknown or
+    renamed key, a deleted section, a group set to null, a bool that is not true/false, a broken
+    interpolation, a value outside its knob's rules, a template that does not compile. Values
+    that look like secrets never appear in the message.
     """
+    overrides = list(overrides or [])
+    try:
+        _check_overrides(overrides)
+        dcfg, cfg = _compose(overrides)
+        _resolve_auto(cfg, dcfg)
+        validate(cfg)
+    except ValueError as e:  # LayoutError included: one kind of error for every bad setting
+        raise ConfigError(scrub(str(e), overrides)) from None
+    return cfg, dcfg
+
+
+def _compose(overrides: list[str]):
     from hydra import compose, initialize_config_dir
     from hydra.core.config_store import ConfigStore
     from hydra.core.global_hydra import GlobalHydra
@@ -412,27 +427,82 @@ def load_config(overrides: list[str] | None = None):
     from omegaconf import OmegaConf
     from omegaconf.errors import OmegaConfBaseException
 
-    for o in overrides or []:  # a key that was renamed: say where it went, not only that it is unknown
-        if (key := o.lstrip("+~").split("=", 1)[0]) in RENAMED_KEYS:
-            raise ConfigError(f"{key} is now {RENAMED_KEYS[key]} (same values)")
     ConfigStore.instance().store(name="srlm_schema", node=Config)
     GlobalHydra.instance().clear()
     try:
         with initialize_config_dir(config_dir=str(conf_dir()), version_base=None):
-            dcfg = compose(config_name="config", overrides=list(overrides or []))
-    except (HydraException, OmegaConfBaseException) as e:
-        raise ConfigError(f"invalid configuration override: {e}") from None
-    unknown = _unknown_keys(OmegaConf.to_container(dcfg, resolve=False), Config)
-    if unknown:  # `+key=v` adds a key Hydra's schema check never sees; nothing would read it
-        raise ConfigError(f"unknown configuration key(s): {', '.join(unknown)} (check the spelling; "
-                          "every key is listed in srlm_nemo/config.py)")
-    cfg: Config = OmegaConf.to_object(dcfg)  # type: ignore[assignment]
-    _resolve_auto(cfg, dcfg)
-    try:
-        validate(cfg)
-    except ValueError as e:  # LayoutError included: one kind of error for every bad setting
-        raise ConfigError(str(e)) from None
-    return cfg, dcfg
+            dcfg = compose(config_name="config", overrides=overrides)
+        unknown = _unknown_keys(OmegaConf.to_container(dcfg, resolve=False), Config)
+        if unknown:  # `+key=v` adds a key Hydra's schema check never sees; nothing would read it
+            raise ConfigError(f"unknown configuration key(s): {', '.join(unknown)} (check the spelling; "
+                              "`srlm config` lists every key)")
+        return dcfg, OmegaConf.to_object(dcfg)
+    except (HydraException, OmegaConfBaseException, ValueError) as e:
+        if isinstance(e, ConfigError):
+            raise
+        raise ConfigError(_one_line(e)) from None
+
+
+def _one_line(e: Exception) -> str:
+    """Hydra's and OmegaConf's multi-line errors as one line that names the key."""
+    cause = e.__cause__ or e
+    key = getattr(cause, "full_key", None) or getattr(e, "full_key", None)
+    lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+    what = lines[0].rstrip(".") if lines else type(e).__name__
+    if cause is not e and str(cause).strip():
+        what += ": " + str(cause).strip().splitlines()[0]
+    if lines and lines[0].startswith("Could not override"):
+        what += " (`srlm config` lists every key)"
+    options = [line for line in lines[1:] if not line.startswith(("Config search path", "provider="))]
+    if lines and lines[0].startswith("In ") and options:  # a missing group file: its choices
+        what += " (" + " ".join(options).replace("\t", " ") + ")"
+    return f"{key}: {what}" if key else f"invalid configuration override: {what}"
+
+
+GROUPS = ("experiment", "model", "generation", "training", "cluster")
+_BOOLS = ("true", "false")
+
+
+def _check_overrides(overrides: list[str]) -> None:
+    """What Hydra would accept but means something else here."""
+    for o in overrides:
+        key, _, value = o.lstrip("+").partition("=")
+        if o.startswith("~"):
+            raise ConfigError(f"{o}: deleting a key resets it (or its whole section) to the defaults; "
+                              "set the values you want instead")
+        if key in RENAMED_KEYS:  # say where it went, not only that it is unknown
+            raise ConfigError(f"{key} is now {RENAMED_KEYS[key]} (same values)")
+        if key in GROUPS and value.strip().lower() in ("", "null", "none"):
+            raise ConfigError(f"{key}: name one of the files in conf/{key}/ (got {value!r})")
+        if _field_type(key) == "bool" and value.strip().lower() not in _BOOLS:
+            raise ConfigError(f"{key}: true or false, got {value!r}")
+
+
+def _field_type(key: str) -> str | None:
+    """The declared type of the knob at a dotted key, as written in the dataclass, else None."""
+    node = Config
+    for part in key.split("."):
+        fields = {f.name: f for f in dataclasses.fields(node)} if dataclasses.is_dataclass(node) else {}
+        if part not in fields:
+            return None
+        f = fields[part]
+        node = f.default_factory if f.default_factory is not dataclasses.MISSING else f.type
+    return node if isinstance(node, str) else None
+
+
+_SECRET_KEY = re.compile(r"(^|_)(key|token|secret|password|passwd)$", re.I)
+_SECRET_VALUE = re.compile(r"\b(sk-[A-Za-z0-9_-]{6,}|hf_[A-Za-z0-9]{6,}|gh[pousr]_[A-Za-z0-9]{6,}|"
+                           r"xox[abpr]-[A-Za-z0-9-]{6,}|AKIA[0-9A-Z]{12,})")
+
+
+def scrub(message: str, overrides: list[str] = ()) -> str:
+    """`message` with every value that may be a secret replaced: the values of overrides whose key
+    names a key, token, secret or password, and anything shaped like a well-known API key."""
+    for o in overrides:
+        key, _, value = o.lstrip("+~").partition("=")
+        if value and _SECRET_KEY.search(key.rsplit(".", 1)[-1]) and not key.endswith("_env"):
+            message = message.replace(value, "***")
+    return _SECRET_VALUE.sub("***", message)
 
 
 class ConfigError(ValueError):
@@ -506,11 +576,37 @@ def validate(cfg: Config) -> None:
         need(s.global_batch_size % s.micro_batch_size == 0, f"{sec}.global_batch_size",
              f"must be divisible by {sec}.micro_batch_size")
     need(cfg.prompts.max_words >= cfg.prompts.min_words, "prompts.max_words", "must be >= prompts.min_words")
+    for key in NEW_TOKEN_KNOBS:  # room for the prompt too
+        need(value_at(cfg, key) < cfg.model.max_model_len, key,
+             f"{value_at(cfg, key)} tokens leave no room for a prompt in model.max_model_len={cfg.model.max_model_len}")
+    need(cfg.run.run_dir.strip() not in ("", "/") and Path(cfg.run.run_dir).expanduser().resolve() != Path("/"),
+         "run.run_dir", f"must name a folder of its own, got {cfg.run.run_dir!r}")
+    _check_templates(cfg, need)
     need(cfg.judge.min_score < cfg.judge.max_score, "judge.min_score", "must be < judge.max_score")
     if cfg.training.name == "nemo_aligner":
         from .megatron_layout import validate_layout
         for sec in ("sft", "dpo"):
             validate_layout(sec, getattr(cfg, sec), cfg.model.arch, cfg.cluster)
+
+
+# What each generation stage may write, in tokens: each must leave room for a prompt.
+NEW_TOKEN_KNOBS = ("prompts.max_new_tokens", "candidates.max_new_tokens", "judge.max_new_tokens",
+                   "judge.meta_max_new_tokens", "eval.max_new_tokens", "eval.judge_max_new_tokens")
+TEMPLATE_KNOBS = ("prompts.template", "judge.template", "judge.meta_template", "eval.judge_template")
+
+
+def _check_templates(cfg: Config, need) -> None:
+    """Every template the config names exists and compiles, before any stage runs."""
+    import jinja2
+
+    from .templates import load_template
+    for key in TEMPLATE_KNOBS:
+        try:
+            load_template(value_at(cfg, key))
+        except FileNotFoundError as e:
+            need(False, key, str(e))
+        except jinja2.TemplateSyntaxError as e:
+            need(False, key, f"{e.filename or value_at(cfg, key)}:{e.lineno}: {e.message}")
 
 
 def _check_engines(cfg: Config, need) -> None:

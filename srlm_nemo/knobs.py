@@ -17,6 +17,7 @@ from dataclasses import field
 from typing import Any, Callable, Iterator
 
 SOURCES = ("paper", "ours", "site")
+INT_LIMIT = 2**31 - 1
 
 
 def knob(default: Any = dataclasses.MISSING, help: str = "", *, source: str, choices: tuple | None = None,
@@ -68,6 +69,8 @@ def problem(value: Any, meta: dict) -> str | None:
         return None
     if not math.isfinite(value):
         return f"must be a finite number, got {value}"
+    if isinstance(value, int) and abs(value) > INT_LIMIT:  # engines, seeds and torch take 32-bit integers
+        return f"must be at most {INT_LIMIT:,} in size, got {value}"
     rules = {"ge": (lambda b: value >= b, ">="), "gt": (lambda b: value > b, ">"),
              "le": (lambda b: value <= b, "<="), "lt": (lambda b: value < b, "<")}
     bounds = [name for name in rules if meta.get(name) is not None]

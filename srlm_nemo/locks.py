@@ -26,6 +26,25 @@ class RunDirBusy(RuntimeError):
 LOCK_NAME = ".srlm.lock"
 
 
+class NotARunDir(RuntimeError):
+    """A folder that holds something, but no run of ours: never written into."""
+
+
+def is_run_dir(folder: Path) -> bool:
+    """A folder one of our commands has run in: it holds the lock file they all take."""
+    return (Path(folder) / LOCK_NAME).is_file()
+
+
+def check_run_dir(folder: Path) -> None:
+    """A run directory is new, empty, or one of ours; anything else is refused before a byte is written."""
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise NotARunDir(f"{folder}: run.run_dir is a file, not a folder")
+    if folder.is_dir() and any(folder.iterdir()) and not is_run_dir(folder):
+        raise NotARunDir(f"{folder}: run.run_dir exists, is not empty and is not a srlm run directory (no "
+                         f"{LOCK_NAME}); give a new or empty folder")
+
+
 class RunLock:
     def __init__(self, run_dir: Path, shared: bool = False):
         self.path = Path(run_dir) / LOCK_NAME
@@ -40,6 +59,7 @@ class RunLock:
             return "another srlm process"
 
     def acquire(self, command: str) -> "RunLock":
+        check_run_dir(self.path.parent)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         f = open(self.path, "a+")
         try:

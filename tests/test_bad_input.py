@@ -162,7 +162,8 @@ COMMANDS = [
     ("status of nothing", lambda t: ["status", f"{t}/nope"], "run directory does not exist"),
     (
         "report onto a file",
-        lambda t: (Path(t, "run").mkdir(), Path(t, "run", "report").write_text(""), ["report", f"{t}/run"])[-1],
+        lambda t: (Path(t, "run").mkdir(), Path(t, "run", ".srlm.lock").write_text(""),
+                   Path(t, "run", "report").write_text(""), ["report", f"{t}/run"])[-1],
         "run/report",
     ),
     (

@@ -11,7 +11,7 @@ import shutil
 from pathlib import Path
 
 from .generation import fallback_chat_template
-from .training import TrainResult
+from .training import TrainingDiverged, TrainResult, first_non_finite_loss
 
 _DROPOUT_KEYS = ("attention_dropout", "hidden_dropout", "dropout", "resid_pdrop", "attn_pdrop", "embd_pdrop")
 
@@ -58,7 +58,20 @@ class TRLTrainer:
             args["lr_scheduler_kwargs"] = {"min_lr": s.min_learning_rate}
         return args
 
+    @staticmethod
+    def _check_finite(trainer, model, out_dir: Path) -> None:
+        import torch
+        bad = first_non_finite_loss(trainer.state.log_history)
+        if bad is not None:
+            raise TrainingDiverged(f"{out_dir}: training diverged: loss {bad['loss']} at step {bad.get('step')}; "
+                                   "nothing saved, the stage is not done (lower the learning rate)")
+        names = [n for n, p in model.named_parameters() if not torch.isfinite(p).all()]
+        if names:
+            raise TrainingDiverged(f"{out_dir}: training left non-finite weights ({names[0]} and "
+                                   f"{len(names) - 1} more); nothing saved, the stage is not done")
+
     def _finish(self, trainer, model, tok, original, work_dir: Path, out_dir: Path) -> TrainResult:
+        self._check_finite(trainer, model, out_dir)
         for k, v in original.items():  # the saved checkpoint keeps the base model's dropout
             setattr(model.config, k, v)
         tmp = out_dir.with_name(out_dir.name + ".tmp")

@@ -1,0 +1,129 @@
+"""Hostile input, second round (issue 26): the rules that the first round's cases were missing,
+each written once where every caller goes through it. Config: deleting keys, null groups, broken
+interpolations, bools that are not true/false, numbers that are not finite or do not fit, token
+budgets beyond the context, templates that do not compile, secrets echoed back. Paths: outputs
+that are not regular files, run directories that are not ours, `status`/`report` on folders no
+run used, iterations that do not exist. Each ends in exit 2, one line naming the key or path, and
+nothing touched."""
+import os
+from pathlib import Path
+
+import pytest
+
+from srlm_nemo.cli import main
+
+TINY = ["experiment=tiny"]
+
+# (id, override on top of experiment=tiny, what the one-line message must say)
+OVERRIDES = [
+    ("deleted section", "~judge", "~judge: deleting a key resets it"),
+    ("missing interpolation", "judge.k=${missing.key}", "judge.k: Interpolation key 'missing.key' not found"),
+    ("unset variable", "run.run_dir=${oc.env:SRLM_SURELY_UNSET_VARIABLE}", "run.run_dir: "),
+    ("null experiment", "experiment=null", "experiment: name one of the files in conf/experiment/"),
+    ("unknown model file", "model=nope", "Could not find 'model/nope' (Available options in 'model': hf_dir"),
+    ("bool 2", "training.bf16=2", "training.bf16: true or false, got '2'"),
+    ("bool yes", "eval.rm=yes", "eval.rm: true or false"),
+    ("int not a number", "judge.k=abc", "judge.k: Error merging override"),
+    ("inf learning rate", "sft.learning_rate=inf", "sft.learning_rate: must be a finite number"),
+    ("inf beta", "dpo.beta=inf", "dpo.beta: must be a finite number"),
+    ("inf temperature", "candidates.temperature=inf", "candidates.temperature: must be a finite number"),
+    ("nan top_p", "judge.top_p=nan", "judge.top_p: must be a finite number"),
+    ("k beyond int64", "judge.k=99999999999999999999999", "judge.k: must be at most 2,147,483,647"),
+    ("answers longer than the context", "candidates.max_new_tokens=100000",
+     "candidates.max_new_tokens: 100000 tokens leave no room for a prompt"),
+    ("judgements as long as the context", "judge.max_new_tokens=2048", "judge.max_new_tokens: 2048 tokens"),
+    ("empty run dir", "run.run_dir=", "run.run_dir: must name a folder of its own"),
+    ("root run dir", "run.run_dir=/", "run.run_dir: must name a folder of its own"),
+]
+
+
+@pytest.mark.parametrize("override,message", [(o, m) for _, o, m in OVERRIDES], ids=[i for i, _, _ in OVERRIDES])
+def test_a_bad_setting_is_one_line_naming_its_key(override, message, capsys):
+    assert main(["plan", *TINY, override]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("srlm: error: ") and message in err and err.count("\n") == 1, err
+
+
+@pytest.mark.parametrize("override", ["generation.api_key=sk-live0123456789abcdef",
+                                      "+generation.hf_token=hf_abcdefghijklmnop0123",
+                                      "eval.judge_api_key_env=sk-live0123456789abcdef"])
+def test_a_secret_typed_in_an_override_is_not_printed_back(override, capsys):
+    assert main(["plan", *TINY, override]) == 2
+    err = capsys.readouterr().err
+    secret = override.split("=", 1)[1]
+    assert err.startswith("srlm: error: ") and secret not in err and err.count("\n") == 1, err
+
+
+def test_a_template_that_does_not_compile_is_refused_when_the_config_loads(tmp_path, capsys):
+    broken = tmp_path / "judge.j2"
+    broken.write_text("Rate this.\n{{ question }\n{% if %}\n")
+    assert main(["plan", *TINY, f"judge.template={broken}", f"run.run_dir={tmp_path}/run"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"srlm: error: judge.template: {broken}:2: ") and not (tmp_path / "run").exists(), err
+
+
+def _filter(tmp: Path, out: Path) -> list[str]:
+    pool = tmp / "pool.jsonl"
+    pool.write_text('{"instruction": "Write a poem about the sea"}\n')
+    return ["prompts", "filter", "--pool", str(pool), "--candidates", str(pool), "--out", str(out)]
+
+
+def test_an_output_onto_a_fifo_or_symlink_is_refused_and_left_alone(tmp_path, capsys):
+    fifo, target, link = tmp_path / "fifo", tmp_path / "target.txt", tmp_path / "link"
+    os.mkfifo(fifo)
+    target.write_text("precious\n")
+    link.symlink_to(target)
+    for out, kind in ((fifo, "is not a regular file"), (link, "is a symlink")):
+        assert main(_filter(tmp_path, out)) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"srlm: error: {out}: exists and {kind}"), err
+    assert fifo.is_fifo() and link.is_symlink() and target.read_text() == "precious\n"
+
+
+def test_a_folder_that_is_no_run_directory_is_never_written_into(tmp_path, capsys):
+    mine = tmp_path / "my_project"
+    mine.mkdir()
+    (mine / "config.yaml").write_text("my own settings\n")
+    assert main(["stage", "seed", f"run.run_dir={mine}"]) == 2
+    assert "is not a srlm run directory" in capsys.readouterr().err
+    assert sorted(p.name for p in mine.iterdir()) == ["config.yaml"]
+    assert (mine / "config.yaml").read_text() == "my own settings\n"
+
+
+def test_status_and_report_only_on_run_directories(tmp_path, capsys):
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    (tmp_path / "file.txt").write_text("x")
+    for argv in (["status", str(tmp_path / "file.txt")], ["status", str(plain)], ["report", str(plain)]):
+        assert main(argv) == 2
+        assert "not a srlm run directory" in capsys.readouterr().err
+    assert not any(plain.iterdir())  # no report/ written into it
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["stage", "judge", "-i", "0"], "-i 0: iterations of the loop start at 2"),
+    (["stage", "judge", "-i", "1"], "-i 1: iterations of the loop start at 2"),
+    (["cluster", "steps", "--part", "iteration", "--iteration", "0"], "--iteration 0: auto, or an iteration"),
+    (["cluster", "steps", "--part", "iteration", "--iteration", "-1"], "--iteration -1: auto, or an iteration"),
+    (["cluster", "steps", "--part", "iteration", "--iteration", "99"], "--iteration 99: auto, or an iteration"),
+    (["cluster", "steps", "--part", "iteration", "--iteration", "abc"], "--iteration abc: auto, or an iteration"),
+])
+def test_an_iteration_that_does_not_exist_is_refused(argv, message, capsys, tmp_path):
+    assert main([*argv, *TINY, f"run.run_dir={tmp_path}/run"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("srlm: error: ") and message in err, err
+    assert not (tmp_path / "run").exists()
+
+
+def test_training_that_diverges_fails_and_leaves_no_model(tiny_model, tmp_path, capsys):
+    """A learning rate that is finite but absurd: the loss or the weights stop being numbers; the
+    SFT stage fails, no model is saved and no manifest says it is done."""
+    run = tmp_path / "run"
+    argv = [*TINY, "model=hf_dir", f"model.path={tiny_model}", f"run.run_dir={run}", "generation=hf",
+            "sft.learning_rate=1e30", "sft.min_learning_rate=0"]
+    assert main(["stage", "seed", *argv]) == 0
+    capsys.readouterr()
+    assert main(["stage", "sft", *argv]) == 2
+    err = capsys.readouterr().err
+    assert "srlm: error: " in err and ("training diverged" in err or "non-finite weights" in err), err[-2000:]
+    assert not (run / "sft" / "model").exists() and not (run / "sft" / "manifest.json").exists()
