@@ -257,7 +257,8 @@ def _eval(a, ap) -> int:
             ap.error("rm-metrics needs --scores FILE")
         return cmd_rm_metrics(a.scores)
     if a.what == "rm":
-        return cmd_run(a.overrides, only_prefix="eval/rm/")
+        from .run_layout import eval_stage
+        return cmd_run(a.overrides, only_prefix=eval_stage("rm", ""))
     return cmd_eval(a, ap)
 
 

@@ -2,12 +2,15 @@
 
 paper           Yuan et al. 2024, section 2.3: the highest vs the lowest mean score of a prompt's
                 answers; a prompt whose answers all score the same is dropped (a tie).
-length_control  Meta-Rewarding (Wu et al. 2024, arXiv 2407.19594), actor preference data with
-                length control: answers scoring within the top band
-                [(1 - rho) * S_max + rho * S_min, S_max] count as equally good and the shortest of
-                them is chosen; the rejected answer is the lowest-scored (of several, the longest:
-                our tie-break, in the same direction). rho = 0 is the paper rule with the shortest
-                of the top-scored answers chosen.
+length_control  Meta-Rewarding (Wu et al. 2024, arXiv 2407.19594, section on length control; as
+                NVIDIA's NeMo-Aligner implements it, branch degert/self-rewarding-trt,
+                nemo_aligner/experimental/self_rewarding/self_rewarding.py): two bands of the
+                prompt's score range. Chosen: the shortest answer in the top band
+                [(1 - rho) * S_max + rho * S_min, S_max]; rejected: the longest answer in the
+                bottom band [S_min, (1 - rho) * S_min + rho * S_max]. Where both are one answer
+                (or the same text: the bands overlap when rho > 0.5) the prompt is dropped, as
+                there. rho = 0 is the paper rule with ties broken by length (NeMo-Aligner breaks
+                them by the judgements' variance instead: ours).
 cream           CREAM (Wang et al., ICLR 2025; their code: cal_consistency.py and the consistency
                 DPO loss in sft_dpo_trainer.py): the paper's pair, weighted by how consistently this
                 iteration's judge and the previous model rank the prompt's answers,
@@ -36,9 +39,9 @@ def _choose(scored: list[CandidateScore], strategy: str, rho: float) -> tuple[Ca
     hi = max(s.mean_score for s in scored)
     lo = min(s.mean_score for s in scored)
     if strategy == "length_control":
-        band = (1 - rho) * hi + rho * lo
-        chosen = min((s for s in scored if s.mean_score >= band), key=lambda s: s.length_chars)
-        rejected = max((s for s in scored if s.mean_score == lo), key=lambda s: s.length_chars)
+        top, bottom = (1 - rho) * hi + rho * lo, (1 - rho) * lo + rho * hi
+        chosen = min((s for s in scored if s.mean_score >= top), key=lambda s: s.length_chars)
+        rejected = max((s for s in scored if s.mean_score <= bottom), key=lambda s: s.length_chars)
         return chosen, rejected
     # first in candidate order among equals: deterministic
     return next(s for s in scored if s.mean_score == hi), next(s for s in scored if s.mean_score == lo)
@@ -61,6 +64,10 @@ def build_pairs(candidates: list[Candidate], scores: list[CandidateScore], min_v
             counts["dropped_tie"] += 1
             continue
         chosen, rejected = _choose(scored, strategy, length_rho)
+        if chosen.candidate_id == rejected.candidate_id or \
+                by_id[chosen.candidate_id].text == by_id[rejected.candidate_id].text:
+            counts["dropped_same_answer"] += 1  # length_control's bands overlap at this prompt
+            continue
         pairs.append(_pair(pid, by_id, chosen, rejected, chosen.candidate_id, rejected.candidate_id, system_prompt))
         counts["pairs"] += 1
     return pairs, counts
@@ -146,7 +153,7 @@ def temporal_pairs(candidates: list[Candidate], scores: list[CandidateScore], an
     pairs = []
     for pid in dict.fromkeys(c.prompt_id for c in candidates):
         counts["prompts"] += 1
-        if len(now.get(pid, [])) < min_valid or not old.get(pid):
+        if len(now.get(pid, [])) < min_valid:
             counts["dropped_too_few_valid"] += 1
             continue
         chosen = max(now[pid], key=lambda x: x.mean_score)  # first among equals
@@ -154,10 +161,20 @@ def temporal_pairs(candidates: list[Candidate], scores: list[CandidateScore], an
         if new.get(pid) and (best := max(new[pid], key=lambda x: x.mean_score)).mean_score >= chosen.mean_score:
             chosen, chosen_id = best, f"future:{best.candidate_id}"
             counts["chosen_from_future"] += 1
-        rejected = min(old[pid], key=lambda x: x.mean_score)
-        if chosen.mean_score <= rejected.mean_score:  # no gap to learn from, or the policy is worse
-            counts["dropped_tie" if chosen.mean_score == rejected.mean_score else "dropped_anchor_not_worse"] += 1
+        rejected, rejected_id = _anchored_rejection(now[pid], old.get(pid, []))
+        counts["rejected_from_anchor" if rejected_id.startswith("anchor:") else "rejected_from_policy"] += 1
+        if chosen.mean_score <= rejected.mean_score:  # no gap to learn from
+            counts["dropped_tie"] += 1
             continue
-        pairs.append(_pair(pid, answers, chosen, rejected, chosen_id, f"anchor:{rejected.candidate_id}", system_prompt))
+        pairs.append(_pair(pid, answers, chosen, rejected, chosen_id, rejected_id, system_prompt))
         counts["pairs"] += 1
     return pairs, counts
+
+
+def _anchored_rejection(policy: list[CandidateScore], anchor: list[CandidateScore]) -> tuple[CandidateScore, str]:
+    """Anchored Rejection: the initial model's lowest-scored answer where it scores below the
+    policy's lowest, else the policy's own lowest (first among equals). Returns it and its id."""
+    own = min(policy, key=lambda x: x.mean_score)
+    if anchor and (past := min(anchor, key=lambda x: x.mean_score)).mean_score < own.mean_score:
+        return past, f"anchor:{past.candidate_id}"
+    return own, own.candidate_id

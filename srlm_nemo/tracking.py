@@ -18,6 +18,7 @@ import shutil
 import time
 from pathlib import Path
 
+from .run_layout import RunLayout, iteration_stage
 from .summary import alpaca_scores, collect, h2h_results
 
 
@@ -54,9 +55,9 @@ def scalars(run_dir: Path) -> list[tuple[str, float, int]]:
 def curves(run_dir: Path) -> list[tuple[str, float, int]]:
     """Training curves of the SFT and DPO stages, by step: (tag, value, step)."""
     out = []
-    for log in sorted(Path(run_dir).glob("*/work/train_log.jsonl")) + sorted(
-        Path(run_dir).glob("iter_*/dpo/work/train_log.jsonl")
-    ):
+    layout = RunLayout(Path(run_dir))
+    trained = ["sft", "sft_ift", *(iteration_stage(t, "dpo") for t in layout.iterations())]
+    for log in (p for p in (layout.output(stage, "work/train_log.jsonl") for stage in trained) if p.exists()):
         stage = log.parent.parent.relative_to(run_dir).as_posix().replace("/", "_")
         for line in log.read_text().splitlines():
             r = json.loads(line) if line.strip() else {}

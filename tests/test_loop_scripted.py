@@ -374,7 +374,8 @@ def test_temporal_anchors_rejections_to_m1_and_takes_chosen_from_the_future_mode
     answers at quality 1, the future model of iteration 2 at 5 and of iteration 3 at 2; M2 answers
     by the usual hash (4 qualities per prompt, best >= 3).
     Iteration 2: the anchor is M1's own answers (all 1: ties), so the anchored pairs are empty,
-    the future model is M1 carried over, and every final pair is (future 5, anchor 1).
+    the future model is M1 carried over, and every final pair is (future 5, the policy's own 1: the
+    anchor's lowest does not score below it, so the policy's lowest is rejected).
     Iteration 3: M1 answers again as the anchor (1); the anchored pairs are (M2's best, 1); the
     future model trains on them, but its answers (2) score below M2's best, which stays chosen."""
     script = tmp_path / "script.json"
@@ -387,7 +388,7 @@ def test_temporal_anchors_rejections_to_m1_and_takes_chosen_from_the_future_mode
     pairs2 = read_jsonl(d2 / "pairs/pairs.jsonl", PreferencePair)
     assert len(pairs2) == 4 and _stats(run_dir, "iter_2/pairs")["chosen_from_future"] == 4
     assert all(p.chosen_id.startswith("future:") and quality(p.chosen[0].content) == 5 and
-               p.rejected_id.startswith("anchor:") and quality(p.rejected[0].content) == 1 for p in pairs2)
+               not p.rejected_id.startswith("anchor:") and quality(p.rejected[0].content) == 1 for p in pairs2)
     assert not (d2 / "anchor_candidates").exists()  # at t = 2 the policy is M1: its own answers are the anchor
     assert json.loads((d3 / "anchor_candidates/manifest.json").read_text())["model"] == "M1"
     best = {}

@@ -36,10 +36,27 @@ def test_length_control_band_follows_rho():
     assert pick[0.0].chosen_id == "a/c0"  # band [5, 5]: only the top answer
     assert pick[0.2].chosen_id == "a/c1"  # band [4.2, 5]: the shorter of the two
     assert pick[0.9].chosen_id == "a/c2"  # band [1.4, 5]: the shortest of three
-    # rejected: the lowest score; of the two at 1.0, the longer
+    # rejected: the longest in the bottom band (here the longer of the two at 1.0 each time)
     assert {p.rejected_id for p in pick.values()} == {"a/c4"}
     paper, _ = build_pairs(c, s)  # the paper's rule: first top vs first bottom
     assert (paper[0].chosen_id, paper[0].rejected_id) == ("a/c0", "a/c3")
+
+
+def test_length_control_rejects_the_longest_answer_of_the_bottom_band():
+    """Meta-Rewarding's second band: the rejected answer is the longest scoring within
+    [S_min, (1 - rho) S_min + rho S_max], not only among those at S_min."""
+    texts = ["a" * 50, "b" * 40, "c" * 300, "d" * 20]
+    c, s = _case("a", [5.0, 4.0, 1.5, 1.0], texts=texts)
+    pair = build_pairs(c, s, strategy="length_control", length_rho=0.2)[0][0]  # bottom band [1.0, 1.8]
+    assert (pair.chosen_id, pair.rejected_id) == ("a/c0", "a/c2")  # top band [4.2, 5]: only c0
+
+
+def test_length_control_drops_a_prompt_whose_bands_pick_one_answer():
+    """With rho > 0.5 the bands overlap: the shortest of the top band can be the longest of the
+    bottom band. One answer cannot be both chosen and rejected: the prompt is dropped."""
+    c, s = _case("a", [5.0, 3.0, 1.0], texts=["x" * 300, "y" * 100, "z" * 10])
+    pairs, counts = build_pairs(c, s, strategy="length_control", length_rho=0.6)  # [2.6, 5] and [1, 3.4]
+    assert pairs == [] and counts["dropped_same_answer"] == 1
 
 
 def _scores(pid, values):
@@ -100,6 +117,9 @@ def test_judge_scores_and_stats():
 
 
 def test_temporal_rejects_the_initial_models_worst_and_takes_the_future_models_best_when_it_scores_as_high():
+    """Anchored rejection: the initial model's lowest answer where it scores below the policy's
+    lowest (a), else the policy's own lowest (b: the anchor only ties it; c: the anchor scores
+    higher). Future-guided chosen: the future model's best where it scores at least as high."""
     now = _case("a", [3.0, 4.0, 2.0]), _case("b", [2.0, 2.5]), _case("c", [1.0, 1.5]), _case("d", [3.0, None])
     anchor = _case("a", [2.5, 1.0]), _case("b", [3.0, 2.0]), _case("c", [2.0, 3.0]), _case("d", [1.0])
     future = _case("a", [4.0, 3.5]), _case("b", [2.0, 2.4]), _case("c", [None]), _case("d", [5.0])
@@ -108,14 +128,16 @@ def test_temporal_rejects_the_initial_models_worst_and_takes_the_future_models_b
         return [x for c, _ in cases for x in c], [x for _, s in cases for x in s]
     anchored, counts = temporal_pairs(*cat(now), anchor=cat(anchor))
     assert [(p.id, p.chosen_id, p.rejected_id) for p in anchored] == [("a", "a/c1", "anchor:a/c1"),
-                                                                      ("b", "b/c1", "anchor:b/c1")]
-    # c: the policy's best (1.5) is below every anchor answer; d: one valid answer (< min_valid)
-    assert counts == {"prompts": 4, "pairs": 2, "dropped_anchor_not_worse": 1, "dropped_too_few_valid": 1}
-    assert anchored[1].rejected[0].content == "answer 1" and anchored[0].rejected_score == 1.0
+                                                                      ("b", "b/c1", "b/c0"), ("c", "c/c1", "c/c0")]
+    # d: one valid answer (< min_valid)
+    assert counts == {"prompts": 4, "pairs": 3, "dropped_too_few_valid": 1, "rejected_from_anchor": 1,
+                      "rejected_from_policy": 2}
+    assert anchored[1].rejected[0].content == "answer 0" and anchored[0].rejected_score == 1.0
     final, counts = temporal_pairs(*cat(now), anchor=cat(anchor), future=cat(future))
     # a: the future's 4.0 equals the policy's best: the future's is chosen; b: 2.4 < 2.5: the policy's
-    assert [(p.id, p.chosen_id, p.chosen_score) for p in final] == [("a", "future:a/c0", 4.0), ("b", "b/c1", 2.5)]
-    assert counts["chosen_from_future"] == 1 and counts["pairs"] == 2
+    assert [(p.id, p.chosen_id, p.chosen_score) for p in final] == [("a", "future:a/c0", 4.0), ("b", "b/c1", 2.5),
+                                                                    ("c", "c/c1", 1.5)]
+    assert counts["chosen_from_future"] == 1 and counts["pairs"] == 3
 
 
 def test_temporal_drops_a_prompt_whose_best_only_ties_the_anchor():
