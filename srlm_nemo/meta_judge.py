@@ -6,12 +6,16 @@
    separate, so a prompt whose answers all drew identical scores gives no judgement pair. The
    paper also works from the judgements' disagreement; this variance rule is our reading of it.
 2. Battles (`battles`): every two distinct judgements of that answer, each order once (A, B and
-   B, A), so the meta-judge's position bias cancels.
-3. Ranking (`judge_pairs`): a judgement's share of its battles won, a tie counting half. The
-   paper fits Elo ratings to the battle matrix; in a complete round robin like this one the
-   Bradley-Terry fit behind Elo orders the players by wins, so the share gives the same order
-   without an iterative fit. Chosen = the highest share, rejected = the lowest (the first
-   sample among equals); equal shares give no pair.
+   B, A).
+3. Ranking (`judge_pairs`), the paper's rule: each win is weighted by the position it was won
+   from, w_first = (wins in second position) / (all wins) and w_second = (wins in first
+   position) / (all wins), counted over all the iteration's battles, so a meta-judge that
+   favours one position gains nothing from it; a verdict that names no winner (unparsed; the
+   verdict format has no tie) counts 0. The weighted battle matrix is fitted with a
+   Bradley-Terry model by maximum likelihood and read as Elo ratings (1000 + 400 log10 odds);
+   a ridge of 1e-4 on the log-strengths (ours) keeps them finite where a judgement won every
+   battle. Chosen = the highest rating, rejected = the lowest (the first sample among equals);
+   equal ratings give no pair.
 
 The pair's prompt is the judge prompt the judgements answered, so DPO trains the judge's own
 task; its chosen and rejected texts are the two judgements (kind="judgement").
@@ -58,18 +62,38 @@ def battles(selected: list[tuple[Candidate, list[Judgement]]]) -> list[tuple[Can
     return out
 
 
-def _shares(verdicts: list[MetaVerdict]) -> dict[int, float]:
-    points: dict[int, float] = defaultdict(float)
-    games: dict[int, int] = defaultdict(int)
+def position_weights(verdicts: list[MetaVerdict]) -> tuple[float, float]:
+    """(w_first, w_second): a win from the position the meta-judge favours counts less."""
+    first = sum(v.winner == "A" for v in verdicts)
+    second = sum(v.winner == "B" for v in verdicts)
+    if first + second == 0:
+        return 0.5, 0.5
+    return second / (first + second), first / (first + second)
+
+
+def elo_ratings(verdicts: list[MetaVerdict], weights: tuple[float, float]) -> dict[int, float]:
+    """Each judgement's Elo rating from its position-weighted battles (Bradley-Terry, maximum likelihood)."""
+    import numpy as np
+    from scipy.optimize import minimize
+    players = sorted({v.first for v in verdicts} | {v.second for v in verdicts})
+    index = {p: i for i, p in enumerate(players)}
+    wins = np.zeros((len(players), len(players)))  # wins[m, n]: m's weighted wins over n
     for v in verdicts:
-        games[v.first] += 1
-        games[v.second] += 1
-        if v.winner in ("A", "B"):
-            points[v.first if v.winner == "A" else v.second] += 1
-        else:  # a tie or no verdict: half each
-            points[v.first] += 0.5
-            points[v.second] += 0.5
-    return {s: points[s] / games[s] for s in games}
+        if v.winner == "A":
+            wins[index[v.first], index[v.second]] += weights[0]
+        elif v.winner == "B":
+            wins[index[v.second], index[v.first]] += weights[1]
+
+    def loss(r):
+        diff = r[:, None] - r[None, :]
+        return float(np.sum(wins * np.logaddexp(0.0, -diff)) + 0.5e-4 * r @ r)
+
+    def grad(r):
+        p_lose = 1.0 / (1.0 + np.exp(r[:, None] - r[None, :]))  # sigma(r_n - r_m)
+        g = wins * p_lose
+        return -(g.sum(axis=1) - g.sum(axis=0)) + 1e-4 * r
+    fit = minimize(loss, np.zeros(len(players)), jac=grad, method="L-BFGS-B", options={"gtol": 1e-10})
+    return {p: 1000.0 + 400.0 * float(fit.x[index[p]]) / np.log(10.0) for p in players}
 
 
 def judge_pairs(selected: list[tuple[Candidate, list[Judgement]]], verdicts: list[MetaVerdict],
@@ -79,30 +103,32 @@ def judge_pairs(selected: list[tuple[Candidate, list[Judgement]]], verdicts: lis
     by_cand: dict[str, list[MetaVerdict]] = defaultdict(list)
     for v in verdicts:
         by_cand[v.candidate_id].append(v)
+    weights = position_weights(verdicts)
     pairs, equal = [], 0
     for c, js in selected:
-        shares = _shares(by_cand.get(c.id, []))
-        ranked = sorted(js, key=lambda j: (-shares.get(j.sample, 0.5), j.sample))
+        rating = elo_ratings(by_cand[c.id], weights) if by_cand.get(c.id) else {}
+        ranked = sorted(js, key=lambda j: (-round(rating.get(j.sample, 1000.0), 6), j.sample))
         hi, lo = ranked[0], ranked[-1]
-        if shares.get(hi.sample, 0.5) == shares.get(lo.sample, 0.5):
+        if round(rating.get(hi.sample, 1000.0), 6) == round(rating.get(lo.sample, 1000.0), 6):
             equal += 1
             continue
         pairs.append(PreferencePair(
             id=f"{c.prompt_id}/judge", prompt=judge_prompt(c), kind="judgement",
             chosen=[Message(role="assistant", content=hi.text)], rejected=[Message(role="assistant", content=lo.text)],
             chosen_id=f"{c.id}/j{hi.sample}", rejected_id=f"{c.id}/j{lo.sample}",
-            chosen_score=shares[hi.sample], rejected_score=shares[lo.sample]))
+            chosen_score=round(rating[hi.sample], 6), rejected_score=round(rating[lo.sample], 6)))
     stats = {"answers_meta_judged": len(selected), "battles": len(verdicts),
              "verdicts_unparsed": sum(v.winner is None for v in verdicts),
              "position_a_wins": sum(v.winner == "A" for v in verdicts),
              "position_b_wins": sum(v.winner == "B" for v in verdicts),
-             "dropped_equal_shares": equal, "judge_pairs": len(pairs)}
+             "position_weights": {"first": weights[0], "second": weights[1]},
+             "dropped_equal_ratings": equal, "judge_pairs": len(pairs)}
     return pairs, stats
 
 
 def mix(answer_pairs: list[PreferencePair], judge_pairs_: list[PreferencePair], ratio: float) -> tuple[list, dict]:
     """The DPO data: every answer pair, then at most `ratio` judgement pairs per answer pair,
-    those with the widest gap between the two judgements' shares first (the clearest lessons)."""
+    those with the widest gap between the two judgements' ratings first (the clearest lessons)."""
     limit = int(ratio * len(answer_pairs))
     ranked = sorted(judge_pairs_, key=lambda p: -(p.chosen_score - p.rejected_score))  # stable: file order among equals
     kept = ranked[:limit]

@@ -51,31 +51,55 @@ def _verdicts(sel, pick):
 def test_the_most_and_least_winning_judgements_make_the_pair():
     a = _cand("p", 0)
     sel = select_answers([a], _judgements(a, [1, 3, 5]))
-    # sample 2 beats everyone, sample 0 loses to everyone: shares 1, 0.5, 0
+    # sample 2 beats everyone, sample 0 loses to everyone, each from both positions
     pairs, stats = judge_pairs(sel, _verdicts(sel, lambda x, y: "A" if x > y else "B"), _prompt)
     (p,) = pairs
     assert p.kind == "judgement" and p.prompt[0].content == f"grade {a.id}"
     assert (p.chosen_id, p.rejected_id) == (f"{a.id}/j2", f"{a.id}/j0")
     assert p.chosen[0].content.endswith("(2)") and p.rejected[0].content.endswith("(0)")
-    assert (p.chosen_score, p.rejected_score) == (1.0, 0.0)
+    assert p.chosen_score > 1000.0 > p.rejected_score  # Elo ratings around 1000
     assert stats["battles"] == 6 and stats["judge_pairs"] == 1
 
 
 def test_a_meta_judge_that_always_picks_the_first_teaches_nothing():
-    """Both orders cancel pure position bias: every judgement wins half, so no pair is made."""
+    """Pure position bias teaches nothing: every win is from the first position, whose weight is
+    then 0, so every rating stays equal and no pair is made."""
     a = _cand("p", 0)
     sel = select_answers([a], _judgements(a, [1, 3, 5]))
     pairs, stats = judge_pairs(sel, _verdicts(sel, lambda x, y: "A"), _prompt)
-    assert pairs == [] and stats["dropped_equal_shares"] == 1 and stats["position_a_wins"] == 6
+    assert pairs == [] and stats["dropped_equal_ratings"] == 1 and stats["position_a_wins"] == 6
+    assert stats["position_weights"] == {"first": 0.0, "second": 1.0}
 
 
-def test_unparsed_verdicts_count_as_ties():
+def test_unparsed_verdicts_count_nothing():
     a = _cand("p", 0)
-    sel = select_answers([a], _judgements(a, [1, 5]))
-    verdicts = _verdicts(sel, lambda x, y: None if x == 0 else "A")  # only (1, 0) has a verdict: 1 wins
+    sel = select_answers([a], _judgements(a, [1, 3, 5]))
+    # 0 and 1 never get a verdict; 2 beats both from both positions
+    verdicts = _verdicts(sel, lambda x, y: None if {x, y} == {0, 1} else "A" if x > y else "B")
     (p,), stats = judge_pairs(sel, verdicts, _prompt)
-    assert (p.chosen_id, p.chosen_score, p.rejected_score) == (f"{a.id}/j1", 0.75, 0.25)
-    assert stats["verdicts_unparsed"] == 1
+    assert p.chosen_id == f"{a.id}/j2" and stats["verdicts_unparsed"] == 2
+    assert p.rejected_score == round(p.rejected_score, 6) < 1000.0 < p.chosen_score
+
+
+def test_position_weights_cancel_a_first_position_bias():
+    """The paper's weights: with wins mostly from the first position (3 of 4 over the iteration),
+    a win from the second position counts three times one from the first. Judgement r won its only
+    decided battle from the second position, p from the first: r is rated above p. Unweighted
+    shares call them equal and would have picked p, the first sample."""
+    a, b = _cand("p", 0), _cand("q", 0)
+    jp, jq, jr = _judgements(a, [1, 3, 5])
+    js, jt = _judgements(b, [2, 4])
+    selected = [(a, [jp, jq, jr]), (b, [js, jt])]
+
+    def verdict(c, first, second, winner):
+        return MetaVerdict(candidate_id=c.id, prompt_id=c.prompt_id, first=first.sample, second=second.sample,
+                           text="", winner=winner)
+    verdicts = [verdict(a, jp, jq, "A"), verdict(a, jq, jp, None), verdict(a, jq, jr, "B"), verdict(a, jr, jq, None),
+                verdict(a, jp, jr, None), verdict(a, jr, jp, None), verdict(b, js, jt, "A"), verdict(b, jt, js, "A")]
+    pairs, stats = judge_pairs(selected, verdicts, _prompt)
+    assert stats["position_weights"] == {"first": 0.25, "second": 0.75}
+    (p,) = pairs  # q's two judgements each won once from the first position: equal
+    assert (p.chosen_id, p.rejected_id) == (f"{a.id}/j2", f"{a.id}/j1") and stats["dropped_equal_ratings"] == 1
 
 
 def _pair(i, kind="answer", gap=1.0):

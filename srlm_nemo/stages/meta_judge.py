@@ -35,6 +35,12 @@ def declare(cfg, layout: RunLayout, t: int, candidates: Path, judgements: Path, 
                  iteration=t, model=label)
 
 
+def _winner(text: str) -> str | None:
+    """A or B; anything else (no verdict line, or a tie the format does not offer) counts nothing."""
+    verdict = parse_winner(text)
+    return verdict if verdict in ("A", "B") else None
+
+
 def run(ctx, stage, fp):
     j, system = ctx.cfg.judge, ctx.cfg.model.system_prompt
     cands = read_jsonl(stage.inputs["candidates"], Candidate)
@@ -53,7 +59,7 @@ def run(ctx, stage, fp):
                             seed=shard_seed(ctx.cfg.run.seed, stage.iteration, 7, i))
         outs = gen.chat(convs, sampling)
         return [MetaVerdict(candidate_id=c.id, prompt_id=c.prompt_id, first=a.sample, second=b.sample,
-                            text=o[0].text, winner=parse_winner(o[0].text))
+                            text=o[0].text, winner=_winner(o[0].text))
                 for (c, a, b), o in zip(chunk, outs)]
 
     verdicts = generate_in_shards(ctx, stage, fp, bouts, j.shard_size, make, MetaVerdict,
