@@ -223,8 +223,8 @@ class PromptsConfig:
                           factory=lambda: ["image", "images", "graph", "graphs", "picture", "pictures", "file",
                                            "files", "map", "maps", "draw", "plot", "go to"])
     drop_non_ascii_start: bool = knob(True, "drop prompts that start with a non-ASCII character", source="paper")
-    drop_truncated: bool = knob(True, "a completion stopped by max_new_tokens ends mid-task: drop its last task",
-                                source="ours")
+    drop_truncated: bool = knob(True, "a completion stopped by max_new_tokens is dropped whole (Self-Instruct)",
+                                source="paper")
     template: str = knob("self_instruct.j2", "the self-instruct template (prompts/ or a path)", source="ours")
 
 

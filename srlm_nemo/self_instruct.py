@@ -1,7 +1,11 @@
 """Self-instruct prompt creation: demonstration sampling, post-processing and filters.
 
-The filters follow Self-Instruct (Wang et al. 2023) as the paper does; each drop is counted
-under its own reason so the manifest says where prompts went.
+The filters follow Self-Instruct (Wang et al. 2023; its code: yizhongw/self-instruct,
+self_instruct/bootstrap_instructions.py, post_process_gpt3_response) as the paper does: a
+completion the token limit cut is dropped whole, then tasks of 3 words or fewer or over 150,
+with an unsuitable keyword, starting "Write a program", with punctuation or a non-ASCII
+character, or ROUGE-L > 0.7 to the pool. Each drop is counted under its own reason so the
+manifest says where prompts went; the exact-duplicate check is ours.
 """
 from __future__ import annotations
 
@@ -50,6 +54,14 @@ def split_generation(text: str) -> list[str]:
     return [t for t in (clean_task(t) for t in tasks) if t]
 
 
+def attempts_of(text: str, finish_reason: str | None, drop_truncated: bool = True) -> list[dict]:
+    """The tasks of one completion as attempts for the filter. A completion the token limit cut
+    (finish_reason "length") is dropped whole, as Self-Instruct does: each of its tasks is
+    recorded with the decision "truncated"."""
+    cut = drop_truncated and finish_reason == "length"
+    return [{"text": task, "decision": "truncated"} if cut else {"text": task} for task in split_generation(text)]
+
+
 def normalise(text: str) -> str:
     return " ".join(text.casefold().split())
 
@@ -82,6 +94,8 @@ class PromptFilter:
             reason = "too_long"
         elif self._kw is not None and self._kw.search(text):
             reason = "keyword"
+        elif text.casefold().startswith("write a program"):  # Self-Instruct: code-or-answer ambiguity
+            reason = "program_task"
         elif not text[0].isalnum() and not text[0].isspace():
             reason = "starts_with_punctuation"
         elif self.drop_non_ascii_start and not text[0].isascii():

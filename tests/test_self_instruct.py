@@ -1,7 +1,7 @@
 import random
 
 from srlm_nemo.rouge import RougePool
-from srlm_nemo.self_instruct import PromptFilter, clean_task, sample_demos, split_generation
+from srlm_nemo.self_instruct import PromptFilter, attempts_of, clean_task, sample_demos, split_generation
 from srlm_nemo.templates import render
 
 
@@ -58,3 +58,19 @@ def test_keyword_matches_words_only():
 def test_non_ascii_start_is_configurable():
     f = _filter(drop_non_ascii_start=False)
     assert f.check("Élaborez une liste de trois fruits rouges")[0]
+
+
+def test_a_completion_cut_by_the_token_limit_is_dropped_whole():
+    """Self-Instruct (post_process_gpt3_response) returns nothing for a length-stopped completion:
+    every task in it, not only the last, is recorded as truncated."""
+    text = " Explain how tides work.\n2. Name three rivers in Africa.\n3. Describe the water cyc"
+    assert [a.get("decision") for a in attempts_of(text, "length")] == ["truncated"] * 3
+    assert [a.get("decision") for a in attempts_of(text, "stop")] == [None] * 3
+    assert [a.get("decision") for a in attempts_of(text, "length", drop_truncated=False)] == [None] * 3
+
+
+def test_write_a_program_tasks_are_dropped():
+    filt = PromptFilter(RougePool(["Summarise the plot of a novel"]))
+    assert filt.check("Write a program that sorts a list of numbers")[:2] == (False, "program_task")
+    assert filt.check("write a program to print the primes below a hundred")[:2] == (False, "program_task")
+    assert filt.check("Explain what a program counter does in a processor")[0]

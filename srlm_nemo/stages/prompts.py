@@ -21,7 +21,7 @@ from ..pipeline import Stage, reads
 from ..rouge import RougePool
 from ..run_layout import RunLayout, iteration_stage
 from ..schemas import GeneratedPrompt, IFTExample, Sampling
-from ..self_instruct import PromptFilter, sample_demos, split_generation
+from ..self_instruct import PromptFilter, attempts_of, sample_demos
 from ..templates import render, template_path
 from ._shards import shard_seed
 
@@ -74,8 +74,8 @@ def run(ctx, stage, fp):
 
 
 def _ask(ctx, stage, ift: list[str], generated: list[str], rnd: int) -> list[dict]:
-    """One round's requests to the generator; every task it wrote, the ones cut by the token
-    limit marked as such (a round is a shard: resume replays its decisions)."""
+    """One round's requests to the generator; every task it wrote, those of a completion the token
+    limit cut marked as such (a round is a shard: resume replays its decisions)."""
     c, t = ctx.cfg.prompts, stage.iteration
     rng = random.Random(shard_seed(ctx.cfg.run.seed, t, 1, rnd))
     requests = [render(c.template, demos=sample_demos(ift, generated, c.shots_ift, c.shots_generated, rng))
@@ -83,14 +83,7 @@ def _ask(ctx, stage, ift: list[str], generated: list[str], rnd: int) -> list[dic
     sampling = Sampling(n=c.samples_per_request, temperature=c.temperature, top_p=c.top_p,
                         max_tokens=c.max_new_tokens, seed=shard_seed(ctx.cfg.run.seed, t, 2, rnd))
     outs = ctx.generator(stage.inputs["generator"]).complete(requests, sampling)
-    attempts = []
-    for completion in (o for comps in outs for o in comps):
-        tasks = split_generation(completion.text)
-        if c.drop_truncated and completion.finish_reason == "length" and tasks:
-            # The token limit cut the last task mid-sentence: it is not a prompt.
-            attempts.append({"text": tasks.pop(), "decision": "truncated"})
-        attempts += [{"text": task} for task in tasks]
-    return attempts
+    return [a for comps in outs for o in comps for a in attempts_of(o.text, o.finish_reason, c.drop_truncated)]
 
 
 def _decide(attempts: list[dict], filt: PromptFilter, kept: list[GeneratedPrompt], target: int, t: int, rnd: int,
