@@ -7,8 +7,9 @@ judge samples, or null)}. A reply with a null score is left out of every metric.
   both scores present, the fraction where the better-ranked reply has the strictly higher score
   (a tie in model score counts as a disagreement).
 * five_best: of replies whose model score is exactly 5, the fraction that humans ranked 0.
-* exact_match: of prompts with >= 2 scored replies, the fraction whose replies sorted by model
-  score (descending) are exactly in human order, with no tie between replies of different rank.
+* exact_match: of prompts with >= 2 scored replies of different human ranks, the fraction whose
+  replies sorted by model score (descending) are exactly in human order, with no tie between
+  replies of different rank (a prompt whose replies share one rank has no order to match).
 * spearman / kendall: per prompt with >= 2 scored replies, scipy's spearmanr and kendalltau (tau-b)
   between model score and negated human rank; a prompt where either side is constant counts as 0;
   the mean over those prompts.
@@ -91,16 +92,18 @@ def rm_metrics(rows: list[dict]) -> dict:
     pair_hits = []
     exact, spear, kend = [], [], []
     for replies in by_prompt.values():
-        ok_all = True
+        ok_all, compared = True, 0
         for (ra, sa), (rb, sb) in combinations(replies, 2):
             if ra == rb:
                 continue
             hit = sa > sb if ra < rb else sb > sa
             pair_hits.append(hit)
             ok_all &= hit
+            compared += 1
         if len(replies) < 2:
             continue
-        exact.append(ok_all)
+        if compared:  # replies that share one human rank give no order to match
+            exact.append(ok_all)
         ranks = [-r for r, _ in replies]
         scores = [s for _, s in replies]
         if len(set(ranks)) < 2 or len(set(scores)) < 2:

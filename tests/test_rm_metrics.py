@@ -28,8 +28,9 @@ def test_ties_nulls_and_equal_human_ranks():
     }))
     # pairs: a gives 2 of 3, b none (same rank), c 0 of 1 -> 2/4
     assert m["pairwise_accuracy"] == pytest.approx(2 / 4)
-    # exact: a no (tie across ranks), b yes (no pair of different rank to violate), c no -> 1/3
-    assert m["exact_match"] == pytest.approx(1 / 3)
+    # exact: a no (tie across ranks), c no; b is left out: its replies share one human rank, so
+    # there is no order to match (counting it as a match would be vacuous) -> 0/2
+    assert m["exact_match"] == pytest.approx(0.0)
     # fives: b0 (rank 0), c0 (rank 0), c1 (rank 1) -> 2/3
     assert m["five_best"] == pytest.approx(2 / 3)
     # b: human side constant -> 0; c: model side constant -> 0;
