@@ -360,6 +360,13 @@ def _usr1_means_requeue() -> None:
     signal.signal(signal.SIGUSR1, stop)
 
 
+def _one_line(text: str) -> str:
+    """An error message as one line: a newline or other control character that a user's value
+    carried into it is shown escaped, so the message stays one line in logs."""
+    import re
+    return re.sub(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]", lambda m: repr(m.group())[1:-1], text.strip())
+
+
 def main(argv=None) -> int:
     ap = _parser()
     a = _parse(ap, argv)
@@ -370,12 +377,13 @@ def main(argv=None) -> int:
     except (ConfigError, ArtifactError, ModelNotFound, FileNotFoundError, LayoutError, RunDirBusy, NotARunDir) as e:
         if os.environ.get("SRLM_DEBUG"):
             raise
-        print(f"srlm: error: {e}", file=sys.stderr)
+        print(f"srlm: error: {_one_line(str(e))}", file=sys.stderr)
         return 2
     except OSError as e:  # an output that cannot be written: a directory, a read-only place, ...
         if os.environ.get("SRLM_DEBUG"):
             raise
-        print(f"srlm: error: {e.filename or ''}: {e.strerror or e} (SRLM_DEBUG=1 shows where)", file=sys.stderr)
+        print(f"srlm: error: {_one_line(str(e.filename or ''))}: {_one_line(str(e.strerror or e))} "
+              "(SRLM_DEBUG=1 shows where)", file=sys.stderr)
         return 2
     except TimeLimitNear as e:  # the Slurm job runner requeues on this exit code
         print(f"srlm: {e}", file=sys.stderr)

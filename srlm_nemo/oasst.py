@@ -58,21 +58,29 @@ def read_trees(path: str | Path) -> list[Node]:
     with open(path, "rb") as probe:
         gzipped = probe.read(2) == b"\x1f\x8b"  # exports are often shipped as .jsonl.gz
     import gzip
-    with (gzip.open(path, "rb") if gzipped else open(path, "rb")) as f:
-        for lineno, raw in enumerate(f, 1):
-            where = f"{path}:{lineno}"
-            if not raw.strip():
-                continue
-            try:
-                obj = json.loads(raw.decode("utf-8"))
-            except UnicodeDecodeError:
-                raise ArtifactError(f"{where}: not valid UTF-8") from None
-            except json.JSONDecodeError as e:
-                raise ArtifactError(f"{where}: malformed JSON ({e.msg})") from None
-            if not isinstance(obj, dict) or "prompt" not in obj:
-                raise ArtifactError(f"{where}: expected an object with a 'prompt' tree")
-            roots.append(_node(obj["prompt"], where))
+    import zlib
+    try:
+        with (gzip.open(path, "rb") if gzipped else open(path, "rb")) as f:
+            for lineno, raw in enumerate(f, 1):
+                if raw.strip():
+                    roots.append(_tree_line(raw, f"{path}:{lineno}"))
+    except (EOFError, gzip.BadGzipFile, zlib.error) as e:  # a cut or corrupt download
+        raise ArtifactError(f"{path}: not a complete gzip file ({type(e).__name__}: {e})") from None
+    if not roots:
+        raise ArtifactError(f"{path}: no trees in it (an OASST trees export has one tree per line)")
     return roots
+
+
+def _tree_line(raw: bytes, where: str) -> Node:
+    try:
+        obj = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ArtifactError(f"{where}: not valid UTF-8") from None
+    except json.JSONDecodeError as e:
+        raise ArtifactError(f"{where}: malformed JSON ({e.msg})") from None
+    if not isinstance(obj, dict) or "prompt" not in obj:
+        raise ArtifactError(f"{where}: expected an object with a 'prompt' tree")
+    return _node(obj["prompt"], where)
 
 
 def trees_from_rows(rows: Iterable[dict]) -> list[Node]:

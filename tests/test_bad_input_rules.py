@@ -5,6 +5,7 @@ budgets beyond the context, templates that do not compile, secrets echoed back. 
 that are not regular files, run directories that are not ours, `status`/`report` on folders no
 run used, iterations that do not exist. Each ends in exit 2, one line naming the key or path, and
 nothing touched."""
+import gzip
 import os
 from pathlib import Path
 
@@ -127,3 +128,19 @@ def test_training_that_diverges_fails_and_leaves_no_model(tiny_model, tmp_path, 
     err = capsys.readouterr().err
     assert "srlm: error: " in err and ("training diverged" in err or "non-finite weights" in err), err[-2000:]
     assert not (run / "sft" / "model").exists() and not (run / "sft" / "manifest.json").exists()
+
+
+@pytest.mark.parametrize("content,message", [
+    (lambda: gzip.compress(b'{"prompt": {"message_id": "p", "text": "Q?", "role": "prompter"}}\n' * 50)[:40],
+     "not a complete gzip file"),
+    (lambda: b"", "no trees in it"),
+    (lambda: b"\n\n", "no trees in it"),
+])
+def test_a_cut_or_empty_oasst_export_is_refused_before_the_seed_stage_runs(content, message, tmp_path, capsys):
+    export = tmp_path / "trees.jsonl.gz"
+    export.write_bytes(content())
+    argv = ["stage", "seed", *TINY, "seed.source=oasst_trees", f"seed.path={export}", f"run.run_dir={tmp_path}/run"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.rstrip("\n").splitlines()[-1]
+    assert err.startswith(f"srlm: error: {export}: {message}"), err
+    assert not (tmp_path / "run" / "seed" / "manifest.json").exists()
