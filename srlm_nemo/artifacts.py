@@ -52,6 +52,23 @@ def read_jsonl(path: str | Path, record_type: Type[T] | None = None, numbered: b
     return out
 
 
+def read_json(path: str | Path):
+    """A whole-file JSON document (AlpacaEval's instruction list, a prompt list), read as strictly
+    as `read_jsonl` reads lines: UTF-8, well-formed, and an error naming the line and column."""
+    path = Path(path)
+    if not path.is_file():
+        raise ArtifactError(f"{path}: file does not exist" if not path.exists() else f"{path}: not a file")
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ArtifactError(f"{path}: not valid UTF-8 ({e.reason} at byte {e.start})") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ArtifactError(f"{path}:{e.lineno}: malformed JSON ({e.msg}, column {e.colno})") from None
+
+
 def _dump(rec) -> str:
     if isinstance(rec, BaseModel):
         return rec.model_dump_json()

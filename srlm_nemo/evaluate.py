@@ -14,11 +14,10 @@ Each function takes the running stage's context and reads only `eval.*`, `run.se
 """
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
-from .artifacts import ArtifactError, read_jsonl
+from .artifacts import ArtifactError, read_json, read_jsonl
 from .verdicts import combine, parse_winner, summarise
 from .schemas import Sampling
 from .templates import chat, render
@@ -28,17 +27,21 @@ PAPER_ALPACA = {"M1": 9.94, "M2": 15.38, "M3": 20.44, "GPT-4 0613": 15.76, "Clau
                 "Gemini Pro": 18.18, "Llama 2 Chat 70B": 13.87}
 
 def load_instructions(path: str | Path) -> list[dict]:
-    """JSON list (AlpacaEval's file) or JSONL; each row needs `instruction` or `prompt`."""
+    """JSON list (AlpacaEval's file) or JSONL; each row needs `instruction` or `prompt`. An empty
+    file, or one that is not a list of objects, is an error naming the file (and the row)."""
     path = Path(path)
-    if not path.exists():
-        raise ArtifactError(f"{path}: file does not exist")
-    rows = json.loads(path.read_text()) if path.suffix == ".json" else read_jsonl(path)
+    rows = read_json(path) if path.suffix == ".json" else read_jsonl(path)
+    if not isinstance(rows, list):
+        raise ArtifactError(f"{path}: expected a JSON list of instructions, got {type(rows).__name__}")
+    if not rows:
+        raise ArtifactError(f"{path}: no instructions in it")
     out = []
     for i, r in enumerate(rows, 1):
         text = r.get("instruction", r.get("prompt")) if isinstance(r, dict) else None
         if not isinstance(text, str) or not text.strip():
             raise ArtifactError(f"{path}:{i}: needs a non-empty string field 'instruction' or 'prompt'")
-        out.append({"instruction": text, "dataset": r.get("dataset", path.stem)})
+        dataset = r.get("dataset", path.stem)
+        out.append({"instruction": text, "dataset": dataset if isinstance(dataset, str) else str(dataset)})
     return out
 
 
@@ -105,8 +108,20 @@ def parse_rating(text: str):
 
 
 def load_mt_questions(path: Path) -> list[dict]:
-    rows = read_jsonl(path)
-    for i, r in enumerate(rows, 1):
-        if not isinstance(r.get("turns"), list) or not r["turns"] or "question_id" not in r:
-            raise ArtifactError(f"{path}:{i}: an MT-Bench question needs `question_id` and a list `turns`")
-    return rows
+    """FastChat's question.jsonl: each line a `question_id` (an integer or a non-empty string,
+    each once) and a non-empty list of string `turns`; an empty file is an error."""
+    rows = read_jsonl(path, numbered=True)
+    if not rows:
+        raise ArtifactError(f"{path}: no questions in it")
+    seen: dict = {}
+    for i, r in rows:
+        qid = r.get("question_id") if isinstance(r, dict) else None
+        turns = r.get("turns") if isinstance(r, dict) else None
+        if isinstance(qid, bool) or not (isinstance(qid, int) or (isinstance(qid, str) and qid.strip())) \
+                or not isinstance(turns, list) or not turns or not all(isinstance(t, str) for t in turns):
+            raise ArtifactError(f"{path}:{i}: an MT-Bench question needs `question_id` (an integer or a "
+                                "non-empty string) and a non-empty list of string `turns`")
+        if qid in seen:
+            raise ArtifactError(f"{path}:{i}: question_id {qid!r} again (first on line {seen[qid]})")
+        seen[qid] = i
+    return [r for _, r in rows]

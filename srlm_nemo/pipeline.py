@@ -271,8 +271,10 @@ def _manifest(stage: Stage, fp: str, stats: dict, started: float, seconds: float
     }
 
 
-def run_stage(stage: Stage, ctx, runner: Callable) -> dict:
-    """Runs one stage unless done; writes its manifest last, so a kill leaves it unfinished."""
+def run_stage(stage: Stage, ctx, runner: Callable, validate: Callable | None = None) -> dict:
+    """Runs one stage unless done; writes its manifest last, so a kill leaves it unfinished.
+    `validate(stage)`: the stage's own readers of the files it is given (not the run's artifacts,
+    which `check_inputs` reads), run before anything of an earlier run of it is removed."""
     fp = fingerprint(stage)
     run_dir = Path(ctx.run_dir).resolve()
     if fp is None:
@@ -283,6 +285,8 @@ def run_stage(stage: Stage, ctx, runner: Callable) -> dict:
         return read_manifest(stage)
     _announce(stage, ctx, st)
     check_inputs(stage, run_dir)
+    if validate is not None:
+        validate(stage)
     stage.dir.mkdir(parents=True, exist_ok=True)
     if st == "stale" and not ctx.shard_worker:  # workers run side by side: only the merging run cleans
         stage.manifest_path.unlink(missing_ok=True)

@@ -13,7 +13,7 @@ from .locks import RunLock
 from .models import resolve_model
 from .pipeline import Stage, run_stage
 from .run_layout import RunLayout
-from .stages import SHARDED_KINDS, runner
+from .stages import SHARDED_KINDS, VALIDATORS, runner
 
 
 def recipe(cfg: Config) -> tuple[RunContext, list[Stage]]:
@@ -67,7 +67,7 @@ def run_eval(ctx: RunContext, stages: list[Stage], what: str) -> dict:
     with RunLock(ctx.run_dir).held(what):
         try:
             for stage in stages:
-                manifest = run_stage(stage, ctx, runner(stage.kind))
+                manifest = run_stage(stage, ctx, runner(stage.kind), VALIDATORS.get(stage.kind))
                 ctx.release_generator()
         finally:
             ctx.release_generator()
@@ -80,7 +80,7 @@ def _run_one(ctx: RunContext, stage: Stage) -> bool:
     def mtime():
         return stage.manifest_path.stat().st_mtime_ns if stage.manifest_path.exists() else None
     before = mtime()
-    run_stage(stage, ctx, runner(stage.kind))
+    run_stage(stage, ctx, runner(stage.kind), VALIDATORS.get(stage.kind))
     return mtime() not in (None, before)
 
 

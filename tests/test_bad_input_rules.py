@@ -144,3 +144,62 @@ def test_a_cut_or_empty_oasst_export_is_refused_before_the_seed_stage_runs(conte
     err = capsys.readouterr().err.rstrip("\n").splitlines()[-1]
     assert err.startswith(f"srlm: error: {export}: {message}"), err
     assert not (tmp_path / "run" / "seed" / "manifest.json").exists()
+
+
+@pytest.mark.parametrize("name,data,message", [
+    ("p.json", b'[{"instruction": "x"}', "p.json:1: malformed JSON"),
+    ("p.json", b"\xff\xfe[]", "p.json: not valid UTF-8"),
+    ("p.json", b"[]", "p.json: no instructions in it"),
+    ("p.json", b'{"instruction": "x"}', "p.json: expected a JSON list of instructions"),
+    ("p.jsonl", b"", "p.jsonl: no instructions in it"),
+    ("p.jsonl", b'{"instruction": null}\n', "p.jsonl:1: needs a non-empty string field"),
+])
+def test_instruction_files_are_read_by_one_strict_reader(name, data, message, tmp_path):
+    from srlm_nemo.artifacts import ArtifactError
+    from srlm_nemo.evaluate import load_instructions
+    (tmp_path / name).write_bytes(data)
+    with pytest.raises(ArtifactError, match="^" + str(tmp_path / message.split(":")[0]).replace(".", r"\.")) as e:
+        load_instructions(tmp_path / name)
+    assert message.split(":", 1)[1].strip() in str(e.value)
+
+
+@pytest.mark.parametrize("lines,message", [
+    ([], "no questions in it"),
+    (['{"question_id": 1, "turns": ["a"]}', '{"question_id": 1, "turns": ["b"]}'], ":2: question_id 1 again"),
+    (['{"question_id": null, "turns": ["a"]}'], ":1: an MT-Bench question needs"),
+    (['{"question_id": {"x": 1}, "turns": ["a"]}'], ":1: an MT-Bench question needs"),
+    (['{"question_id": 3, "turns": []}'], ":1: an MT-Bench question needs"),
+])
+def test_mt_bench_questions_have_ids_once_and_turns(lines, message, tmp_path):
+    from srlm_nemo.artifacts import ArtifactError
+    from srlm_nemo.evaluate import load_mt_questions
+    f = tmp_path / "question.jsonl"
+    f.write_text("".join(line + "\n" for line in lines))
+    with pytest.raises(ArtifactError) as e:
+        load_mt_questions(f)
+    assert str(e.value).startswith(str(f)) and message in str(e.value)
+
+
+def test_a_bad_prompts_file_is_refused_before_the_finished_stage_is_touched(tmp_path):
+    """Validate before wipe: a head-to-head whose prompts file went bad since it finished keeps
+    its manifest and outputs (the runner removes a stale stage's manifest only after the stage's
+    own readers accepted its files)."""
+    from types import SimpleNamespace
+
+    from srlm_nemo.artifacts import ArtifactError
+    from srlm_nemo.pipeline import Stage, run_stage
+    from srlm_nemo.stages import VALIDATORS
+    run = tmp_path / "run"
+    d = run / "eval" / "h2h" / "M2_vs_M1"
+    d.mkdir(parents=True)
+    prompts = tmp_path / "prompts.json"
+    prompts.write_text('[{"instruction": "Explain tides"}')  # cut short
+    (d / "manifest.json").write_text('{"fingerprint": "from the finished run", "stats": {}}')
+    (d / "answers.jsonl").write_text("{}\n")
+    stage = Stage("eval/h2h/M2_vs_M1", "h2h", d, config={}, inputs={"prompts": prompts},
+                  outputs={"answers": d / "answers.jsonl"})
+    ctx = SimpleNamespace(run_dir=run, shard_worker=None, log=lambda msg: None)
+    with pytest.raises(ArtifactError, match="malformed JSON"):
+        run_stage(stage, ctx, lambda *a: pytest.fail("the stage must not run"), VALIDATORS["h2h"])
+    assert (d / "manifest.json").read_text().startswith('{"fingerprint": "from the finished run"')
+    assert (d / "answers.jsonl").exists()

@@ -7,6 +7,9 @@ MODULES = {"seed": seed, "sft": sft, "eft": eft, "prompts": prompts, "candidates
            "meta_judge": meta_judge, "pairs": pairs, "dpo": dpo, "rm_eval": rm_eval, "h2h": h2h, "alpaca": alpaca,
            "mtbench": mtbench, "alpaca_score": alpaca_score}
 RUNNERS = {kind: module.run for kind, module in MODULES.items()}
+# Stages that read files a user names check them with `validate(stage)` before the runner removes
+# anything of their earlier run (validate before wipe).
+VALIDATORS = {kind: module.validate for kind, module in MODULES.items() if hasattr(module, "validate")}
 # The stages that work in shards (stages/_shards.py): on a cluster, several workers fill them.
 SHARDED_KINDS = {"candidates", "judge", "meta_judge", "eft", "rm_eval"}
 

@@ -23,6 +23,11 @@ def declare(cfg, layout: RunLayout, label: str, model: Path, instructions: Path)
                  outputs={"model_outputs": layout.output(name, "model_outputs.json")}, model=label)
 
 
+def validate(stage) -> None:
+    """The instructions file, read before an earlier run of this stage is removed."""
+    load_instructions(stage.inputs["instructions"])
+
+
 def run(ctx, stage, fp):
     rows = load_instructions(stage.inputs["instructions"])
     outs = answers(ctx, stage.inputs["model"], rows)

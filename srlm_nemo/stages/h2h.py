@@ -39,6 +39,11 @@ def declare(cfg, layout: RunLayout, a: tuple[str, Path], b: tuple[str, Path], pr
                  model=f"{a[0]} vs {b[0]}", extra={"a": a[0], "b": b[0]})
 
 
+def validate(stage) -> None:
+    """The prompts file, read before an earlier run of this stage is removed."""
+    load_instructions(stage.inputs["prompts"])
+
+
 def run(ctx, stage, fp):
     rows = load_instructions(stage.inputs["prompts"])
     result, pairs, records = head_to_head(ctx, stage.inputs["model_a"], stage.inputs["model_b"], rows,

@@ -69,6 +69,11 @@ def _mean(xs: list[float]) -> float | None:
     return sum(xs) / len(xs) if xs else None
 
 
+def validate(stage) -> None:
+    """The questions file, read before an earlier run of this stage is removed."""
+    load_mt_questions(stage.inputs["questions"])
+
+
 def run(ctx, stage, fp):
     qs = load_mt_questions(stage.inputs["questions"])
     outs = _mt_answers(ctx, stage, qs)
