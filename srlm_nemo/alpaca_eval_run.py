@@ -14,12 +14,12 @@ leaderboard (and the paper's); every other result says so in its `comparable` fi
 alpaca_eval runs in a subprocess: its import reads OpenAI settings from the environment."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import yaml
 
 from .artifacts import ArtifactError, write_json
+from .endpoints import api_key
 
 DEFAULT_ANNOTATOR = "weighted_alpaca_eval_gpt4_turbo"
 ENDPOINT = "srlm_endpoint"
@@ -54,7 +54,7 @@ def endpoint_annotator(e, work: Path) -> tuple[Path, dict]:
     ann = work / ENDPOINT
     ann.mkdir(parents=True, exist_ok=True)
     (ann / "configs.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
-    key = os.environ.get(e.judge_api_key_env) or "EMPTY"  # local servers take any key
+    key = api_key(e.judge_api_key_env, e.judge_base_url)  # a server on this machine takes any key
     (work / "client_configs.yaml").unlink(missing_ok=True)  # written by earlier versions, key inside
     return ann / "configs.yaml", {"OPENAI_CLIENT_CONFIG_PATH": str(work / "no-client-config.yaml"),
                                   "OPENAI_API_KEY": key, "OPENAI_API_KEYS": key, "OPENAI_API_BASE": e.judge_base_url}

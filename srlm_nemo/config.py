@@ -622,7 +622,8 @@ def _check_engines(cfg: Config, need) -> None:
     need(cfg.model.dtype != "auto", "model.dtype", "auto is resolved when the config loads")
     for key in ("generation.api_key_env", "eval.judge_api_key_env"):
         # a key pasted here would be written to config.yaml and every manifest: never echo it
-        need(bool(re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,63}", value_at(cfg, key))), key,
+        name = value_at(cfg, key)
+        need(bool(re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,63}", name)) and not _SECRET_VALUE.search(name), key,
              "must name an environment variable that holds the key (letters, digits, _), not the key itself")
 
 

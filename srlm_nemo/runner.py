@@ -9,6 +9,7 @@ from pathlib import Path
 from .artifacts import write_text_atomic
 from .config import Config, ConfigError
 from .context import RunContext
+from .endpoints import check_endpoints
 from .locks import RunLock
 from .models import resolve_model
 from .pipeline import Stage, run_stage
@@ -46,6 +47,7 @@ def run(ctx: RunContext, config_yaml: str, stages: list[Stage], what: str) -> tu
     worker = ctx.shard_worker is not None
     layout = RunLayout(ctx.run_dir)
     with RunLock(ctx.run_dir, shared=worker).held(what + (" --shard-worker" if worker else "")):
+        check_endpoints(ctx.cfg)
         if not worker:  # workers run side by side: the run's files are the merging run's
             write_text_atomic(layout.config, config_yaml)
         _convert_embedded(ctx.cfg)
@@ -65,6 +67,7 @@ def run(ctx: RunContext, config_yaml: str, stages: list[Stage], what: str) -> tu
 def run_eval(ctx: RunContext, stages: list[Stage], what: str) -> dict:
     """An evaluation's stages, each with its own engine; returns the last one's manifest."""
     with RunLock(ctx.run_dir).held(what):
+        check_endpoints(ctx.cfg)
         try:
             for stage in stages:
                 manifest = run_stage(stage, ctx, runner(stage.kind), VALIDATORS.get(stage.kind))

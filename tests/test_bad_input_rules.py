@@ -203,3 +203,32 @@ def test_a_bad_prompts_file_is_refused_before_the_finished_stage_is_touched(tmp_
         run_stage(stage, ctx, lambda *a: pytest.fail("the stage must not run"), VALIDATORS["h2h"])
     assert (d / "manifest.json").read_text().startswith('{"fingerprint": "from the finished run"')
     assert (d / "answers.jsonl").exists()
+
+
+def test_an_unreachable_server_is_refused_before_the_first_stage(tmp_path, capsys):
+    """generation=openai at a loopback port where nothing listens: the probe fails before seed runs."""
+    run = tmp_path / "run"
+    code = main(["stage", "seed", *TINY, "generation=openai", "generation.base_url=http://127.0.0.1:9/v1",
+                 f"run.run_dir={run}"])
+    err = capsys.readouterr().err
+    assert code == 2 and "generation.base_url=http://127.0.0.1:9/v1: no server answers there" in err, err
+    assert not (run / "seed" / "manifest.json").exists()
+
+
+def test_an_unset_key_is_an_error_except_for_a_server_on_this_machine(monkeypatch):
+    from srlm_nemo.artifacts import ArtifactError
+    from srlm_nemo.endpoints import api_key
+    monkeypatch.delenv("SRLM_TEST_KEY", raising=False)
+    assert api_key("SRLM_TEST_KEY", "http://127.0.0.1:8000/v1") == "EMPTY"
+    assert api_key("SRLM_TEST_KEY", "http://localhost:8000/v1") == "EMPTY"
+    with pytest.raises(ArtifactError, match="SRLM_TEST_KEY is not set"):
+        api_key("SRLM_TEST_KEY", "https://api.example.com/v1")  # no request is made
+    monkeypatch.setenv("SRLM_TEST_KEY", "k")
+    assert api_key("SRLM_TEST_KEY", "https://api.example.com/v1") == "k"
+
+
+def test_a_key_shaped_variable_name_is_refused_and_not_echoed(capsys):
+    assert main(["plan", *TINY, "generation.api_key_env=hf_abcdefghijklmnop0123"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("srlm: error: generation.api_key_env: must name an environment variable") and \
+        "hf_abcdefghijklmnop0123" not in err

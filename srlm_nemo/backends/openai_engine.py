@@ -2,9 +2,9 @@
 environment variable `generation.api_key_env` only, never from a config file."""
 from __future__ import annotations
 
-import os
 from concurrent.futures import ThreadPoolExecutor
 
+from ..endpoints import api_key
 from ..schemas import Sampling
 from .generation import Completion
 
@@ -14,7 +14,7 @@ class OpenAIGenerator:
         from openai import OpenAI
         if not gen_cfg.base_url:
             raise ValueError("generation.base_url: required for the openai backend")
-        self.client = OpenAI(base_url=gen_cfg.base_url, api_key=os.environ.get(gen_cfg.api_key_env, "EMPTY"),
+        self.client = OpenAI(base_url=gen_cfg.base_url, api_key=api_key(gen_cfg.api_key_env, gen_cfg.base_url),
                              timeout=gen_cfg.request_timeout_s)
         self.model_name = gen_cfg.served_model_name or model_path
         self.workers = gen_cfg.max_concurrency
