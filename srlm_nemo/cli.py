@@ -95,6 +95,8 @@ def cmd_status(run_dir: str) -> int:
                       if not (p.parent.parent.parent / "manifest.json").exists()})
     for p in partial:
         print(f"partial {p}")
+    for p in s["unreadable"]:
+        print(f"unreadable {p}/manifest.json (the stage counts as not done; the next run redoes it)")
     summary = RunLayout(rd).summary
     print(f"summary: {summary if summary.exists() else '(not written yet)'}")
     return 0

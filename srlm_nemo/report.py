@@ -251,7 +251,9 @@ def write_report(run_dir: str | Path) -> Path:
         panels.append(_h2h_panel(h2h, out))
     panels.append(_win_rates_panel(scored, h2h, out))
 
-    md = ["# srlm-nemo report", "", f"Run: `{run_dir}`", ""] + _iterations_md(its) + guard_md(its)
+    md = ["# srlm-nemo report", "", f"Run: `{run_dir}`", ""]
+    if s["unreadable"]:
+        md += [f"**Unreadable manifests** (these stages count as not done): {', '.join(s['unreadable'])}", ""] + _iterations_md(its) + guard_md(its)
     md += strategy_md(strategy_comparison(run_dir))
     if rm:
         md += ["", "## Reward modelling", ""] + rm_table(rm)

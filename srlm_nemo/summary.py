@@ -37,9 +37,16 @@ def alpaca_scores(run_dir: Path) -> dict[str, dict]:
             for p in sorted(RunLayout(Path(run_dir)).eval_kind_dir("alpaca").glob("*/alpaca_eval/result.json"))}
 
 
+def unreadable_manifests(run_dir: Path) -> list[str]:
+    """Stage folders whose manifest.json exists but is not a readable manifest: reported by
+    `srlm status`, the summary and the report instead of being left out without a word."""
+    return [str(p.parent.relative_to(run_dir)) for p in sorted(Path(run_dir).glob("**/manifest.json"))
+            if _load(p) is None]
+
+
 def collect(run_dir: Path) -> dict:
     run_dir = Path(run_dir)
-    out: dict = {"run_dir": str(run_dir), "stages": {}, "iterations": []}
+    out: dict = {"run_dir": str(run_dir), "stages": {}, "iterations": [], "unreadable": unreadable_manifests(run_dir)}
     for d in _manifests(run_dir, "**/manifest.json"):
         out["stages"][d["stage"]] = {
             "seconds": d["seconds"],
@@ -256,6 +263,8 @@ def write_summary(run_dir: Path) -> Path:
         "",
         f"Run directory: `{s['run_dir']}`",
         "",
+        *([f"**Unreadable manifests** (these stages count as not done): {', '.join(s['unreadable'])}", ""]
+          if s["unreadable"] else []),
         "| iteration | judged by | prompts kept | candidates | mean response chars | judge parse rate | pairs | "
         "pair drops | DPO steps |",
         "|---|---|---|---|---|---|---|---|---|",

@@ -232,3 +232,16 @@ def test_a_key_shaped_variable_name_is_refused_and_not_echoed(capsys):
     err = capsys.readouterr().err
     assert err.startswith("srlm: error: generation.api_key_env: must name an environment variable") and \
         "hf_abcdefghijklmnop0123" not in err
+
+
+def test_an_unreadable_manifest_is_reported_by_status_and_the_summary(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["stage", "seed", *TINY, f"run.run_dir={run}"]) == 0
+    (run / "seed" / "manifest.json").write_text("{not json")
+    capsys.readouterr()
+    assert main(["status", str(run)]) == 0
+    assert "unreadable seed/manifest.json" in capsys.readouterr().out
+    from srlm_nemo.summary import write_summary
+    assert "Unreadable manifests** (these stages count as not done): seed" in write_summary(run).read_text()
+    assert main(["report", str(run)]) == 0
+    assert "Unreadable manifests** (these stages count as not done): seed" in (run / "report" / "index.md").read_text()
