@@ -253,7 +253,8 @@ def write_report(run_dir: str | Path) -> Path:
 
     md = ["# srlm-nemo report", "", f"Run: `{run_dir}`", ""]
     if s["unreadable"]:
-        md += [f"**Unreadable manifests** (these stages count as not done): {', '.join(s['unreadable'])}", ""] + _iterations_md(its) + guard_md(its)
+        md += [f"**Unreadable manifests** (these stages count as not done): {', '.join(s['unreadable'])}", ""]
+    md += _iterations_md(its) + guard_md(its)
     md += strategy_md(strategy_comparison(run_dir))
     if rm:
         md += ["", "## Reward modelling", ""] + rm_table(rm)
