@@ -256,6 +256,14 @@ def _pairs_cell(r: dict) -> str:
     return n + (f" + {r['judge_pairs']} judgement" if r.get("judge_pairs") is not None else "")
 
 
+def _eft_line(eb: dict, sft_ran: bool) -> str:
+    return (f"EFT builder (IFT-only SFT model judging {eb['ranked_prompts']} human-ranked prompts, "
+            f"{eb['replies_judged']} replies): parse rate {eb['parse_rate']:.3f}, {eb.get('prompts_agree', 0)} "
+            f"prompts agree with the human ranking, {eb.get('prompts_disagree', 0)} do not; kept "
+            f"{eb['after_rebalance']} examples after rebalancing ({eb['eft_train']} train / {eb['eft_eval']} eval). "
+            + _eft_use(eb, sft_ran))
+
+
 def write_summary(run_dir: Path) -> Path:
     s = collect(run_dir)
     lines = [
@@ -286,16 +294,7 @@ def write_summary(run_dir: Path) -> Path:
     write_json(Path(run_dir) / "summary.json", s)
     lines += strategy_md(s["pair_strategies"])
     if (eb := s.get("eft_builder")):
-        lines += [
-            "",
-            f"EFT builder (IFT-only SFT model judging {eb['ranked_prompts']} human-ranked prompts, "
-            f"{eb['replies_judged']} replies): parse rate {eb['parse_rate']:.3f}, "
-            f"{eb.get('prompts_agree', 0)} prompts agree with the human ranking, {eb.get('prompts_disagree', 0)} "
-            "do not; "
-            f"kept {eb['after_rebalance']} examples after rebalancing ({eb['eft_train']} train / {eb['eft_eval']} "
-            "eval). "
-            + _eft_use(eb, "sft" in s["stages"]),
-        ]
+        lines += ["", _eft_line(eb, "sft" in s["stages"])]
     if s["reward_model"]:
         lines += ["", "Reward modelling on the held-out ranked replies (seed/eval_trees.jsonl); the paper's Table 4 "
                   "(Llama 2 70B on OASST) for reference:", ""] + rm_table(s["reward_model"])

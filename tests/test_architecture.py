@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "srlm_nemo"
-MAX_FUNCTION_LINES = 50
+MAX_FUNCTION_LINES = 49  # under 50
 
 
 def _modules():
@@ -30,7 +30,7 @@ def _imports(path: Path) -> set[str]:
     return {n for n in out if n.startswith("srlm_nemo")}
 
 
-def test_no_function_is_longer_than_fifty_lines():
+def test_every_function_is_under_fifty_lines():
     long = [
         f"{p.relative_to(PACKAGE)}:{n.name} ({n.end_lineno - n.lineno + 1} lines)"
         for p in _modules()
