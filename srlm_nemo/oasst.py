@@ -29,6 +29,30 @@ class Node:
     replies: list["Node"] = field(default_factory=list)
 
 
+def _message_id(value, where: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ArtifactError(f"{where}: message_id must be a non-empty string, got {value!r}")
+    return value
+
+
+def _rank(value, message_id, where: str) -> int | None:
+    """A human rank: an integer >= 0 (0 = best), an integral float as pandas writes it, or none."""
+    if value is None:
+        return None
+    whole = isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+    if isinstance(value, bool) or not whole or value < 0:
+        raise ArtifactError(f"{where}: message {message_id!r}: rank must be an integer >= 0 (0 = best), got {value!r}")
+    return int(value)
+
+
+def _deleted(value, where: str) -> bool:
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise ArtifactError(f"{where}: deleted must be true or false, got {value!r}")
+    return value
+
+
 def _node(d: dict, where: str) -> Node:
     if not isinstance(d, dict):
         raise ArtifactError(f"{where}: a message must be an object, got {type(d).__name__}")
@@ -39,13 +63,10 @@ def _node(d: dict, where: str) -> Node:
     if not isinstance(d.get("replies") or [], list):
         raise ArtifactError(f"{where}: message {d.get('message_id')!r}: replies must be a list")
     try:
-        n = Node(id=str(d["message_id"]), text=d["text"], role=d["role"], lang=d.get("lang"),
-                 rank=None if d.get("rank") is None else int(d["rank"]),
-                 deleted=bool(d.get("deleted") or False))
+        n = Node(id=_message_id(d["message_id"], where), text=d["text"], role=d["role"], lang=d.get("lang"),
+                 rank=_rank(d.get("rank"), d["message_id"], where), deleted=_deleted(d.get("deleted"), where))
     except KeyError as e:
         raise ArtifactError(f"{where}: message is missing field {e.args[0]!r}") from None
-    except (TypeError, ValueError) as e:
-        raise ArtifactError(f"{where}: bad field value ({e})") from None
     n.replies = [_node(r, where) for r in d.get("replies") or []]
     return n
 

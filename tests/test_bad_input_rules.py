@@ -245,3 +245,36 @@ def test_an_unreadable_manifest_is_reported_by_status_and_the_summary(tmp_path, 
     assert "Unreadable manifests** (these stages count as not done): seed" in write_summary(run).read_text()
     assert main(["report", str(run)]) == 0
     assert "Unreadable manifests** (these stages count as not done): seed" in (run / "report" / "index.md").read_text()
+
+
+def _export_line(**reply) -> str:
+    import json
+    return json.dumps({"prompt": {"message_id": "p", "text": "Why is the sky blue?", "role": "prompter", "lang": "en",
+                                  "replies": [{"message_id": "r", "text": "Rayleigh scattering.", "role": "assistant",
+                                               "rank": 0, **reply}]}}) + "\n"
+
+
+@pytest.mark.parametrize("reply,message", [
+    ({"rank": 0.9}, "rank must be an integer >= 0"),
+    ({"rank": -3}, "rank must be an integer >= 0"),
+    ({"rank": float("inf")}, "rank must be an integer >= 0"),
+    ({"rank": True}, "rank must be an integer >= 0"),
+    ({"deleted": "false"}, "deleted must be true or false, got 'false'"),
+    ({"message_id": None}, "message_id must be a non-empty string, got None"),
+    ({"message_id": {"id": 1}}, "message_id must be a non-empty string"),
+])
+def test_oasst_fields_are_read_by_their_rules(reply, message, tmp_path):
+    from srlm_nemo.artifacts import ArtifactError
+    from srlm_nemo.oasst import read_trees
+    export = tmp_path / "trees.jsonl"
+    export.write_text(_export_line(**reply))
+    with pytest.raises(ArtifactError) as e:
+        read_trees(export)
+    assert str(e.value).startswith(f"{export}:1: ") and message in str(e.value)
+
+
+def test_an_integral_float_rank_is_a_rank(tmp_path):
+    from srlm_nemo.oasst import read_trees
+    export = tmp_path / "trees.jsonl"
+    export.write_text(_export_line(rank=1.0))
+    assert read_trees(export)[0].replies[0].rank == 1
