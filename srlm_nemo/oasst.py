@@ -36,8 +36,9 @@ def _message_id(value, where: str) -> str:
 
 
 def _rank(value, message_id, where: str) -> int | None:
-    """A human rank: an integer >= 0 (0 = best), an integral float as pandas writes it, or none."""
-    if value is None:
+    """A human rank: an integer >= 0 (0 = best), an integral float as pandas writes it, or none
+    (null, or the NaN a flat table holds for an unranked message)."""
+    if value is None or (isinstance(value, float) and value != value):
         return None
     whole = isinstance(value, int) or (isinstance(value, float) and value.is_integer())
     if isinstance(value, bool) or not whole or value < 0:
