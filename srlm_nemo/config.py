@@ -440,10 +440,10 @@ def _compose(overrides: list[str]):
     except (HydraException, OmegaConfBaseException, ValueError) as e:
         if isinstance(e, ConfigError):
             raise
-        raise ConfigError(_one_line(e)) from None
+        raise ConfigError(_hydra_message(e)) from None
 
 
-def _one_line(e: Exception) -> str:
+def _hydra_message(e: Exception) -> str:
     """Hydra's and OmegaConf's multi-line errors as one line that names the key."""
     cause = e.__cause__ or e
     key = getattr(cause, "full_key", None) or getattr(e, "full_key", None)
