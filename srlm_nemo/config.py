@@ -24,7 +24,7 @@ SEED_MODES = ("engine", "request")
 SEED_SOURCES = ("demo", "oasst_trees", "oasst_hf")
 EFT_SOURCES = ("auto", "demo", "build")
 ROUGE_TOKENIZERS = ("rouge_score", "unicode")
-PAIR_STRATEGIES = ("paper", "length_control", "cream", "temporal")
+PAIR_STRATEGIES = ("paper", "length_control", "cream", "cream_judge", "temporal")
 GUARD_MODES = ("warn", "stop", "rollback")
 CHECKPOINT_SELECTION = ("last", "judge")
 ACTIVATION_CHECKPOINTING = (None, "selective", "full")
@@ -262,12 +262,15 @@ class PairsConfig:
     """Which answers become a preference pair (srlm_nemo/pairs.py says each rule)."""
     min_valid_candidates: int = knob(2, "answers with a valid score a prompt needs", source="ours", ge=2)
     strategy: str = knob("paper", "paper: highest vs lowest, ties dropped; length_control (Meta-Rewarding); cream "
-                                  "(CREAM); temporal (Temporal Self-Rewarding)", source="paper",
-                         choices=PAIR_STRATEGIES)
+                                  "(CREAM: DPO rewarding by the policy and the model before it); cream_judge (ours: "
+                                  "CREAM's weights from two rubric judges); temporal (Temporal Self-Rewarding)",
+                         source="paper", choices=PAIR_STRATEGIES)
     length_rho: float = knob(0.2, "length_control: the top band's width as a share of the prompt's score range",
                              source="ours", ge=0, le=1)
-    cream_average: bool = knob(False, "cream: every pair gets the run's mean consistency instead of its prompt's",
-                               source="ours")
+    cream_average: bool = knob(True, "cream, cream_judge: every pair gets the iteration's mean consistency instead "
+                                     "of its prompt's (CREAM's published command: consistency_avg)", source="paper")
+    logprob_shard_size: int = knob(64, "cream: answers per resumable shard of the log-probability stages",
+                                   source="ours", ge=1)
 
 
 @dataclass
@@ -620,6 +623,9 @@ def _check_engines(cfg: Config, need) -> None:
          f"{g.tensor_parallel_size} is more than cluster.gpus_per_node={gpn} (vLLM's tensor parallelism stays "
          "inside a node)")
     need(cfg.model.dtype != "auto", "model.dtype", "auto is resolved when the config loads")
+    need(cfg.pairs.strategy != "cream" or g.name != "openai", "pairs.strategy",
+         "cream ranks answers by their log-probabilities under two models: generation.name=vllm or hf "
+         "(an OpenAI-compatible server does not give them); cream_judge uses rubric judges instead")
     for key in ("generation.api_key_env", "eval.judge_api_key_env"):
         # a key pasted here would be written to config.yaml and every manifest: never echo it
         name = value_at(cfg, key)

@@ -109,7 +109,7 @@ def _dpo_rows(cfg) -> list[StageCost]:
 
 
 def _beyond_rows(cfg, replicas: int, answers: StageCost, judge: StageCost) -> list[StageCost]:
-    """The later papers' extra stages (judge.meta, pairs.strategy=cream|temporal,
+    """The later papers' extra stages (judge.meta, pairs.strategy=cream|cream_judge|temporal,
     guard.reference_judge), priced like the stages they repeat (`answers`, `judge`, DPO)."""
     n_prompts, j = cfg.prompts.num_prompts, cfg.judge
     rows = []
@@ -118,7 +118,12 @@ def _beyond_rows(cfg, replicas: int, answers: StageCost, judge: StageCost) -> li
                          n_prompts * j.k * (j.k - 1), 1, _judged_in(cfg) + 2 * j.max_new_tokens,
                          j.meta_max_new_tokens, cfg, replicas, cfg.generation.tensor_parallel_size))
     second = "a second judge of the same answers"
-    if cfg.pairs.strategy == "cream":
+    if cfg.pairs.strategy == "cream":  # three models score every answer (two at iteration 2): prefill only
+        answers_n, tp = n_prompts * cfg.candidates.n, cfg.generation.tensor_parallel_size
+        rows += [_gen(f"logprob_{who}", f"{answers_n} answers, prompt + answer prefilled", answers_n, 1,
+                      SHOT_TOKENS + cfg.candidates.max_new_tokens, 1, cfg, replicas, tp)
+                 for who in ("policy", "previous", "older")]
+    if cfg.pairs.strategy == "cream_judge":
         rows.append(replace(judge, stage="judge_previous", what=second))
     if cfg.guard.reference_judge:
         rows.append(replace(judge, stage="judge_reference", what=second))

@@ -11,11 +11,19 @@ length_control  Meta-Rewarding (Wu et al. 2024, arXiv 2407.19594, section on len
                 (or the same text: the bands overlap when rho > 0.5) the prompt is dropped, as
                 there. rho = 0 is the paper rule with ties broken by length (NeMo-Aligner breaks
                 them by the judgements' variance instead: ours).
-cream           CREAM (Wang et al., ICLR 2025; their code: cal_consistency.py and the consistency
-                DPO loss in sft_dpo_trainer.py): the paper's pair, weighted by how consistently this
-                iteration's judge and the previous model rank the prompt's answers,
-                C = (Kendall tau + 1) / 2. DPO then minimises C * L(chosen > rejected)
-                + (1 - C) * L(rejected > chosen) (see `cream_weights`).
+cream           CREAM (Wang et al., ICLR 2025; their code, github Raibows/CREAM: rewarding.py,
+                cal_consistency.py, data.py, sft_dpo_trainer.py). No judge prompt: the policy
+                M_{t-1} and the model before it each rank the prompt's answers by DPO rewarding,
+                the implicit reward log pi(y|x) - log pi_ref(y|x) summed over the answer's tokens
+                with the model's own DPO reference; a model with no reference (the base model M0)
+                ranks by its mean token log-probability (`dpo_rewards`). The pair is the highest
+                vs the lowest of the policy's ranking; the weight is the two rankings'
+                consistency C = (Kendall tau + 1) / 2 (`cream_pairs`), by default its mean over
+                the iteration's pairs (pairs.cream_average, their published command). DPO then
+                minimises C * L(chosen > rejected) + (1 - C) * L(rejected > chosen).
+cream_judge     Ours: CREAM's weights with the paper's rubric judge in place of DPO rewarding:
+                the paper's pair, C from the policy's and the previous model's mean rubric
+                scores (`cream_weights`). Not CREAM's method; kept to compare the two rewards.
 temporal        Temporal Self-Rewarding (Wang et al. 2025, arXiv 2508.06026): "anchored
                 rejection" and "future-guided chosen" (`temporal_pairs`). The rejected answer is
                 the lowest-scored of the initial model M1's answers to the same prompt (scored by
@@ -32,7 +40,7 @@ from __future__ import annotations
 import math
 from collections import Counter, defaultdict
 
-from .schemas import Candidate, CandidateScore, Message, PreferencePair
+from .schemas import Candidate, CandidateScore, Message, PreferencePair, ReplyLogprob
 
 
 def _choose(scored: list[CandidateScore], strategy: str, rho: float) -> tuple[CandidateScore, CandidateScore]:
@@ -48,7 +56,7 @@ def _choose(scored: list[CandidateScore], strategy: str, rho: float) -> tuple[Ca
 
 
 def build_pairs(candidates: list[Candidate], scores: list[CandidateScore], min_valid: int = 2,
-                strategy: str = "paper", length_rho: float = 0.0,  # cream pairs as paper, weighted later
+                strategy: str = "paper", length_rho: float = 0.0,  # cream_judge pairs as paper, weighted later
                 system_prompt: str | None = None) -> tuple[list[PreferencePair], Counter]:
     by_id = {c.id: c for c in candidates}
     per_prompt = _valid_by_prompt(scores)
@@ -102,9 +110,10 @@ def _kendall(xs: list[float], ys: list[float]) -> float | None:
 
 def cream_weights(pairs: list[PreferencePair], scores: list[CandidateScore], previous: list[CandidateScore],
                   average: bool = False) -> tuple[list[PreferencePair], dict]:
-    """Each pair weighted by C = (tau + 1) / 2, tau between the two judges' mean scores of the
-    prompt's answers that both scored. CREAM's code ranks with ties broken by position, which
-    makes tied scores look like agreement; tau-b does not. Where the previous judge scored
+    """pairs.strategy=cream_judge (ours): each pair weighted by C = (tau + 1) / 2, tau between the
+    two rubric judges' mean scores of the prompt's answers that both scored. CREAM's code ranks
+    with ties broken by position, which on coarse 0-5 scores makes ties look like agreement;
+    tau-b does not. Where the previous judge scored
     every shared answer the same, it confirms nothing: C = 0.5 (the pair then pulls neither way).
     Where fewer than two answers have both scores, C is the mean of the measured pairs (1 when
     none is measured). `average`: every pair gets that mean (CREAM's dataset-level variant)."""
@@ -129,6 +138,70 @@ def cream_weights(pairs: list[PreferencePair], scores: list[CandidateScore], pre
     stats = {"measured": len(measured), "unmeasured": len(pairs) - len(measured), "previous_judge_constant": constant,
              "mean_consistency": mean if measured else None}
     return out, stats
+
+
+def dpo_rewards(policy: list[ReplyLogprob], reference: list[ReplyLogprob] | None) -> dict[str, float]:
+    """Answer id -> CREAM's reward by one model (rewarding.py): its summed log-probability minus
+    its DPO reference's (the difference DPO's implicit reward scales by beta, which no ranking
+    needs); with no reference, the mean log-probability per token. Answers either model could not
+    score (too long for the context) are left out."""
+    if reference is None:
+        return {r.candidate_id: r.logprob / r.tokens for r in policy if r.logprob is not None}
+    ref = {r.candidate_id: r.logprob for r in reference if r.logprob is not None}
+    return {r.candidate_id: r.logprob - ref[r.candidate_id] for r in policy
+            if r.logprob is not None and r.candidate_id in ref}
+
+
+def cream_pairs(candidates: list[Candidate], now: dict[str, float], before: dict[str, float], average: bool = True,
+                system_prompt: str | None = None) -> tuple[list[PreferencePair], Counter, dict]:
+    """CREAM's pairs (cal_consistency.py): the highest vs the lowest of `now` (the policy's DPO
+    rewards; first among equals), a prompt dropped where both are one answer. Its consistency:
+    Kendall's tau between the ordinal ranks (ties by position, scipy's rankdata 'ordinal') of
+    `now` and `before` over the prompt's answers, C = (tau + 1) / 2, measured where both rewarded
+    every answer. A pair without C gets the mean C of the measured pairs (data.py), and with
+    `average` every pair does (consistency_avg)."""
+    by_prompt: dict[str, list[Candidate]] = defaultdict(list)
+    for c in candidates:
+        by_prompt[c.prompt_id].append(c)
+    counts: Counter = Counter()
+    chosen: list[tuple[str, Candidate, Candidate, float | None]] = []
+    for pid, answers in by_prompt.items():
+        counts["prompts"] += 1
+        ranked = [c for c in answers if c.id in now]
+        if len(ranked) < 2:
+            counts["dropped_too_few_valid"] += 1
+            continue
+        hi = max(ranked, key=lambda c: now[c.id])
+        lo = min(ranked, key=lambda c: now[c.id])
+        if now[hi.id] == now[lo.id]:  # every answer rewarded the same (CREAM: argmax == argmin)
+            counts["dropped_tie"] += 1
+            continue
+        chosen.append((pid, hi, lo, _consistency(answers, now, before)))
+    measured = [c for *_, c in chosen if c is not None]
+    mean = sum(measured) / len(measured) if measured else 1.0
+    pairs = [_reward_pair(pid, hi, lo, now, mean if average or c is None else c, system_prompt)
+             for pid, hi, lo, c in chosen]
+    counts["pairs"] = len(pairs)
+    return pairs, counts, {"measured": len(measured), "unmeasured": len(chosen) - len(measured),
+                           "mean_consistency": mean if measured else None, "average": average}
+
+
+def _consistency(answers: list[Candidate], now: dict[str, float], before: dict[str, float]) -> float | None:
+    if not all(c.id in now and c.id in before for c in answers):
+        return None
+    from scipy.stats import kendalltau, rankdata
+    tau = kendalltau(rankdata([now[c.id] for c in answers], method="ordinal"),
+                     rankdata([before[c.id] for c in answers], method="ordinal")).statistic
+    return (float(tau) + 1) / 2
+
+
+def _reward_pair(pid: str, hi: Candidate, lo: Candidate, now: dict[str, float], weight: float,
+                 system_prompt: str | None) -> PreferencePair:
+    """A CREAM pair; its scores are the two answers' DPO rewards."""
+    scored = {c.id: CandidateScore(candidate_id=c.id, prompt_id=pid, mean_score=now[c.id], num_valid=1,
+                                   num_samples=1, scores=[now[c.id]], length_chars=len(c.text)) for c in (hi, lo)}
+    pair = _pair(pid, {hi.id: hi, lo.id: lo}, scored[hi.id], scored[lo.id], hi.id, lo.id, system_prompt)
+    return pair.model_copy(update={"weight": min(1.0, max(0.0, weight))})
 
 
 def temporal_answers(candidates: list[Candidate], anchor: list[Candidate],

@@ -119,6 +119,16 @@ class CandidateScore(Record):
     length_chars: int
 
 
+class ReplyLogprob(Record):
+    """log p(answer | prompt) under one model, summed over the answer's tokens as the chat
+    template renders them (CREAM's DPO rewarding); None where prompt + answer do not fit the
+    model's context (model.max_model_len)."""
+    candidate_id: str
+    prompt_id: str
+    logprob: Optional[float]
+    tokens: Optional[int] = Field(default=None, ge=1)
+
+
 class Message(Record):
     role: Literal["system", "user", "assistant"]
     content: str

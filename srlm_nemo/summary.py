@@ -92,11 +92,11 @@ def collect(run_dir: Path) -> dict:
 def strategy_comparison(run_dir: Path) -> list[dict]:
     """Every pairs.strategy applied to each finished iteration's own candidates and scores (no
     model runs): pairs kept, mean chosen and rejected length, their ratio, the mean CREAM
-    weight where the previous model's scores exist (iter_t/judge_previous). What the run
-    trained on is the strategy its pairs stage used; the others are what it would have."""
+    weight. cream, cream_judge and temporal only where their extra stages' files exist
+    (iter_t/logprob_*, judge_previous, the temporal answers). What the run trained on is the
+    strategy its pairs stage used; the others are what it would have."""
     from .artifacts import read_jsonl
     from .config import PAIR_STRATEGIES, PairsConfig
-    from .pairs import build_pairs, cream_weights, temporal_pairs
     from .schemas import Candidate, CandidateScore
     rows = []
     layout = RunLayout(Path(run_dir))
@@ -113,22 +113,41 @@ def strategy_comparison(run_dir: Path) -> list[dict]:
         # (keys of an older version's pairs section are left out)
         recorded = pm["config"].get("pairs", {})
         used = PairsConfig(**{k: v for k, v in recorded.items() if k in PairsConfig.__dataclass_fields__})
-        prev = layout.iteration_output(t, "judge_previous", "scores.jsonl")
-        temporal = _temporal_files(layout, t)
         for strategy in PAIR_STRATEGIES:
-            # cream and temporal only where their extra judgements or answers exist
-            if strategy == "cream" and not prev.exists() or strategy == "temporal" and not temporal:
-                continue
-            if strategy == "temporal":
-                anchor, future = ((read_jsonl(c, Candidate), read_jsonl(x, CandidateScore)) for c, x in temporal)
-                pairs, _ = temporal_pairs(cands, scores, anchor, future, used.min_valid_candidates)
-            else:
-                pairs, _ = build_pairs(cands, scores, min_valid=used.min_valid_candidates, strategy=strategy,
-                                       length_rho=used.length_rho)
-            if strategy == "cream":
-                pairs, _ = cream_weights(pairs, scores, read_jsonl(prev, CandidateScore), used.cream_average)
-            rows.append(_pair_lengths(t, strategy, pairs, strategy == used.strategy))
+            pairs = _strategy_pairs(layout, t, strategy, cands, scores, used)
+            if pairs is not None:
+                rows.append(_pair_lengths(t, strategy, pairs, strategy == used.strategy))
     return rows
+
+
+def _strategy_pairs(layout: RunLayout, t: int, strategy: str, cands: list, scores: list, used) -> list | None:
+    """`strategy`'s pairs from iteration t's files; None where a file it needs is not there."""
+    from .artifacts import read_jsonl
+    from .pairs import build_pairs, cream_pairs, cream_weights, dpo_rewards, temporal_pairs
+    from .schemas import Candidate, CandidateScore, ReplyLogprob
+    if strategy == "temporal":
+        temporal = _temporal_files(layout, t)
+        if not temporal:
+            return None
+        anchor, future = ((read_jsonl(c, Candidate), read_jsonl(x, CandidateScore)) for c, x in temporal)
+        return temporal_pairs(cands, scores, anchor, future, used.min_valid_candidates)[0]
+    if strategy == "cream":
+        files = [layout.iteration_output(t, f"logprob_{who}", "logprobs.jsonl") for who in ("policy", "previous")]
+        older = layout.iteration_output(t, "logprob_older", "logprobs.jsonl")
+        if not all(f.exists() for f in files):
+            return None
+        now, before = (read_jsonl(f, ReplyLogprob) for f in files)
+        return cream_pairs(cands, dpo_rewards(now, before),
+                           dpo_rewards(before, read_jsonl(older, ReplyLogprob) if older.exists() else None),
+                           used.cream_average)[0]
+    pairs, _ = build_pairs(cands, scores, min_valid=used.min_valid_candidates, strategy=strategy,
+                           length_rho=used.length_rho)
+    if strategy == "cream_judge":
+        prev = layout.iteration_output(t, "judge_previous", "scores.jsonl")
+        if not prev.exists():
+            return None
+        pairs, _ = cream_weights(pairs, scores, read_jsonl(prev, CandidateScore), used.cream_average)
+    return pairs
 
 
 def _temporal_files(layout: RunLayout, t: int) -> list[tuple[Path, Path]] | None:

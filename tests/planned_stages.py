@@ -19,7 +19,8 @@ from pathlib import Path
 CASES = {
     "demo": [],
     "demo_eft_builder": ["seed.run_eft_builder=true"],
-    "demo_cream": ["pairs.strategy=cream"],
+    "demo_cream": ["pairs.strategy=cream", "run.iterations=3"],
+    "demo_cream_judge": ["pairs.strategy=cream_judge"],
     "demo_temporal": ["pairs.strategy=temporal", "run.iterations=4"],
     "demo_length_control_no_rm": ["pairs.strategy=length_control", "eval.rm=false"],
     "demo_meta": ["judge.meta=true"],

@@ -309,14 +309,15 @@ def test_rollback_carries_the_model_over_and_the_next_iteration_starts_from_it(t
     assert "rolled back" in (run_dir / "summary.md").read_text()
 
 
-def test_cream_weights_pairs_by_the_two_judges_agreement(tiny_model, tmp_path):
-    """pairs.strategy=cream: the model before the policy judges the same answers. The base model
+def test_cream_judge_weights_pairs_by_the_two_rubric_judges_agreement(tiny_model, tmp_path):
+    """pairs.strategy=cream_judge (ours): the model before the policy judges the same answers. The base model
     M0 judges in reverse (scripted), so iteration 2's pairs get weight 0 (every ranking reversed:
     Kendall tau -1) and DPO trains on the swapped label; at iteration 3, M1 and M2 agree: weight 1."""
     script = tmp_path / "script.json"
     script.write_text(json.dumps({"judge_reversed": [str(tiny_model)]}))
     run_dir = tmp_path / "run"
-    srlm("run", *_args(tiny_model, run_dir, "pairs.strategy=cream", f"generation.script={script}"))
+    srlm("run", *_args(tiny_model, run_dir, "pairs.strategy=cream_judge", "pairs.cream_average=false",
+                       f"generation.script={script}"))
     for t, weight in ((2, 0.0), (3, 1.0)):
         d = run_dir / f"iter_{t}"
         previous = {s.candidate_id: s.mean_score for s in read_jsonl(d / "judge_previous/scores.jsonl", CandidateScore)}
@@ -331,16 +332,50 @@ def test_cream_weights_pairs_by_the_two_judges_agreement(tiny_model, tmp_path):
     assert log[0]["label_weight"] == 0.0  # the soft-label trainer ran
     assert not any("label_weight" in r for r in
                    map(json.loads, open(run_dir / "iter_3/dpo/work/train_log.jsonl")))  # plain labels: TRL's own
-    # the summary puts the three strategies side by side on each iteration's own scores
+    # the summary puts the strategies side by side on each iteration's own scores
     rows = {
         (r["iteration"], r["strategy"]): r
         for r in json.loads((run_dir / "summary.json").read_text())["pair_strategies"]
     }
-    assert rows[(2, "cream")]["trained"] and rows[(2, "cream")]["mean_weight"] == 0.0
-    assert rows[(3, "cream")]["mean_weight"] == 1.0 and not rows[(3, "paper")]["trained"]
-    assert all(rows[(t, s)]["pairs"] == 4 for t in (2, 3) for s in ("paper", "length_control", "cream"))
+    assert rows[(2, "cream_judge")]["trained"] and rows[(2, "cream_judge")]["mean_weight"] == 0.0
+    assert rows[(3, "cream_judge")]["mean_weight"] == 1.0 and not rows[(3, "paper")]["trained"]
+    assert all(rows[(t, s)]["pairs"] == 4 for t in (2, 3) for s in ("paper", "length_control", "cream_judge"))
     for page in ("summary.md", "report/index.md"):
         assert "Pair strategies side by side" in (run_dir / page).read_text()
+
+
+def test_cream_ranks_by_dpo_rewards_of_two_models(tiny_model, tmp_path):
+    """pairs.strategy=cream: log-probability stages under the policy, the model before it and
+    (iteration 3) the one before that; pairs from the policy's DPO rewards, not the rubric judge.
+    Scripted log-probs: log p = -0.5 per token + w * quality, w per model (M0 -1, M1 1, M2 3), so
+    at iteration 2 M1's reward (w_M1 - w_M0) * q ranks by quality while M0 (no reference: per
+    token) ranks in reverse: C = 0; at iteration 3 M2's and M1's rewards both rank by quality:
+    C = 1. M1's rubric judge is reversed, so a rubric-picked pair would be the opposite one."""
+    run_dir = tmp_path / "run"
+    script = tmp_path / "script.json"
+    script.write_text(json.dumps({"judge_reversed": ["sft/model"],
+                                  "logprob_quality": {"sft/model": 1.0, "iter_2/dpo": 3.0, str(tiny_model): -1.0}}))
+    srlm("run", *_args(tiny_model, run_dir, "pairs.strategy=cream", f"generation.script={script}"))
+    for t, models, weight in ((2, {"policy": "M1", "previous": "M0"}, 0.0),
+                              (3, {"policy": "M2", "previous": "M1", "older": "M0"}, 1.0)):
+        d = run_dir / f"iter_{t}"
+        assert {x.name for x in d.glob("logprob_*")} == {f"logprob_{who}" for who in models}
+        for who, label in models.items():
+            m = json.loads((d / f"logprob_{who}/manifest.json").read_text())
+            assert (m["kind"], m["model"], m["stats"]["too_long"]) == ("logprob", label, 0)
+        q_of = {c.id: quality(c.text) for c in read_jsonl(d / "candidates/candidates.jsonl", Candidate)}
+        pairs = read_jsonl(d / "pairs/pairs.jsonl", PreferencePair)
+        assert len(pairs) == 4 and {p.weight for p in pairs} == {weight}
+        for p in pairs:
+            mine = [q for c, q in q_of.items() if c.startswith(p.id + "/")]
+            assert (q_of[p.chosen_id], q_of[p.rejected_id]) == (max(mine), min(mine))
+        assert _stats(run_dir, f"iter_{t}/pairs")["cream"]["mean_consistency"] == weight
+    rows = {(r["iteration"], r["strategy"]): r
+            for r in json.loads((run_dir / "summary.json").read_text())["pair_strategies"]}
+    assert rows[(2, "cream")]["trained"] and rows[(2, "cream")]["mean_weight"] == 0.0
+    assert (2, "cream_judge") not in rows  # no rubric judge of the previous model ran
+    # the paper's rule on the reversed rubric scores picks the opposite answers at iteration 2
+    assert rows[(2, "paper")]["pairs"] == 4 and not rows[(2, "paper")]["trained"]
 
 
 def test_meta_judge_pairs_judgements_and_joins_them_to_dpo(tiny_model, tmp_path):

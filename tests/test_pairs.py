@@ -65,7 +65,7 @@ def _scores(pid, values):
             for i, v in enumerate(values)]
 
 
-def test_cream_weights_from_kendall_tau_between_the_two_judges():
+def test_cream_judge_weights_from_kendall_tau_between_the_two_rubric_judges():
     import math
 
     from srlm_nemo.pairs import cream_weights
@@ -78,7 +78,7 @@ def test_cream_weights_from_kendall_tau_between_the_two_judges():
         cands += c
         scores += sc
         previous += _scores(pid, before[pid])
-    pairs, _ = build_pairs(cands, scores, strategy="cream")
+    pairs, _ = build_pairs(cands, scores, strategy="cream_judge")
     weighted, stats = cream_weights(pairs, scores, previous)
     w = {p.id: p.weight for p in weighted}
     # tau-b by hand for "tie": pairs (0,1) tied now: neither; (0,2), (1,2) concordant:
@@ -144,3 +144,58 @@ def test_temporal_drops_a_prompt_whose_best_only_ties_the_anchor():
     (c, s), (ac, as_) = _case("a", [2.0, 2.0]), _case("a", [2.0, 3.0])
     pairs, counts = temporal_pairs(c, s, anchor=(ac, as_))
     assert pairs == [] and counts["dropped_tie"] == 1
+
+
+def _logprobs(values, tokens=None):
+    from srlm_nemo.schemas import ReplyLogprob
+    return [ReplyLogprob(candidate_id=cid, prompt_id=cid.split("/")[0], logprob=v,
+                         tokens=None if v is None else (tokens or {}).get(cid, 1)) for cid, v in values.items()]
+
+
+def test_dpo_rewards_are_the_policy_minus_its_reference_or_the_mean_token_logprob():
+    """CREAM's rewarding.py: with a reference, sum log pi - sum log pi_ref; without one (the base
+    model), the log-probability per token. Answers a model could not score are left out."""
+    from srlm_nemo.pairs import dpo_rewards
+    policy = _logprobs({"a/c0": -10.0, "a/c1": -20.0, "a/c2": None}, {"a/c0": 5, "a/c1": 4})
+    reference = _logprobs({"a/c0": -15.0, "a/c1": -18.0, "a/c2": -3.0})
+    assert dpo_rewards(policy, reference) == {"a/c0": 5.0, "a/c1": -2.0}
+    assert dpo_rewards(policy, None) == {"a/c0": -2.0, "a/c1": -5.0}
+
+
+def test_cream_pairs_from_known_rewards():
+    """CREAM's cal_consistency.py and data.py on hand-made rewards: the pair is the highest vs the
+    lowest DPO reward (not a rubric score: none is read); C = (tau + 1) / 2 on ordinal ranks;
+    a prompt with an answer the previous model could not score gets the mean C; equal rewards
+    everywhere drop the prompt; cream_average gives every pair the mean."""
+    from srlm_nemo.pairs import cream_pairs
+    cands = []
+    for pid, n in (("a", 3), ("b", 2), ("c", 3), ("d", 2)):
+        cands += _case(pid, [0.0] * n, texts=[f"{pid} answer {i}" for i in range(n)])[0]
+    now = {"a/c0": 5.0, "a/c1": -2.0, "a/c2": 10.0, "b/c0": 1.0, "b/c1": 1.0,
+           "c/c0": 0.0, "c/c1": 3.0, "c/c2": 1.0, "d/c0": 2.0, "d/c1": 1.0}
+    before = {"a/c0": -3.0, "a/c1": -4.5, "a/c2": -4.0, "b/c0": 0.0, "b/c1": 1.0,
+              "c/c0": 1.0, "c/c1": 2.0, "d/c0": 5.0, "d/c1": 1.0}
+    pairs, counts, stats = cream_pairs(cands, now, before, average=False)
+    got = {p.id: (p.chosen_id, p.rejected_id, round(p.weight, 6)) for p in pairs}
+    # a: ranks now (2, 1, 3), before (3, 1, 2): 2 concordant, 1 discordant -> tau 1/3 -> C 2/3
+    # d: both rank c0 first -> C 1; c: c/c2 unscored before -> mean of a and d
+    mean = (2 / 3 + 1.0) / 2
+    assert got == {"a": ("a/c2", "a/c1", round(2 / 3, 6)), "c": ("c/c1", "c/c0", round(mean, 6)),
+                   "d": ("d/c0", "d/c1", 1.0)}
+    assert counts == {"prompts": 4, "pairs": 3, "dropped_tie": 1}
+    assert stats["measured"] == 2 and stats["unmeasured"] == 1
+    assert [(p.chosen_score, p.rejected_score) for p in pairs][0] == (10.0, -2.0)  # the DPO rewards
+    averaged, _, _ = cream_pairs(cands, now, before, average=True)
+    assert [round(p.weight, 6) for p in averaged] == [round(mean, 6)] * 3
+
+
+def test_cream_consistency_breaks_ties_by_position_as_the_authors_do():
+    """scipy's rankdata(method="ordinal"), as cal_consistency.py ranks: a previous model that
+    rewards every answer the same agrees with a policy that ranks them in file order."""
+    from srlm_nemo.pairs import cream_pairs
+    cands = _case("a", [0.0] * 3, texts=["x", "y", "z"])[0]
+    now = {"a/c0": 1.0, "a/c1": 2.0, "a/c2": 3.0}
+    pairs, _, _ = cream_pairs(cands, now, {c: -1.0 for c in now}, average=False)
+    assert pairs[0].weight == 1.0
+    pairs, _, _ = cream_pairs(cands, {"a/c0": 3.0, "a/c1": 2.0, "a/c2": 1.0}, {c: -1.0 for c in now}, average=False)
+    assert pairs[0].weight == 0.0

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ..schemas import Sampling
-from .generation import Completion, fallback_chat_template
+from .generation import Completion, fallback_chat_template, reply_tokens
 
 
 class HFGenerator:
@@ -66,6 +66,23 @@ class HFGenerator:
         """What `chat` sends, in tokens (rendered, then tokenized as `complete` does)."""
         texts = [self.tok.apply_chat_template(c, tokenize=False, add_generation_prompt=True) for c in conversations]
         return [len(self.tok(t, add_special_tokens=False)["input_ids"]) for t in texts]
+
+    def reply_logprobs(self, conversations, replies) -> list[tuple[float, int] | None]:
+        """Each reply's summed token log-probabilities, one forward pass per reply (as CREAM's
+        rewarding.py computes them, without its batching)."""
+        torch = self.torch
+        out: list[tuple[float, int] | None] = []
+        for span in reply_tokens(self.tok, conversations, replies, self.max_len):
+            if span is None:
+                out.append(None)
+                continue
+            ids, start = span
+            x = torch.tensor([ids], device=self.device)
+            with torch.no_grad():
+                logps = self.model(x).logits[0, :-1].float().log_softmax(-1)
+            picked = logps.gather(1, x[0, 1:, None])[:, 0]  # position i predicts token i + 1
+            out.append((float(picked[start - 1:].sum()), len(ids) - start))
+        return out
 
     def close(self):
         del self.model

@@ -12,8 +12,15 @@ whole loop (prompts -> pairs -> DPO -> checkpoint selection) runs for real on a 
 * meta-judge verdicts (`<judgement_a>` and `<judgement_b>`): the judgement whose score is nearer
   the answer's quality wins, equally near = tie.
 
+* reply log-probabilities (`reply_logprobs`): -0.5 per word of the reply (+ 2 words for the
+  template's turn markers) plus w * q for an answer of quality q, w from the script's
+  "logprob_quality" for the model, else 0.1 * (a hash of the model path mod 11), so DPO rewards
+  (the difference of two models' sums) rank answers by quality with a sign and size per pair of
+  models.
+
 `generation.script`: a JSON file `{"answer_quality": {"<substring of a model path>": q},
-"judge_reversed": ["<substring of a model path>"], "judge_noise": [0, 1, -1]}`; the first key
+"judge_reversed": ["<substring of a model path>"], "judge_noise": [0, 1, -1],
+"logprob_quality": {"<substring of a model path>": w}}`; the first key
 found in the model's path wins. A reversed judge scores an answer of quality q as 5 - q (a judge
 that disagrees). With judge_noise, judgement sample j is off by judge_noise[j % len] points
 (clipped to 0-5), so the K judgements of one answer differ.
@@ -55,6 +62,8 @@ class ScriptedGenerator:
         self.fixed_quality = next((q for key, q in fixed.items() if key in model_path), None)
         self.reversed = any(key in model_path for key in script.get("judge_reversed", []))
         self.judge_noise = script.get("judge_noise", [])
+        weights = script.get("logprob_quality", {})
+        self.logprob_weight = next((w for key, w in weights.items() if key in model_path), 0.1 * (_h(model_path) % 11))
 
     def complete(self, prompts: list[str], s: Sampling) -> list[list[Completion]]:
         out = []
@@ -102,6 +111,13 @@ class ScriptedGenerator:
             user = conv[-1]["content"]
             texts = [self._reply(user, j) for j in range(s.n)]
             out.append([Completion(t, "stop", len(t.split())) for t in texts])
+        return out
+
+    def reply_logprobs(self, conversations: list[list[dict]], replies: list[str]) -> list[tuple[float, int] | None]:
+        out: list[tuple[float, int] | None] = []
+        for reply in replies:
+            tokens = len(reply.split()) + 2
+            out.append((-0.5 * tokens + self.logprob_weight * (quality(reply) or 0), tokens))
         return out
 
     def close(self) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 
 from ..schemas import Sampling
-from .generation import Completion, fallback_chat_template
+from .generation import Completion, fallback_chat_template, reply_tokens
 
 
 class VLLMGenerator:
@@ -19,6 +19,7 @@ class VLLMGenerator:
         from vllm import LLM
         self.cfg = gen_cfg
         self.model_name = model_path
+        self.max_len = model_cfg.max_model_len
         self.llm = LLM(model_path, dtype=model_cfg.dtype, max_model_len=model_cfg.max_model_len,
                        tensor_parallel_size=gen_cfg.tensor_parallel_size,
                        enforce_eager=gen_cfg.enforce_eager,
@@ -55,6 +56,23 @@ class VLLMGenerator:
         kw = {"chat_template": self.chat_template} if self.chat_template else {}
         texts = [tok.apply_chat_template(c, tokenize=False, add_generation_prompt=True, **kw) for c in conversations]
         return [len(tok(t, add_special_tokens=False)["input_ids"]) for t in texts]
+
+    def reply_logprobs(self, conversations, replies) -> list[tuple[float, int] | None]:
+        """Each reply's summed token log-probabilities from vLLM's prompt log-probs (the reply is
+        fed as part of the prompt; one token is generated and ignored)."""
+        from vllm import SamplingParams
+        spans = reply_tokens(self.llm.get_tokenizer(), conversations, replies, self.max_len, self.chat_template)
+        todo = [s for s in spans if s is not None]
+        outs = iter(self.llm.generate([{"prompt_token_ids": ids} for ids, _ in todo],
+                                      SamplingParams(max_tokens=1, temperature=0.0, prompt_logprobs=0), use_tqdm=False))
+        result: list[tuple[float, int] | None] = []
+        for span in spans:
+            if span is None:
+                result.append(None)
+                continue
+            (ids, start), per_token = span, next(outs).prompt_logprobs
+            result.append((sum(per_token[i][ids[i]].logprob for i in range(start, len(ids))), len(ids) - start))
+        return result
 
     def close(self):
         import gc

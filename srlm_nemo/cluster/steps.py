@@ -18,7 +18,8 @@ from ..pipeline import state
 from ..backends.nemo_aligner.commands import srun_prefix
 from ..stages import SHARDED_KINDS
 
-GENERATION_KINDS = {"prompts", "candidates", "judge", "meta_judge", "eft", "rm_eval", "h2h", "alpaca", "mtbench"}
+GENERATION_KINDS = {"prompts", "candidates", "judge", "logprob", "meta_judge", "eft", "rm_eval", "h2h", "alpaca",
+                    "mtbench"}
 
 
 class AllocationTooSmall(RuntimeError):

@@ -6,7 +6,10 @@ the paper's numbering, where iteration 1 is the SFT model M1). With P = M_{t-1}:
     judge       P scores each answer K=3 times with the additive 5-point rubric; mean of valid
     [eval/rm]   P judges held-out human-ranked replies (reward-model metrics, Table 4)
     [meta_judge] judge.meta: P compares pairs of its own judgements (Meta-Rewarding)
-    [judge_previous]  pairs.strategy=cream: the model before P judges the same answers
+    [logprob_*] pairs.strategy=cream: the log-probability of every answer under P, the model
+                before it and, from iteration 3, the one before that (P's DPO reference is the
+                model before it; M1's is M0): CREAM's DPO rewards of two models
+    [judge_previous]  pairs.strategy=cream_judge: the model before P judges the same answers
     [judge_reference] guard.reference_judge: a frozen judge scores the same answers
     [anchor_*, pairs_anchored, future_*]  pairs.strategy=temporal: M1's answers (judged by P)
                 give the rejected answers; a temporary future model, DPO-trained on them, answers
@@ -31,7 +34,7 @@ from srlm_nemo.config import Config
 from srlm_nemo.models import resolve_model
 from srlm_nemo.pipeline import Stage
 from srlm_nemo.run_layout import RunLayout, iteration_stage
-from srlm_nemo.stages import candidates, dpo, judge, meta_judge, pairs, prompts, rm_eval
+from srlm_nemo.stages import candidates, dpo, judge, logprob, meta_judge, pairs, prompts, rm_eval
 
 Model = tuple[Path, str]  # (folder, label)
 
@@ -43,10 +46,12 @@ class Addition:
     pair_inputs: dict[str, Path] = field(default_factory=dict)
 
 
-def iteration_stages(cfg: Config, layout: RunLayout, t: int, policy: Model, ift: Path,
-                     eval_trees: Path | None = None, previous: Model | None = None) -> list[Stage]:
-    """`previous`: the model before the policy (M_{t-2}; M0 at t = 2), the second judge of
-    pairs.strategy=cream; `eval_trees`: with eval.rm, the human-ranked replies P judges."""
+def iteration_stages(cfg: Config, layout: RunLayout, t: int, lineage: list[Model], ift: Path,
+                     eval_trees: Path | None = None) -> list[Stage]:
+    """`lineage`: the models so far, M0 .. M_{t-1}; the last is the policy P, the one before it
+    the second ranker of pairs.strategy=cream (and judge of cream_judge); `eval_trees`: with
+    eval.rm, the human-ranked replies P judges."""
+    policy, previous = lineage[-1], lineage[-2]
     new_prompts = prompts.declare(cfg, layout, t, ift, *_prompt_writer(cfg, policy))
     answers = candidates.declare(cfg, layout, iteration_stage(t, "candidates"), new_prompts.outputs["prompts"],
                                  *policy, t)
@@ -57,7 +62,7 @@ def iteration_stages(cfg: Config, layout: RunLayout, t: int, policy: Model, ift:
     guarded = {"candidates": answers.outputs["candidates"], "scores": scores.outputs["scores"],
                **_previous_iteration(layout, t), **rm.pair_inputs, **reference.pair_inputs}
     meta = _meta_judge(cfg, layout, t, answers, scores, policy)
-    cream = _cream(cfg, layout, t, answers, previous)
+    cream = _cream(cfg, layout, t, answers, lineage)
     temporal = _temporal(cfg, layout, t, policy, new_prompts, answers, scores, guarded)
     final = pairs.declare(cfg, layout, iteration_stage(t, "pairs"), t,
                           {**guarded, **temporal.pair_inputs, **cream.pair_inputs, **meta.pair_inputs})
@@ -114,14 +119,24 @@ def _meta_judge(cfg: Config, layout: RunLayout, t: int, answers: Stage, scores: 
     return Addition([meta], {"judge_pairs": meta.outputs["judge_pairs"]})
 
 
-def _cream(cfg: Config, layout: RunLayout, t: int, answers: Stage, previous: Model | None) -> Addition:
-    """CREAM (pairs.strategy=cream): the model before P judges the same answers; the two rankings'
-    consistency weights the pairs."""
+def _cream(cfg: Config, layout: RunLayout, t: int, answers: Stage, lineage: list[Model]) -> Addition:
+    """pairs.strategy=cream: every answer's log-probability under P, P's reference (the model
+    before it) and that model's reference where it has one; cream_judge (ours): the model before
+    P judges the same answers with the rubric."""
+    if cfg.pairs.strategy == "cream_judge":
+        second = judge.declare(cfg, layout, iteration_stage(t, "judge_previous"), answers.outputs["candidates"],
+                               *lineage[-2], t)
+        return Addition([second], {"cream_scores": second.outputs["scores"]})
     if cfg.pairs.strategy != "cream":
         return Addition()
-    second = judge.declare(cfg, layout, iteration_stage(t, "judge_previous"), answers.outputs["candidates"],
-                           *previous, t)
-    return Addition([second], {"cream_scores": second.outputs["scores"]})
+    scored = [logprob.declare(cfg, layout, iteration_stage(t, f"logprob_{who}"), answers.outputs["candidates"],
+                              *model, t)
+              for who, model in zip(("policy", "previous", "older"), lineage[:-4:-1])]
+    files = [s.outputs["logprobs"] for s in scored]
+    inputs = {"cream_policy": files[0], "cream_policy_ref": files[1], "cream_previous": files[1]}
+    if len(files) == 3:
+        inputs["cream_previous_ref"] = files[2]
+    return Addition(scored, inputs)
 
 
 def _temporal(cfg: Config, layout: RunLayout, t: int, policy: Model, new_prompts: Stage, answers: Stage,

@@ -51,11 +51,12 @@ def recipe_stages(cfg: Config, run_dir: Path, base_model: Path) -> list[Stage]:
     stages.append(m1)
     rm_trees = trees if cfg.eval.rm else None
     # The paper's numbering: iteration 1 is the SFT model M1; iteration t >= 2 trains M_t from M_{t-1}.
-    policy, previous = (m1.outputs["model"], "M1"), (base_model, "M0")
+    lineage = [(base_model, "M0"), (m1.outputs["model"], "M1")]
     for t in range(2, cfg.run.iterations + 1):
-        iteration = iteration_stages(cfg, layout, t, policy, ift, rm_trees, previous)
+        iteration = iteration_stages(cfg, layout, t, lineage, ift, rm_trees)
         stages += iteration
-        previous, policy = policy, (iteration[-1].outputs["model"], iteration[-1].model)
+        lineage.append((iteration[-1].outputs["model"], iteration[-1].model))
+    policy = lineage[-1]
     if rm_trees:  # the last model has no iteration of its own
         stages.append(rm_eval.declare(cfg, layout, *policy, rm_trees))
     return stages + h2h_stages(cfg, layout, trees)

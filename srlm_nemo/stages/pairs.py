@@ -2,7 +2,10 @@
 with too few valid candidates dropped, each reason counted; the guards checked before DPO.
 
 in : candidates.jsonl (Candidate), scores.jsonl (CandidateScore); with pairs.strategy=cream the
-     previous model's scores of the same candidates (cream_scores); with judge.meta the
+     log-probabilities of the candidates under the policy, its DPO reference, the model before
+     it and (from iteration 3) that model's reference (cream_policy, cream_policy_ref,
+     cream_previous, cream_previous_ref: ReplyLogprob); with pairs.strategy=cream_judge the
+     previous model's rubric scores of the same candidates (cream_scores); with judge.meta the
      meta-judge's judgement pairs (judge_pairs), up to judge.meta_ratio per answer pair; with
      pairs.strategy=temporal the initial model's answers and scores (anchor_*) and, in the final
      pairs stage, the future model's (future_*); for the
@@ -19,16 +22,17 @@ from pathlib import Path
 from ..artifacts import read_jsonl, write_json, write_jsonl
 from ..guards import check, figures
 from ..meta_judge import mix
-from ..pairs import build_pairs, cream_weights, temporal_answers, temporal_pairs
+from ..pairs import build_pairs, cream_pairs, cream_weights, dpo_rewards, temporal_answers, temporal_pairs
 from ..pipeline import Stage, reads
 from ..rm_metrics import rm_metrics
 from ..run_layout import RunLayout
-from ..schemas import Candidate, CandidateScore, PreferencePair
+from ..schemas import Candidate, CandidateScore, PreferencePair, ReplyLogprob
 
 READS = ("pairs", "model.system_prompt", "guard", "run.guard", "judge.max_score")
 # The inputs that options add (each option's stages say which they give): what this stage reads
 # of them is decided by which are present.
-OPTIONAL_INPUTS = ("cream_scores", "judge_pairs", "anchor_candidates", "anchor_scores", "future_candidates",
+OPTIONAL_INPUTS = ("cream_policy", "cream_policy_ref", "cream_previous", "cream_previous_ref", "cream_scores",
+                   "judge_pairs", "anchor_candidates", "anchor_scores", "future_candidates",
                    "future_scores", "previous_candidates", "previous_scores", "reference_rm", "previous_reference_rm",
                    "reference_scores")
 
@@ -63,6 +67,10 @@ def run(ctx, stage, fp):
             cands, scores, anchor, future, p.min_valid_candidates, ctx.cfg.model.system_prompt
         )
         lookup = temporal_answers(cands, anchor[0], future[0] if future else None)
+    elif p.strategy == "cream":  # DPO rewarding: the policy's rewards pick, the two rankings weigh
+        pairs, counts, consistency = cream_pairs(cands, *_cream_rewards(stage), p.cream_average,
+                                                 ctx.cfg.model.system_prompt)
+        counts["cream"] = consistency
     else:
         pairs, counts = build_pairs(cands, scores, min_valid=p.min_valid_candidates, strategy=p.strategy,
                                     length_rho=p.length_rho, system_prompt=ctx.cfg.model.system_prompt)
@@ -82,6 +90,15 @@ def run(ctx, stage, fp):
     write_jsonl(stage.outputs["pairs"], pairs)
     write_json(stage.outputs["guard"], guard)
     return {**counts, "guard": guard}
+
+
+def _cream_rewards(stage) -> tuple[dict[str, float], dict[str, float]]:
+    """The policy's DPO rewards and the previous model's (its mean log-probability per token
+    where it has no reference: the base model)."""
+    def rows(name):
+        return read_jsonl(stage.inputs[name], ReplyLogprob) if name in stage.inputs else None
+    return (dpo_rewards(rows("cream_policy"), rows("cream_policy_ref")),
+            dpo_rewards(rows("cream_previous"), rows("cream_previous_ref")))
 
 
 def _figures(ctx, stage, cands, scores, pairs, counts, lookup) -> dict:
