@@ -163,7 +163,8 @@ def _recipe_commands(sub) -> None:
                    help="fill only this task's shards of a generation stage (rank/world from SLURM_PROCID/"
                         "SLURM_NTASKS); a plain `srlm stage` afterwards merges them")
     p.add_argument("--train-only", action="store_true",
-                   help="DPO with dpo.select=judge: train, then stop before the checkpoint selection")
+                   help="DPO with a checkpoint selection (dpo.select=external|self): train, then stop before "
+                        "the selection")
     p.add_argument("--rank", type=int, default=None, help="with --shard-worker, outside Slurm")
     p.add_argument("--world", type=int, default=None, help="with --shard-worker, outside Slurm")
     p.add_argument("overrides", nargs="*")

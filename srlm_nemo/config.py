@@ -26,7 +26,8 @@ EFT_SOURCES = ("auto", "demo", "build")
 ROUGE_TOKENIZERS = ("rouge_score", "unicode")
 PAIR_STRATEGIES = ("paper", "length_control", "cream", "cream_judge", "temporal")
 GUARD_MODES = ("warn", "stop", "rollback")
-CHECKPOINT_SELECTION = ("last", "judge")
+CHECKPOINT_SELECTION = ("auto", "last", "external", "self")
+SELECTING = ("external", "self")  # dpo.select values that pick among the saved checkpoints
 ACTIVATION_CHECKPOINTING = (None, "selective", "full")
 WANDB_MODES = ("online", "offline")
 RENAMED_KEYS = {"guard.mode": "run.guard"}
@@ -164,6 +165,9 @@ class SeedConfig:
     num_eft_eval: int = knob(541, "EFT evaluation examples", source="paper", ge=0)
     num_eval_trees: int = knob(541, "OASST ranked prompts held out for the reward-model evaluation", source="ours",
                                ge=0)
+    num_select: int = knob(253, "first-turn prompts held out for checkpoint selection (the paper used 253; ours "
+                                "come from the same source as the seed, never from IFT or the eval trees)",
+                           source="paper", ge=0)
     num_ranked_pool: int = knob(2500, "OASST ranked prompts for the EFT builder", source="ours", ge=0)
     eft_judge_samples: int = knob(1, "EFT builder: judgements per reply", source="ours", ge=1)
     eft_max_score_ratio: float = knob(1.0, "downsample the most common EFT score to at most this multiple of the "
@@ -299,12 +303,16 @@ class DPOConfig(TrainingSectionConfig):
     min_learning_rate: float = knob(1e-7, "where the cosine decay ends (the decay is ours)", source="ours", ge=0)
     micro_batch_size: int = knob(2, "examples per forward pass (per data-parallel replica)", source="ours", ge=1)
     epochs: float = knob(1.0, "passes over the pairs (unless max_steps > 0)", source="ours", ge=0)
-    select: str = knob("last", "last: keep the final checkpoint; judge: walk the saved checkpoints, one replacing "
-                               "the pick when it wins head-to-head (win rate, ties half, > 0.5), judged as `eval` "
-                               "says", source="ours", choices=CHECKPOINT_SELECTION)
-    select_prompts: Optional[str] = knob(None, "JSON/JSONL prompts of the selection; null: the run's eval_trees",
-                                         source="ours")
-    select_max_prompts: int = knob(64, "prompts the selection uses", source="ours", ge=1)
+    select: str = knob("auto", "which checkpoint becomes M_t. external (the paper's): every saved checkpoint and the "
+                               "final model against M_(t-1), judged by eval.judge_base_url (or a model eval.judge "
+                               "names) on the selection prompts; the best win rate (ties half) is kept. self (ours): "
+                               "M_(t-1) judges, each checkpoint against the current pick. last: the final model. "
+                               "auto: external where eval.judge_base_url is set, else last", source="paper",
+                       choices=CHECKPOINT_SELECTION)
+    select_prompts: Optional[str] = knob(None, "JSON/JSONL prompts of the selection; null: the seed's selection set "
+                                               "(seed.num_select prompts no evaluation uses)", source="ours")
+    select_max_prompts: int = knob(253, "prompts the selection uses (the paper's 253 validation prompts)",
+                                   source="paper", ge=1)
     seed: int = knob(0, "training seed", source="ours", ge=0)
 
 
@@ -523,10 +531,12 @@ def cpu_has_fast_bf16() -> bool:
 
 
 def _resolve_auto(cfg: Config, dcfg) -> None:
-    """`model.dtype=auto` becomes a concrete dtype here, before any fingerprint or manifest sees
-    it (the saved config.yaml holds it too)."""
+    """`model.dtype=auto` becomes a concrete dtype and `dpo.select=auto` a selection here, before
+    any fingerprint or manifest sees them (the saved config.yaml holds them too)."""
     if cfg.model.dtype == "auto":
         cfg.model.dtype = dcfg.model.dtype = "bfloat16" if cpu_has_fast_bf16() else "float32"
+    if cfg.dpo.select == "auto":  # the paper's selection needs a judge other than the model itself
+        cfg.dpo.select = dcfg.dpo.select = "external" if cfg.eval.judge_base_url else "last"
 
 
 def eft_source(seed: SeedConfig) -> str:
@@ -586,6 +596,9 @@ def validate(cfg: Config) -> None:
          "run.run_dir", f"must name a folder of its own, got {cfg.run.run_dir!r}")
     _check_templates(cfg, need)
     need(cfg.judge.min_score < cfg.judge.max_score, "judge.min_score", "must be < judge.max_score")
+    need(cfg.dpo.select != "external" or bool(cfg.eval.judge_base_url) or cfg.eval.judge not in ("last", "policy"),
+         "dpo.select", "external needs a judge other than the model being trained: eval.judge_base_url, or eval.judge "
+         "naming a model (dpo.select=self lets M_(t-1) judge)")
     if cfg.training.name == "nemo_aligner":
         from .megatron_layout import validate_layout
         for sec in ("sft", "dpo"):

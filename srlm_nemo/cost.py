@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
+from .config import SELECTING
 from .megatron_layout import estimate
 
 JUDGE_TEMPLATE_TOKENS = 450  # prompts/judge.j2 without the question and answer, in Llama 2 tokens
@@ -85,7 +86,7 @@ def _generation_rows(cfg, replicas: int) -> list[StageCost]:
 
 def _dpo_rows(cfg) -> list[StageCost]:
     """M_{t-1} into NeMo, DPO on at most one pair per prompt, each exported checkpoint back to HF,
-    and (dpo.select=judge) the head-to-head rounds that pick M_t."""
+    and (dpo.select=external|self) the head-to-head rounds that pick M_t."""
     d, e, arch, c = cfg.dpo, cfg.eval, cfg.model.arch, cfg.cluster
     pairs = cfg.prompts.num_prompts
     gpus = d.parallel.nodes * c.gpus_per_node
@@ -95,12 +96,12 @@ def _dpo_rows(cfg) -> list[StageCost]:
     rows = [_convert("dpo: HF -> .nemo", arch.params_b, cfg, "M_{t-1} into NeMo"),
             StageCost("dpo: training", f"{pairs} pairs (upper bound) x {d.epochs:g} epoch(s), 8 x params x tokens",
                       est.tokens, 0, f"{c.assumed_tflops_per_gpu:g} TFLOP/s per GPU", gpus, est.wall_hours)]
-    saved = math.ceil(pairs * d.epochs / d.global_batch_size) // d.save_steps if d.select == "judge" else 0
+    saved = math.ceil(pairs * d.epochs / d.global_batch_size) // d.save_steps if d.select in SELECTING else 0
     for k in range(saved + 1):  # every saved checkpoint, then the final model, back to HF
         rows.append(
             _convert("dpo: .nemo -> HF", arch.params_b, cfg, "final model" if k == saved else f"checkpoint {k + 1}")
         )
-    if d.select == "judge":
+    if d.select in SELECTING:
         rounds, prompts = saved + 1, d.select_max_prompts
         rows.append(_gen("dpo: selection", f"{rounds} rounds x {prompts} prompts: 2 answers + 2 verdicts",
                          rounds * prompts * 4, 1, SHOT_TOKENS + PAIRWISE_TEMPLATE_TOKENS / 2,

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Iterable, Optional
 
 from .artifacts import ArtifactError
-from .schemas import IFTExample, RankedPrompt, RankedReply
+from .schemas import HeldOutPrompt, IFTExample, RankedPrompt, RankedReply
 
 
 @dataclass
@@ -162,20 +162,27 @@ def dedupe(roots: list[Node]) -> tuple[list[Node], dict]:
     return out, counts
 
 
-def split(roots: list[Node], s, rng) -> tuple[list[IFTExample], list[RankedPrompt], list[RankedPrompt], list[str]]:
-    """IFT, held-out eval trees and the ranked pool, none overlapping. The ranked prompts are held
-    out first (eval trees, then the EFT builder's pool), IFT takes what is left: the whole export
-    going to IFT left no eval set before. Returns the three and a warning per size not met."""
+def split(roots: list[Node], s, rng) -> tuple[list[IFTExample], list[RankedPrompt], list[RankedPrompt],
+                                              list[HeldOutPrompt], list[str]]:
+    """IFT, held-out eval trees, the ranked pool and the checkpoint-selection prompts, none
+    overlapping. The ranked prompts are held out first (eval trees, then the EFT builder's pool);
+    IFT takes from what is left (the whole export going to IFT left no eval set before), and the
+    selection prompts from what IFT did not take. Returns the four and a warning per size not met."""
     ranked = ranked_prompts(roots, lang=s.lang, min_replies=s.min_replies)
     rng.shuffle(ranked)
     evals = ranked[:s.num_eval_trees]
     pool = ranked[s.num_eval_trees:s.num_eval_trees + s.num_ranked_pool]
     held = {r.prompt_id for r in evals + pool}
     ift = ift_examples([r for r in roots if f"oasst-{r.id}" not in held], lang=s.lang, limit=s.num_ift)
+    held |= {e.id for e in ift}
+    free = [r for r in roots if f"oasst-{r.id}" not in held and _first_turn_ok(r, s.lang) and r.text.strip()]
+    rng.shuffle(free)
+    select = [HeldOutPrompt(id=f"oasst-{r.id}", instruction=r.text.strip(), dataset="oasst")
+              for r in free[:s.num_select]]
     warnings = [f"seed.{key}={want}: only {len(got)} available" for key, want, got in
                 (("num_eval_trees", s.num_eval_trees, evals), ("num_ranked_pool", s.num_ranked_pool, pool),
-                 ("num_ift", s.num_ift, ift)) if len(got) < want]
-    return ift, evals, pool, warnings
+                 ("num_select", s.num_select, select), ("num_ift", s.num_ift, ift)) if len(got) < want]
+    return ift, evals, pool, select, warnings
 
 
 def _first_turn_ok(root: Node, lang: str) -> bool:

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-SEED_FILES = ("ift", "eft_train", "eval_trees", "ranked_pool")
+SEED_FILES = ("ift", "eft_train", "eval_trees", "ranked_pool", "select")
 
 
 def iteration_stage(t: int, kind: str) -> str:

@@ -56,6 +56,13 @@ class RankedPrompt(Record):
     source: str
 
 
+class HeldOutPrompt(Record):
+    """A prompt held out for checkpoint selection (seed/select.jsonl), in AlpacaEval's row form."""
+    id: str
+    instruction: str = Field(min_length=1)
+    dataset: str
+
+
 class GeneratedPrompt(Record):
     id: str
     prompt: str = Field(min_length=1)
@@ -161,5 +168,6 @@ class PreferencePair(Record):
 ARTIFACT_TYPES = {
     "ift": IFTExample, "eft_train": EFTExample, "eft_eval": EFTExample, "eval_trees": RankedPrompt,
     "prompts": GeneratedPrompt, "candidates": Candidate, "judgements": Judgement,
-    "scores": CandidateScore, "pairs": PreferencePair, "ranked_pool": RankedPrompt,
+    "scores": CandidateScore, "pairs": PreferencePair, "ranked_pool": RankedPrompt, "select": HeldOutPrompt,
+    "logprobs": ReplyLogprob,
 }

@@ -46,7 +46,7 @@ OVERRIDES = [
         "prompts.max_words: must be >= prompts.min_words",
     ),
     ("empty score range", "judge.max_score=0", "judge.min_score: must be < judge.max_score"),
-    ("unknown selection", "dpo.select=best", "dpo.select: one of last, judge"),
+    ("unknown selection", "dpo.select=best", "dpo.select: one of auto, last, external, self"),
     ("zero context", "model.max_model_len=0", "model.max_model_len: must be >= 1"),
     ("zero eval tokens", "eval.max_new_tokens=0", "eval.max_new_tokens: must be >= 1"),
     ("no epochs", "sft.max_steps=-1 sft.epochs=0", "sft.epochs: must be > 0"),

@@ -337,20 +337,25 @@ def test_container_build_script_dry_run():
 
 
 def test_nemo_aligner_dpo_with_judge_selection_exports_each_checkpoint(tiny_model, tmp_path, monkeypatch):
-    """dpo.select=judge on the cluster backend: the job runs the DPO stage on the batch host with
+    """The paper's checkpoint selection on the cluster backend (dpo.select=auto becomes external
+    once an external judge is named): the job runs the DPO stage on the batch host with
     --train-only (training + an HF export of every saved checkpoint), then the same stage in the
     generation image, where the pairwise selection generates with vLLM."""
     from srlm_nemo.backends.factory import make_trainer
     from srlm_nemo.cluster.steps import step_lines
     from srlm_nemo.pipeline import Stage
-    c = load_config(["experiment=llama2_70b_h100", "dpo.global_batch_size=8"])[0]
-    assert c.dpo.select == "judge"
+    judge = ["eval.judge_base_url=http://judge:8000/v1", "eval.judge_model=judge"]
+    assert load_config(["experiment=llama2_70b_h100"])[0].dpo.select == "last"  # no external judge: no selection
+    c = load_config(["experiment=llama2_70b_h100", "dpo.global_batch_size=8", *judge])[0]
+    assert c.dpo.select == "external"
     stage = Stage("iter_2/dpo", "dpo", tmp_path / "iter_2/dpo", config={}, inputs={}, outputs={}, iteration=2)
-    lines = step_lines(c, [stage], ["experiment=llama2_70b_h100"])
-    assert lines[0] == "python -m srlm_nemo.cli stage iter_2/dpo --train-only experiment=llama2_70b_h100"
+    lines = step_lines(c, [stage], ["experiment=llama2_70b_h100", *judge])
+    assert lines[0] == ("python -m srlm_nemo.cli stage iter_2/dpo --train-only experiment=llama2_70b_h100 "
+                        "eval.judge_base_url=http://judge:8000/v1 eval.judge_model=judge")
     assert lines[1].startswith("srun --nodes=1 --ntasks=1 --ntasks-per-node=1 --gres=gpu:4 "  # one TP 4 replica
                                "--container-image=/lustre/containers/srlm-nemo-vllm.sqsh")
-    assert lines[1].endswith("stage iter_2/dpo experiment=llama2_70b_h100")
+    assert lines[1].endswith("stage iter_2/dpo experiment=llama2_70b_h100 eval.judge_base_url=http://judge:8000/v1 "
+                             "eval.judge_model=judge")
     ckdir = tmp_path / "iter_2/dpo/work/nemo/results/checkpoints"
     # distributed checkpoints, as NeMo names them: folders without the .ckpt of the formatted name
     for n in ("megatron_gpt--val_loss=0.612-step=400-consumed_samples=6400.0-epoch=0",
@@ -458,10 +463,10 @@ def test_plain_overrides_name_keys_of_nemo_aligner_configs(experiment, sec, soft
 
 
 def test_checkpoints_kept_for_selection_and_final_nemo_named():
-    c = cfg70()
+    c = cfg70("dpo.select=self")
     dpo = _training_commands(c, "/r/iter_2/dpo", "dpo", "/hf", "/r/iter_2/dpo/model")
     sft = _training_commands(c, "/r/sft", "sft", "/hf", "/r/sft/model")
-    assert "exp_manager.checkpoint_callback_params.save_top_k=-1" in dpo[2]  # select=judge needs them all
+    assert "exp_manager.checkpoint_callback_params.save_top_k=-1" in dpo[2]  # a selection needs them all
     for cmds, stage in ((dpo, "iter_2/dpo"), (sft, "sft")):
         assert "exp_manager.name=megatron_gpt" in cmds[2]  # gpt_sft.yaml would name it megatron_gpt_sft
         back = cmds[4]

@@ -107,10 +107,10 @@ def test_editing_a_template_reruns_exactly_what_renders_it(tiny_model, tmp_path,
 
 
 def test_pairwise_template_reaches_checkpoint_selection(tiny_model, tmp_path, prompts_copy):
-    before = _stages(tiny_model, tmp_path, "dpo.select=judge")
+    before = _stages(tiny_model, tmp_path, "dpo.select=self")
     planned = planned_fingerprints(before)
     (prompts_copy / "pairwise.j2").write_text((prompts_copy / "pairwise.j2").read_text() + "\nBe fair.")
-    after = _stages(tiny_model, tmp_path, "dpo.select=judge")
+    after = _stages(tiny_model, tmp_path, "dpo.select=self")
     direct = {"iter_2/dpo", "iter_3/dpo", "eval/h2h/M2_vs_M1", "eval/h2h/M3_vs_M2"}
     assert _changed(planned, planned_fingerprints(after)) == _with_downstream(before, direct)
 

@@ -103,12 +103,12 @@ def test_editing_the_self_instruct_template_reruns_exactly_its_readers(loop_run,
     assert skipped == {"seed", "sft", "eval/rm/M1"}
 
 
-def _selection(tiny_model, tmp_path, script: dict):
+def _selection(tiny_model, tmp_path, script: dict, *how: str):
     run_dir = tmp_path / "sel"
     path = tmp_path / "script.json"
     path.write_text(json.dumps({"answer_quality": script}))
-    args = _args(tiny_model, run_dir, "run.iterations=2", "dpo.select=judge", "dpo.save_steps=1",
-                 f"generation.script={path}")
+    args = _args(tiny_model, run_dir, "run.iterations=2", *(how or ["dpo.select=self"]), "dpo.save_steps=1",
+                 "dpo.select_max_prompts=4", f"generation.script={path}")
     for s in ("seed", "sft"):
         srlm("stage", s, *args)
     for s in ("prompts", "candidates", "judge"):
@@ -124,8 +124,46 @@ def _selection(tiny_model, tmp_path, script: dict):
     return run_dir, _stats(run_dir, "iter_2/dpo")
 
 
+def test_external_selection_keeps_the_best_win_rate_against_the_previous_model(tiny_model, tmp_path):
+    """The paper's rule (dpo.select=external): every checkpoint and the final model against
+    M_(t-1), judged by a model other than the one trained (eval.judge), on the seed's own
+    selection prompts; the best win rate is kept. checkpoint-1 answers at quality 0, checkpoint-2
+    and the final model at 5: checkpoint-1 loses or ties M1's answers, the other two win or tie
+    them alike: the first of the best, checkpoint-2, is kept although the final model is as good."""
+    run_dir, st = _selection(tiny_model, tmp_path, {"checkpoint-1": 0, "checkpoint-2": 5, "iter_2/dpo/model": 5},
+                             "dpo.select=external", f"eval.judge={tiny_model}")
+    sel = st["selection"]
+    assert [(r["candidate"], r["against"], r["picked"]) for r in sel["rounds"]] == [
+        ("checkpoint-1", "start", True), ("checkpoint-2", "start", True), ("final", "start", False)]
+    rates = [r["win_rate"] for r in sel["rounds"]]
+    assert rates[0] < rates[1] == rates[2]
+    assert (st["kept"], sel["rule"], sel["prompts"]) == ("checkpoint-2", "external", 4)
+    assert file_sha256(run_dir / "iter_2/dpo/model/model.safetensors") == \
+        file_sha256(run_dir / "iter_2/dpo/work/checkpoint-2/model.safetensors")
+    # the prompts were the seed's selection set: IFT prompts not trained on, none an eval tree
+    m = json.loads((run_dir / "iter_2/dpo/manifest.json").read_text())
+    assert m["inputs"]["select_prompts"]["path"].endswith("seed/select.jsonl")
+    held = {r["instruction"] for r in read_jsonl(run_dir / "seed/select.jsonl")}
+    assert held and not held & {r["prompt"] for r in read_jsonl(run_dir / "seed/ift.jsonl")}
+    assert not held & {r["prompt"] for r in read_jsonl(run_dir / "seed/eval_trees.jsonl")}
+
+
+def test_selection_refuses_prompts_shared_with_the_head_to_head(tiny_model, tmp_path):
+    """dpo.select_prompts naming the head-to-head prompts: an error naming both files before the
+    DPO stage trains (validate before wipe), not a selection that leaks into the evaluation."""
+    shared = tmp_path / "shared.jsonl"
+    shared.write_text("".join(json.dumps({"instruction": f"Describe a tide pool, case {i}."}) + "\n" for i in range(3)))
+    run_dir = tmp_path / "leak"
+    args = _args(tiny_model, run_dir, "run.iterations=2", "dpo.select=self", f"dpo.select_prompts={shared}",
+                 f"eval.h2h_prompts={shared}")
+    p = srlm("run", *args, check=False)
+    assert p.returncode != 0
+    assert f"{shared}: 3 of its 3 prompts are also head-to-head prompts ({shared})" in p.stderr
+    assert "Traceback" not in p.stderr and not (run_dir / "iter_2/dpo/model").exists()
+
+
 def test_selection_picks_a_later_checkpoint_that_wins(tiny_model, tmp_path):
-    # checkpoint-1 answers best, the final model worst: M2 is checkpoint-1
+    # dpo.select=self (ours): checkpoint-1 answers best, the final model worst: M2 is checkpoint-1
     run_dir, st = _selection(tiny_model, tmp_path, {"checkpoint-1": 5, "iter_2/dpo/model": 0})
     sel = st["selection"]
     assert [(r["candidate"], r["against"], r["picked"]) for r in sel["rounds"]] == [

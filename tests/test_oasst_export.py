@@ -19,7 +19,8 @@ SAMPLE = REPO / "tests" / "data" / "oasst_format_sample.trees.jsonl"
 def _args(model, run_dir, export, *extra):
     return ["experiment=tiny", "model=hf_dir", f"model.path={model}", f"run.run_dir={run_dir}",
             f"run.cache_dir={run_dir}/cache", "seed.source=oasst_trees", f"seed.path={export}", "seed.num_ift=8",
-            "seed.num_eval_trees=4", "seed.num_ranked_pool=6", "run.iterations=1", "model.max_model_len=1024", *extra]
+            "seed.num_eval_trees=4", "seed.num_ranked_pool=6", "seed.num_select=3", "run.iterations=1",
+            "model.max_model_len=1024", *extra]
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +46,9 @@ def test_split_holds_out_eval_trees_and_pool_and_counts_duplicates(export_run):
     ift = {r["id"] for r in read_jsonl(run_dir / "seed/ift.jsonl")}
     held = {r["prompt_id"] for f in ("eval_trees", "ranked_pool") for r in read_jsonl(run_dir / f"seed/{f}.jsonl")}
     assert len(held) == 10 and not ift & held  # nothing evaluated or judged was trained on
-    assert all(i.startswith("oasst-t") for i in ift | held)  # the German trees are not English
+    select = {r["id"] for r in read_jsonl(run_dir / "seed/select.jsonl")}
+    assert s["select"] == len(select) == 3 and not select & (ift | held)  # checkpoint selection's own prompts
+    assert all(i.startswith("oasst-t") for i in ift | held | select)  # the German trees are not English
 
 
 def test_eft_is_built_from_open_assistant_by_default(export_run):

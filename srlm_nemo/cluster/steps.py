@@ -14,6 +14,7 @@ from __future__ import annotations
 import shlex
 from dataclasses import dataclass
 
+from ..config import SELECTING
 from ..pipeline import state
 from ..backends.nemo_aligner.commands import srun_prefix
 from ..stages import SHARDED_KINDS
@@ -119,7 +120,7 @@ def step_lines(cfg, stages, overrides: list[str], python: str = "python", part: 
                 # On the batch host, not in a step: the trainer launches its own steps (conversion,
                 # training on every node, export). An srun inside a step waits forever for the
                 # resources the outer step holds (seen on Slurm 22.05), and containers have no srun.
-                if s.kind == "dpo" and cfg.dpo.select == "judge":
+                if s.kind == "dpo" and cfg.dpo.select in SELECTING:
                     # train and export every checkpoint on the host's steps; then pick one by
                     # pairwise judging, which generates with vLLM: a step in the generation image
                     lines.append(shlex.join(cmd + ["--train-only"] + overrides))

@@ -1,6 +1,8 @@
 """DPO stage: M_t -> M_{t+1} on the pairs, reference model = M_t.
 
-in : pairs.jsonl (PreferencePair), guard.json of the pairs stage, policy model M_t
+in : pairs.jsonl (PreferencePair), guard.json of the pairs stage, policy model M_t; with
+     dpo.select=external|self the selection prompts (seed/select.jsonl or dpo.select_prompts),
+     the head-to-head prompts (never the same prompts: checked), the judge and its template
 out: <stage>/model (M_{t+1}, HF safetensors); which checkpoint was kept in the manifest
 """
 from __future__ import annotations
@@ -12,7 +14,7 @@ from pathlib import Path
 
 from ..artifacts import read_jsonl, write_json
 from ..backends.training import TrainResult
-from ..config import GENERATION_KNOBS, TRAINING_KNOBS
+from ..config import GENERATION_KNOBS, SELECTING, TRAINING_KNOBS
 from ..pipeline import Stage, StagePartDone, reads
 from ..run_layout import RunLayout
 from ..schemas import PreferencePair
@@ -21,10 +23,10 @@ from .h2h import ANSWER_READS, JUDGE_READS, judge_input
 
 
 def declare(cfg, layout: RunLayout, name: str, t: int, pairs: Stage, policy: Path, label: str) -> Stage:
-    """DPO of `policy` on the pairs stage's pairs (reference = `policy`); with dpo.select=judge the
-    checkpoint selection's prompts, judge and template are inputs too."""
+    """DPO of `policy` on the pairs stage's pairs (reference = `policy`); with a checkpoint
+    selection its prompts, judge and template are inputs too."""
     d = layout.stage_dir(name)
-    selection = (*ANSWER_READS, *JUDGE_READS, *GENERATION_KNOBS) if cfg.dpo.select == "judge" else ()
+    selection = (*ANSWER_READS, *JUDGE_READS, *GENERATION_KNOBS) if cfg.dpo.select in SELECTING else ()
     return Stage(name, "dpo", d, config=reads(cfg, "dpo", *TRAINING_KNOBS, *selection),
                  inputs={"pairs": pairs.outputs["pairs"], "guard": pairs.outputs["guard"], "model": policy,
                          **_selection_inputs(cfg, layout, policy)},
@@ -32,13 +34,38 @@ def declare(cfg, layout: RunLayout, name: str, t: int, pairs: Stage, policy: Pat
 
 
 def _selection_inputs(cfg, layout: RunLayout, policy: Path) -> dict[str, Path]:
-    if cfg.dpo.select != "judge":
+    if cfg.dpo.select not in SELECTING:
         return {}
-    prompts = Path(cfg.dpo.select_prompts).expanduser() if cfg.dpo.select_prompts else layout.seed_file("eval_trees")
-    # the judge: M_{t-1} itself (eval.judge=last|policy), a model, or a server
-    judge = {"judge": policy} if cfg.eval.judge in ("last", "policy") and not cfg.eval.judge_base_url \
-        else judge_input(cfg, layout)
-    return {"select_prompts": prompts, **judge, "template": template_path(cfg.eval.judge_template)}
+    prompts = Path(cfg.dpo.select_prompts).expanduser() if cfg.dpo.select_prompts else layout.seed_file("select")
+    h2h = Path(cfg.eval.h2h_prompts).expanduser() if cfg.eval.h2h_prompts else layout.seed_file("eval_trees")
+    # external: the server or the model eval.judge names; self: M_{t-1} itself
+    judge = {"judge": policy} if cfg.dpo.select == "self" else judge_input(cfg, layout)
+    return {"select_prompts": prompts, "h2h_prompts": h2h, **judge, "template": template_path(cfg.eval.judge_template)}
+
+
+def validate(stage) -> None:
+    """The selection prompts and the head-to-head prompts share no prompt: a checkpoint picked on
+    the prompts it is then evaluated on would inflate its head-to-head."""
+    if "select_prompts" not in stage.inputs:
+        return
+    from ..artifacts import ArtifactError
+    chosen = _prompt_texts(stage.inputs["select_prompts"])
+    shared = chosen & _prompt_texts(stage.inputs["h2h_prompts"])
+    if shared:
+        raise ArtifactError(f"{stage.inputs['select_prompts']}: {len(shared)} of its {len(chosen)} prompts are also "
+                            f"head-to-head prompts ({stage.inputs['h2h_prompts']}), e.g. {sorted(shared)[0][:60]!r}; "
+                            "checkpoint selection needs prompts of its own (dpo.select_prompts, eval.h2h_prompts)")
+
+
+def _prompt_texts(path: Path) -> set[str]:
+    """The prompts of a selection or head-to-head file (instructions, or ranked trees), normalised."""
+    from ..evaluate import load_instructions
+    rows = read_jsonl(path) if path.suffix == ".jsonl" else None
+    if rows and isinstance(rows[0], dict) and "replies" in rows[0]:  # seed/eval_trees.jsonl
+        texts = [r.get("prompt", "") for r in rows]
+    else:
+        texts = [r["instruction"] for r in load_instructions(path)]
+    return {" ".join(str(t).split()).casefold() for t in texts}
 
 
 TRAINING_STATE = ("optimizer.pt", "scheduler.pt", "rng_state*.pth", "training_args.bin", "trainer_state.json",
@@ -83,7 +110,7 @@ def run(ctx, stage, fp):
     else:
         ctx.log(f"       {stage.name}: trained already ({len(result.checkpoints)} checkpoints); not training again")
     selection = None
-    if ctx.cfg.dpo.select == "judge":
+    if ctx.cfg.dpo.select in SELECTING:
         if ctx.train_only:
             raise StagePartDone("trained; the checkpoint selection runs as the next step")
         selection = select_checkpoint(ctx, stage, result)
@@ -105,37 +132,46 @@ def _carry_over(stage) -> None:
 
 
 def select_checkpoint(ctx, stage, result) -> dict:
-    """The paper's pick: each saved checkpoint (then the final model) against the current pick,
-    starting from M_{t-1}; a win (ties half, > 0.5) makes it the pick. The pick becomes M_t."""
-    from ..evaluate import head_to_head, load_instructions
-    from ..schemas import RankedPrompt
-    d = ctx.cfg.dpo
-    if d.select_prompts:
-        rows = load_instructions(stage.inputs["select_prompts"])
-    else:  # the held-out prompts of seed/eval_trees.jsonl
-        rows = [
-            {"instruction": t.prompt, "dataset": "eval_trees"}
-            for t in read_jsonl(stage.inputs["select_prompts"], RankedPrompt)
-        ]
-    rows = rows[:d.select_max_prompts]
+    """Which of the saved checkpoints (and the final model) becomes M_t, judged head-to-head on the
+    selection prompts. external (the paper's): each against M_{t-1}; the best win rate (ties
+    half; the earlier checkpoint among equals: ours) is kept. self (ours): M_{t-1} judges, each
+    against the current pick from M_{t-1} on; a win (> 0.5) makes it the pick, so M_{t-1} itself
+    can stay."""
+    from ..evaluate import head_to_head
+    rows = _selection_rows(ctx, stage)
     work, out = stage.dir / "work", stage.outputs["model"]
     candidates = [(name, work / name) for name in result.checkpoints] + [("final", out)]
     judge = stage.inputs.get("judge")  # None: the server at eval.judge_base_url judges
-    current, current_dir, rounds = "start", stage.inputs["model"], []
+    start = ("start", stage.inputs["model"])
+    external = ctx.cfg.dpo.select == "external"
+    current, rounds, best = start, [], None
     for name, path in candidates:
-        res, _, _ = head_to_head(ctx, path, current_dir, rows, judge)
-        won = (res["win_rate_ties_half"] or 0) > 0.5
-        rounds.append(
-            {"candidate": name, "against": current, **{k: res[k] for k in ("win", "tie", "loss")}, "picked": won}
-        )
+        against = start if external else current
+        res, _, _ = head_to_head(ctx, path, against[1], rows, judge)
+        rate = res["win_rate_ties_half"] or 0.0
+        won = (best is None or rate > best) if external else rate > 0.5
+        rounds.append({"candidate": name, "against": against[0], **{k: res[k] for k in ("win", "tie", "loss")},
+                       "win_rate": rate, "picked": won})
         if won:
-            current, current_dir = name, path
+            current, best = (name, path), rate
     ctx.release_generator()
-    if current != "final":  # M_t is the pick, not the last model
-        tmp = out.with_name("picked.tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        # the model only: a training checkpoint also holds optimizer, scheduler and RNG state (pickles)
-        shutil.copytree(current_dir, tmp, ignore=shutil.ignore_patterns(*TRAINING_STATE))
-        shutil.rmtree(out)
-        tmp.rename(out)
-    return {"picked": current, "rounds": rounds, "prompts": len(rows)}
+    _keep(current, out)
+    return {"picked": current[0], "rounds": rounds, "prompts": len(rows), "rule": ctx.cfg.dpo.select}
+
+
+def _selection_rows(ctx, stage) -> list[dict]:
+    from ..evaluate import load_instructions
+    return load_instructions(stage.inputs["select_prompts"])[:ctx.cfg.dpo.select_max_prompts]
+
+
+def _keep(pick: tuple[str, Path], out: Path) -> None:
+    """M_t is the pick: the final model stays where it is; another checkpoint replaces it."""
+    name, path = pick
+    if name == "final":
+        return
+    tmp = out.with_name("picked.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    # the model only: a training checkpoint also holds optimizer, scheduler and RNG state (pickles)
+    shutil.copytree(path, tmp, ignore=shutil.ignore_patterns(*TRAINING_STATE))
+    shutil.rmtree(out)
+    tmp.rename(out)

@@ -3,7 +3,9 @@
 in : the shipped demo seed (srlm_nemo/data), an OASST trees export, or the OASST HF dataset
 out: seed/ift.jsonl (IFTExample), seed/eft_train.jsonl (EFTExample),
      seed/eval_trees.jsonl (RankedPrompt: held-out ranked replies for reward-model eval),
-     seed/ranked_pool.jsonl (RankedPrompt: ranked prompts for building EFT; none overlap IFT)
+     seed/ranked_pool.jsonl (RankedPrompt: ranked prompts for building EFT; none overlap IFT),
+     seed/select.jsonl (HeldOutPrompt: prompts for checkpoint selection, dpo.select; none overlap
+     IFT or the eval trees)
 """
 from __future__ import annotations
 
@@ -17,11 +19,11 @@ from ..config import eft_source
 from ..pipeline import Stage, reads
 from ..resources import data_dir
 from ..run_layout import SEED_FILES, RunLayout
-from ..schemas import EFTExample, IFTExample, RankedPrompt
+from ..schemas import EFTExample, HeldOutPrompt, IFTExample, RankedPrompt
 
 DATA = data_dir()
 READS = tuple(f"seed.{k}" for k in ("source", "path", "hf_dataset", "hf_split", "lang", "num_ift", "eft_source",
-                                     "num_eft_train", "num_eft_eval", "num_eval_trees", "num_ranked_pool",
+                                     "num_eft_train", "num_eft_eval", "num_eval_trees", "num_ranked_pool", "num_select",
                                      "min_replies", "seed")) + ("run.max_prompt_chars",)
 
 
@@ -42,7 +44,10 @@ def run(ctx, stage, fp):
     s = ctx.cfg.seed
     rng = random.Random(s.seed)
     if s.source == "demo":
-        ift = read_jsonl(DATA / "demo_ift.jsonl", IFTExample)[:s.num_ift]
+        shipped = read_jsonl(DATA / "demo_ift.jsonl", IFTExample)
+        ift = shipped[:s.num_ift]
+        select = [HeldOutPrompt(id=e.id, instruction=e.prompt, dataset="demo")
+                  for e in shipped[s.num_ift:s.num_ift + s.num_select]]  # the IFT examples not trained on
         eft = read_jsonl(DATA / "demo_eft.jsonl", EFTExample)[:s.num_eft_train]
         trees = read_jsonl(DATA / "demo_trees.jsonl", RankedPrompt)
         pool, evals = trees, trees
@@ -53,7 +58,7 @@ def run(ctx, stage, fp):
         else:
             roots = oasst.trees_from_rows(oasst.load_hf_rows(s.hf_dataset, s.hf_split))
         roots, counts = oasst.dedupe(roots)
-        ift, evals, pool, warnings = oasst.split(roots, s, rng)
+        ift, evals, pool, select, warnings = oasst.split(roots, s, rng)
         for w in warnings:
             ctx.log(f"       seed: warning: {w}")
         _check_enough(s, evals, pool)
@@ -69,7 +74,9 @@ def run(ctx, stage, fp):
     write_jsonl(stage.outputs["eft_train"], eft)
     write_jsonl(stage.outputs["eval_trees"], evals)
     write_jsonl(stage.outputs["ranked_pool"], pool)
+    write_jsonl(stage.outputs["select"], select)
     return {"ift": len(ift), "eft_train": len(eft), "eval_trees": len(evals), "ranked_pool": len(pool),
+            "select": len(select),
             "skipped_too_long": len(too_long), "source": s.source, **counts, "warnings": warnings}
 
 

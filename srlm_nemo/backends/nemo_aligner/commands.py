@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import shlex
 
+from ...config import SELECTING
 from .checkpoints import NEMO_NAME, final_nemo, work_dir
 from .data import SOFT_LABEL_OVERRIDES
 
@@ -163,7 +164,7 @@ def train_dpo_command(cluster, s, *, nemo_in: str, train: str, val: str, out_dir
             f"model.seed={s.seed}", *_exp_manager(out_dir),
             # The paper's selection judges every saved checkpoint; gpt_dpo.yaml keeps only the 3
             # with the lowest validation loss and deletes the rest.
-            *(["exp_manager.checkpoint_callback_params.save_top_k=-1"] if s.select == "judge" else []),
+            *(["exp_manager.checkpoint_callback_params.save_top_k=-1"] if s.select in SELECTING else []),
             *_optim(s), *_layout_overrides(s.parallel, s.max_seq_len)]
 
 

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from ... import timeleft
+from ...config import SELECTING
 from ..training import TrainResult
 from .checkpoints import checkpoint_label, final_nemo, saved_checkpoints, work_dir
 from .commands import export_checkpoint, render, srun_prefix, training_commands
@@ -77,8 +78,8 @@ class NemoAlignerTrainer:
         self._convert_once(steps, sec, work, model_path, [convert, verify])
         self._train(steps, sec, work, train_cmd)
         steps.run(sec, back)
-        ckpts = self._export_checkpoints(steps, sec, s, stage_dir, model_path) if sec == "dpo" and s.select == "judge" \
-            else []
+        selecting = sec == "dpo" and s.select in SELECTING
+        ckpts = self._export_checkpoints(steps, sec, s, stage_dir, model_path) if selecting else []
         return TrainResult(model_dir=str(out_dir), steps=-1, checkpoints=ckpts, kept="final")
 
     def _convert_once(self, steps: "_Steps", sec: str, work: Path, model_path: str, cmds: list[list[str]]) -> None:
