@@ -539,6 +539,12 @@ def _resolve_auto(cfg: Config, dcfg) -> None:
         cfg.dpo.select = dcfg.dpo.select = "external" if cfg.eval.judge_base_url else "last"
 
 
+def paths_on_cluster(cfg: Config) -> bool:
+    """A cluster experiment (training.name=nemo_aligner) names models on the cluster's file system:
+    they are taken as given where the run is planned, never looked up on this machine."""
+    return cfg.training.name == "nemo_aligner"
+
+
 def eft_source(seed: SeedConfig) -> str:
     """`seed.eft_source` resolved: auto = build with OASST data, demo with the demo seed."""
     if seed.eft_source != "auto":

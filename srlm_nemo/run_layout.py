@@ -92,6 +92,8 @@ class RunLayout:
             label_or_path = f"M{cfg.run.iterations}"
         if (folder := self.model(label_or_path)) is not None:
             return label_or_path, folder
+        from .config import paths_on_cluster
         from .models import resolve_model
-        folder = resolve_model(label_or_path, cfg.run.cache_dir, convert=False, key=key)
+        folder = Path(label_or_path) if paths_on_cluster(cfg) else \
+            resolve_model(label_or_path, cfg.run.cache_dir, convert=False, key=key)
         return folder.name, folder

@@ -163,6 +163,20 @@ def test_plan_prints_commands_for_the_70b_experiment():
     assert "train_gpt_dpo.py" in out and "GPU-hours" in out and "759" in out
 
 
+def test_the_paper_experiment_writes_prompts_with_a_fixed_chat_model(monkeypatch):
+    """The paper's prompts came from a fixed Llama 2-Chat 70B, not the policy: the 70B experiment's
+    prompts stage reads that model (a cluster path, taken as given), the plan lists it beside
+    M0, and prompts.generator=policy gives M_(t-1) back."""
+    from srlm_nemo.recipes.self_rewarding import build
+    monkeypatch.setenv("SRLM_LLAMA2_70B_CHAT", "/models/chat70b")
+    stages = {s.name: s for s in build(cfg70())}
+    assert {stages[f"iter_{t}/prompts"].inputs["generator"] for t in (2, 3)} == {Path("/models/chat70b")}
+    assert "prompts.generator=/models/chat70b: writes every iteration's prompts; vLLM, no conversion" in \
+        srlm("plan", "experiment=llama2_70b_h100", env={"SRLM_LLAMA2_70B_CHAT": "/models/chat70b"}).stdout
+    own = {s.name: s for s in build(cfg70("prompts.generator=policy"))}
+    assert own["iter_3/prompts"].inputs["generator"] == own["iter_2/dpo"].outputs["model"]
+
+
 def _nemo_file(path, **cfg):
     data = yaml.safe_dump(cfg).encode()
     with tarfile.open(path, "w") as tar:

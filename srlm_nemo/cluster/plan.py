@@ -14,7 +14,7 @@ def cluster_plan(cfg, run_dir: Path, stages=None, overrides: list[str] = ()) -> 
     lines = [f"cluster {c.name}: {c.gpus_per_node} GPUs per node, partition {c.partition}, account {c.account}, "
              f"time limit {c.time_limit}", f"training image: {c.training_image or '(none: no Pyxis flags)'}",
              f"generation image: {c.generation_image or '(none)'}", "", "layouts:"]
-    lines += _layouts(cfg) + _estimates(cfg) + _generation(cfg) + _submission(cfg, overrides)
+    lines += _layouts(cfg) + _models(cfg) + _estimates(cfg) + _generation(cfg) + _submission(cfg, overrides)
     if stages is not None:
         lines += _job_steps(cfg, stages, overrides)
     return "\n".join(lines + _commands(cfg, run_dir))
@@ -33,6 +33,19 @@ def _layouts(cfg) -> list[str]:
                      f"per replica); {'FP8' if p.fp8 else 'BF16'}; activation checkpointing "
                      f"{p.activation_checkpointing or 'off'}")
     return lines
+
+
+def _models(cfg) -> list[str]:
+    """The HF folders the run reads from the cluster's file system, and what each one costs: M0 is
+    converted to .nemo for SFT; a fixed prompt writer, a frozen judge or a judge model are only
+    served by vLLM, from their HF folders (no conversion)."""
+    rows = [("model.path", cfg.model.path, "M0: converted to .nemo once (the SFT job's first step)")]
+    for key, value, role in (("prompts.generator", cfg.prompts.generator, "writes every iteration's prompts"),
+                             ("guard.reference_judge", cfg.guard.reference_judge, "scores every iteration's answers"),
+                             ("eval.judge", cfg.eval.judge, "judges head-to-head and the checkpoint selection")):
+        if value and value not in ("policy", "last") and not (value[0] == "M" and value[1:].isdigit()):
+            rows.append((key, value, f"{role}; vLLM, no conversion"))
+    return ["", "models read from the cluster's file system:"] + [f"  {k}={v}: {what}" for k, v, what in rows]
 
 
 def _estimates(cfg) -> list[str]:

@@ -31,7 +31,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from srlm_nemo.config import Config
-from srlm_nemo.models import resolve_model
 from srlm_nemo.pipeline import Stage
 from srlm_nemo.run_layout import RunLayout, iteration_stage
 from srlm_nemo.stages import candidates, dpo, judge, logprob, meta_judge, pairs, prompts, rm_eval
@@ -52,7 +51,7 @@ def iteration_stages(cfg: Config, layout: RunLayout, t: int, lineage: list[Model
     the second ranker of pairs.strategy=cream (and judge of cream_judge); `eval_trees`: with
     eval.rm, the human-ranked replies P judges."""
     policy, previous = lineage[-1], lineage[-2]
-    new_prompts = prompts.declare(cfg, layout, t, ift, *_prompt_writer(cfg, policy))
+    new_prompts = prompts.declare(cfg, layout, t, ift, *_prompt_writer(cfg, layout, policy))
     answers = candidates.declare(cfg, layout, iteration_stage(t, "candidates"), new_prompts.outputs["prompts"],
                                  *policy, t)
     scores = judge.declare(cfg, layout, iteration_stage(t, "judge"), answers.outputs["candidates"], *policy, t)
@@ -71,12 +70,12 @@ def iteration_stages(cfg: Config, layout: RunLayout, t: int, lineage: list[Model
             *temporal.stages, final, trained]
 
 
-def _prompt_writer(cfg: Config, policy: Model) -> Model:
-    """The paper's prompts came from a fixed model (Llama-2-70B-chat); "policy" uses P instead."""
+def _prompt_writer(cfg: Config, layout: RunLayout, policy: Model) -> Model:
+    """The paper's prompts came from a fixed model (Llama 2-Chat 70B); "policy" uses P instead."""
     if cfg.prompts.generator == "policy":
         return policy
-    return resolve_model(cfg.prompts.generator, cfg.run.cache_dir, convert=False, key="prompts.generator"), \
-        cfg.prompts.generator
+    label, folder = layout.model_or_path(cfg, cfg.prompts.generator, "prompts.generator")
+    return folder, cfg.prompts.generator
 
 
 def _previous_iteration(layout: RunLayout, t: int) -> dict[str, Path]:

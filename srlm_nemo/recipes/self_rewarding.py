@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from srlm_nemo.config import Config, eft_source
+from srlm_nemo.config import Config, eft_source, paths_on_cluster
 from srlm_nemo.models import resolve_model
 from srlm_nemo.pipeline import Stage
 from srlm_nemo.recipes.evaluation import h2h_stages
@@ -32,8 +32,8 @@ from srlm_nemo.stages import eft, rm_eval, seed, sft
 def build(cfg: Config, convert: bool = False) -> list[Stage]:
     """The stages of `cfg`'s run. A cluster experiment names paths on the cluster's file system,
     so it is planned anywhere without resolving (or converting) its base model."""
-    base = resolve_model(cfg.model.path, cfg.run.cache_dir, convert=convert) \
-        if cfg.training.name != "nemo_aligner" or convert else Path(cfg.model.path)
+    base = Path(cfg.model.path) if paths_on_cluster(cfg) and not convert else \
+        resolve_model(cfg.model.path, cfg.run.cache_dir, convert=convert)
     return recipe_stages(cfg, RunLayout.of(cfg).root, base)
 
 
