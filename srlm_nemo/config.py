@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from .knobs import check as check_knobs
-from .knobs import knob, section
+from .knobs import INT_LIMIT, knob, section
 
 # Every choice list, defined once: the knobs, the checks and the factories use these.
 GENERATION_BACKENDS = ("vllm", "hf", "openai", "scripted")  # scripted: tests only (backends/scripted.py)
@@ -207,6 +207,9 @@ class SFTConfig(TrainingSectionConfig):
 class PromptsConfig:
     """New prompts by 8-shot self-instruct, then Self-Instruct's filters."""
     num_prompts: int = knob(5000, "kept new prompts per iteration (target)", source="ours", ge=1)
+    num_prompts_by_iteration: list = knob(help="kept new prompts for iterations 2, 3, ... in turn (the last value "
+                                               "repeats); empty: num_prompts at every iteration", source="ours",
+                                          factory=list)
     generator: str = knob("policy", "policy: M_t writes the prompts; else an HF checkpoint (the paper used a fixed "
                                     "Llama 2-Chat 70B)", source="ours")
     shots_ift: int = knob(6, "demonstrations from the IFT prompts", source="paper", ge=1)
@@ -539,6 +542,12 @@ def _resolve_auto(cfg: Config, dcfg) -> None:
         cfg.dpo.select = dcfg.dpo.select = "external" if cfg.eval.judge_base_url else "last"
 
 
+def prompts_at(prompts: PromptsConfig, t: int) -> int:
+    """Iteration t's target of kept new prompts (t >= 2)."""
+    counts = prompts.num_prompts_by_iteration
+    return counts[min(t - 2, len(counts) - 1)] if counts else prompts.num_prompts
+
+
 def paths_on_cluster(cfg: Config) -> bool:
     """A cluster experiment (training.name=nemo_aligner) names models on the cluster's file system:
     they are taken as given where the run is planned, never looked up on this machine."""
@@ -595,6 +604,9 @@ def validate(cfg: Config) -> None:
         need(s.global_batch_size % s.micro_batch_size == 0, f"{sec}.global_batch_size",
              f"must be divisible by {sec}.micro_batch_size")
     need(cfg.prompts.max_words >= cfg.prompts.min_words, "prompts.max_words", "must be >= prompts.min_words")
+    for i, n in enumerate(cfg.prompts.num_prompts_by_iteration):
+        need(type(n) is int and 1 <= n <= INT_LIMIT, f"prompts.num_prompts_by_iteration[{i}]",
+             f"must be a whole number of prompts in [1, {INT_LIMIT}], got {n!r}")
     for key in NEW_TOKEN_KNOBS:  # room for the prompt too
         need(value_at(cfg, key) < cfg.model.max_model_len, key,
              f"{value_at(cfg, key)} tokens leave no room for a prompt in model.max_model_len={cfg.model.max_model_len}")

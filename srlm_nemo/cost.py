@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
-from .config import SELECTING
+from .config import SELECTING, prompts_at
 from .megatron_layout import estimate
 
 JUDGE_TEMPLATE_TOKENS = 450  # prompts/judge.j2 without the question and answer, in Llama 2 tokens
@@ -57,6 +57,12 @@ def _convert(stage: str, params_b: float, cfg, what: str) -> StageCost:
     return StageCost(stage, what, 0, 0, f"{cfg.cluster.assumed_convert_gb_per_s:g} GB/s", 1, hours)
 
 
+def largest_prompts(cfg) -> int:
+    """The most prompts any iteration keeps (prompts.num_prompts_by_iteration): an iteration's
+    costs are priced at its size, so a job's time limit fits every iteration."""
+    return max(prompts_at(cfg.prompts, t) for t in range(2, max(cfg.run.iterations, 2) + 1))
+
+
 def _judged_in(cfg) -> float:
     """Prompt tokens of one judgement: the template, the question (a generated prompt ~ one demo
     long) and the answer."""
@@ -66,7 +72,7 @@ def _judged_in(cfg) -> float:
 def _generation_rows(cfg, replicas: int) -> list[StageCost]:
     """Prompts, candidates, judgements and (with eval.rm) the reward-model evaluation."""
     p, cand, j = cfg.prompts, cfg.candidates, cfg.judge
-    tp, n_prompts = cfg.generation.tensor_parallel_size, p.num_prompts
+    tp, n_prompts = cfg.generation.tensor_parallel_size, largest_prompts(cfg)
     judged_in = _judged_in(cfg)
     rows = [
         # one request per kept prompt at least (fewer kept than asked: more requests; a bound, not a count)
@@ -88,7 +94,7 @@ def _dpo_rows(cfg) -> list[StageCost]:
     """M_{t-1} into NeMo, DPO on at most one pair per prompt, each exported checkpoint back to HF,
     and (dpo.select=external|self) the head-to-head rounds that pick M_t."""
     d, e, arch, c = cfg.dpo, cfg.eval, cfg.model.arch, cfg.cluster
-    pairs = cfg.prompts.num_prompts
+    pairs = largest_prompts(cfg)
     gpus = d.parallel.nodes * c.gpus_per_node
     est = estimate(
         "dpo", pairs, c.assumed_tokens_per_example * 2, d.epochs, arch.params_b, gpus, c.assumed_tflops_per_gpu
@@ -112,7 +118,7 @@ def _dpo_rows(cfg) -> list[StageCost]:
 def _beyond_rows(cfg, replicas: int, answers: StageCost, judge: StageCost) -> list[StageCost]:
     """The later papers' extra stages (judge.meta, pairs.strategy=cream|cream_judge|temporal,
     guard.reference_judge), priced like the stages they repeat (`answers`, `judge`, DPO)."""
-    n_prompts, j = cfg.prompts.num_prompts, cfg.judge
+    n_prompts, j = largest_prompts(cfg), cfg.judge
     rows = []
     if j.meta:  # one answer per prompt, every two of its K judgements in both orders
         rows.append(_gen("meta_judge", f"{n_prompts} answers x {j.k * (j.k - 1)} ordered judgement pairs",

@@ -64,6 +64,9 @@ OVERRIDES = [
     ("training.bf16=true", {"sft", "iter_2/dpo", "iter_3/dpo"}),
     ("sft.learning_rate=0.5", {"sft"}),
     ("prompts.temperature=0.3", {"iter_2/prompts", "iter_3/prompts"}),
+    ("prompts.num_prompts=5", {"iter_2/prompts", "iter_3/prompts"}),
+    # iteration 2 keeps tiny's 4 prompts: only iteration 3's target changes
+    ("prompts.num_prompts_by_iteration=[4,6]", {"iter_3/prompts"}),
     ("candidates.temperature=0.3", {"iter_2/candidates", "iter_3/candidates"}),
     ("judge.k=2", {"iter_2/judge", "iter_3/judge", "eval/rm/M1", "eval/rm/M2", "eval/rm/M3"}),
     ("pairs.length_rho=0.5", {"iter_2/pairs", "iter_3/pairs"}),

@@ -497,3 +497,16 @@ def test_the_options_compose_temporal_meta_judge_and_rollback(tiny_model, tmp_pa
     kinds = [p.kind for p in read_jsonl(run_dir / "iter_2/pairs/pairs.jsonl", PreferencePair)]
     assert kinds.count("answer") == 4 and kinds.count("judgement") == 4
     assert _stats(run_dir, "iter_2/pairs")["guard"]["checks"]["reference_agreement"]["crossed"]
+
+
+def test_each_iteration_keeps_its_own_prompt_count(tiny_model, tmp_path):
+    """prompts.num_prompts_by_iteration: iteration 2 keeps the first count, later iterations the
+    next (the last repeating), each recorded as its stage's target."""
+    run_dir = tmp_path / "counts"
+    args = _args(tiny_model, run_dir, "run.iterations=4", "prompts.num_prompts_by_iteration=[2,5]",
+                 f"prompts.generator={tiny_model}")
+    srlm("stage", "seed", *args)
+    for t, want in ((2, 2), (3, 5), (4, 5)):
+        srlm("stage", "prompts", "-i", str(t), *args)
+        kept = read_jsonl(run_dir / f"iter_{t}/prompts/prompts.jsonl", GeneratedPrompt)
+        assert len(kept) == want == _stats(run_dir, f"iter_{t}/prompts")["target"]

@@ -49,12 +49,13 @@ def _models(cfg) -> list[str]:
 
 
 def _estimates(cfg) -> list[str]:
+    from ..cost import largest_prompts
     c = cfg.cluster
     lines = ["", f"estimates at {c.assumed_tflops_per_gpu:g} achieved TFLOP/s per GPU "
              f"(NeMo's published Llama 2 70B FP8 H100 figure; BF16 runs are slower), "
              f"{c.assumed_tokens_per_example} tokens per example:"]
     n_sft = cfg.seed.num_ift + cfg.seed.num_eft_train
-    for sec, n, ep in (("sft", n_sft, cfg.sft.epochs), ("dpo", cfg.prompts.num_prompts, cfg.dpo.epochs)):
+    for sec, n, ep in (("sft", n_sft, cfg.sft.epochs), ("dpo", largest_prompts(cfg), cfg.dpo.epochs)):
         s = getattr(cfg, sec)
         gpus = s.parallel.nodes * c.gpus_per_node
         e = estimate(sec, n, c.assumed_tokens_per_example * (2 if sec == "dpo" else 1), ep, cfg.model.arch.params_b,

@@ -10,13 +10,14 @@ raw task the model wrote and the filter's decision, so resume replays the decisi
 from __future__ import annotations
 
 import random
+from dataclasses import fields
 
 from tqdm import tqdm
 
 from pathlib import Path
 
 from ..artifacts import ShardedWriter, read_jsonl, write_jsonl
-from ..config import GENERATION_KNOBS
+from ..config import GENERATION_KNOBS, PromptsConfig, prompts_at
 from ..pipeline import Stage, reads
 from ..rouge import RougePool
 from ..run_layout import RunLayout, iteration_stage
@@ -25,7 +26,10 @@ from ..self_instruct import PromptFilter, attempts_of, sample_demos
 from ..templates import render, template_path
 from ._shards import shard_seed
 
-READS = ("prompts", "run.seed", *GENERATION_KNOBS)
+# the prompts section but its counts: a stage reads its own iteration's target (`declare`), so a
+# later iteration's count changes nothing before it
+READS = (*(f"prompts.{f.name}" for f in fields(PromptsConfig) if not f.name.startswith("num_prompts")), "run.seed",
+         *GENERATION_KNOBS)
 
 
 def declare(cfg, layout: RunLayout, t: int, ift: Path, generator: Path, generator_label: str) -> Stage:
@@ -37,7 +41,7 @@ def declare(cfg, layout: RunLayout, t: int, ift: Path, generator: Path, generato
         name,
         "prompts",
         layout.stage_dir(name),
-        config=reads(cfg, *READS),
+        config={**reads(cfg, *READS), "prompts.target": prompts_at(cfg.prompts, t)},
         inputs={"ift": ift, "generator": generator, **earlier, "template": template_path(cfg.prompts.template)},
         outputs={"prompts": layout.output(name, "prompts.jsonl")},
         iteration=t,
@@ -57,11 +61,11 @@ def run(ctx, stage, fp):
     writer = ShardedWriter(stage.dir, fp)
     done = set(writer.finished())
     label = stage.model or str(stage.inputs["generator"])
-    rnd = 0
-    with tqdm(total=c.num_prompts, desc=f"iter {t} prompts", unit="prompt", disable=ctx.quiet) as bar:
-        while len(kept) < c.num_prompts and rnd < c.max_rounds:
+    rnd, target = 0, stage.config["prompts.target"]  # declared per iteration (`declare`)
+    with tqdm(total=target, desc=f"iter {t} prompts", unit="prompt", disable=ctx.quiet) as bar:
+        while len(kept) < target and rnd < c.max_rounds:
             attempts = writer.read(rnd) if rnd in done else _ask(ctx, stage, ift, [g.prompt for g in kept], rnd)
-            bar.update(_decide(attempts, filt, kept, c.num_prompts, t, rnd, label))
+            bar.update(_decide(attempts, filt, kept, target, t, rnd, label))
             if rnd not in done:
                 writer.write(rnd, attempts)
             rnd += 1
@@ -70,7 +74,7 @@ def run(ctx, stage, fp):
                            f"in {rnd} rounds; counts: {dict(filt.counts)}")
     write_jsonl(stage.outputs["prompts"], kept)
     return {"rounds": rnd, "requests": rnd * c.requests_per_round, "kept": len(kept),
-            "filter_counts": dict(filt.counts), "target": c.num_prompts}
+            "filter_counts": dict(filt.counts), "target": target}
 
 
 def _ask(ctx, stage, ift: list[str], generated: list[str], rnd: int) -> list[dict]:
