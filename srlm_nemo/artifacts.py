@@ -23,12 +23,40 @@ class ArtifactError(ValueError):
     """Bad input, with the file and line it came from."""
 
 
+class _NotFinite(ValueError):
+    pass
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if value != value or value in (float("inf"), float("-inf")):
+        raise _NotFinite(f"the number {text[:40]} is beyond a float's range")
+    return value
+
+
+def _finite_int(text: str) -> int:
+    if len(text.lstrip("-")) > 308:  # past 1e308 no float holds it: a score, rate or count cannot be that
+        raise _NotFinite(f"the number {text[:20]}... ({len(text)} digits) is beyond a float's range")
+    return int(text)
+
+
+def _no_constant(name: str):
+    raise _NotFinite(f"{name} is not a number JSON allows (every number must be finite)")
+
+
+def parse_json(text: str):
+    """json.loads with one more rule: every number finite (NaN, Infinity, 1e400 and a 400-digit
+    integer are errors, not inf or an OverflowError later)."""
+    return json.loads(text, parse_float=_finite_float, parse_int=_finite_int, parse_constant=_no_constant)
+
+
 def read_jsonl(path: str | Path, record_type: Type[T] | None = None, numbered: bool = False) -> list:
-    """Records of a JSONL file (blank lines skipped); `numbered`: (line number, record) pairs."""
+    """Records of a JSONL file (blank lines skipped); `numbered`: (line number, record) pairs.
+    With `record_type`, each line is validated and a repeat of its `UNIQUE` fields refused."""
     path = Path(path)
     if not path.exists():
         raise ArtifactError(f"{path}: file does not exist")
-    out = []
+    out, seen = [], {}
     with open(path, "rb") as f:
         for lineno, raw in enumerate(f, 1):
             try:
@@ -38,18 +66,31 @@ def read_jsonl(path: str | Path, record_type: Type[T] | None = None, numbered: b
             if not line.strip():
                 continue
             try:
-                obj = json.loads(line)
+                obj = parse_json(line)
             except json.JSONDecodeError as e:
                 raise ArtifactError(f"{path}:{lineno}: malformed JSON ({e.msg}, column {e.colno})") from None
+            except _NotFinite as e:
+                raise ArtifactError(f"{path}:{lineno}: {e}") from None
             if record_type is not None:
-                try:
-                    obj = record_type.model_validate(obj)
-                except ValidationError as e:
-                    errs = "; ".join(f"{'.'.join(map(str, x['loc'])) or '<record>'}: {x['msg']}"
-                                     for x in e.errors())
-                    raise ArtifactError(f"{path}:{lineno}: invalid {record_type.__name__}: {errs}") from None
+                obj = _record(path, lineno, record_type, obj, seen)
             out.append((lineno, obj) if numbered else obj)
     return out
+
+
+def _record(path: Path, lineno: int, record_type, obj, seen: dict):
+    """One line as `record_type`; `seen` maps its UNIQUE values to the line they were first on."""
+    try:
+        rec = record_type.model_validate(obj)
+    except ValidationError as e:
+        errs = "; ".join(f"{'.'.join(map(str, x['loc'])) or '<record>'}: {x['msg']}" for x in e.errors())
+        raise ArtifactError(f"{path}:{lineno}: invalid {record_type.__name__}: {errs}") from None
+    if getattr(record_type, "UNIQUE", ()):
+        key = tuple(getattr(rec, k) for k in record_type.UNIQUE)
+        if key in seen:
+            what = ", ".join(f"{k} {v!r}" for k, v in zip(record_type.UNIQUE, key))
+            raise ArtifactError(f"{path}:{lineno}: {what} again (first on line {seen[key]}); each may appear once")
+        seen[key] = lineno
+    return rec
 
 
 def read_json(path: str | Path):
@@ -64,9 +105,36 @@ def read_json(path: str | Path):
     except UnicodeDecodeError as e:
         raise ArtifactError(f"{path}: not valid UTF-8 ({e.reason} at byte {e.start})") from None
     try:
-        return json.loads(text)
+        return parse_json(text)
     except json.JSONDecodeError as e:
         raise ArtifactError(f"{path}:{e.lineno}: malformed JSON ({e.msg}, column {e.colno})") from None
+    except _NotFinite as e:
+        raise ArtifactError(f"{path}: {e}") from None
+
+
+WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+WEIGHT_INDEXES = ("model.safetensors.index.json", "pytorch_model.bin.index.json")
+
+
+def model_problem(folder: str | Path) -> str | None:
+    """What keeps `folder` from being a loadable HF checkpoint (its config.json, and its weights:
+    one file, or every shard its index names), or None where nothing does."""
+    d = Path(folder)
+    if not (d / "config.json").is_file():
+        return "no config.json in it"
+    for index in WEIGHT_INDEXES:
+        if (d / index).is_file():
+            try:
+                shards = sorted(set(parse_json((d / index).read_text()).get("weight_map", {}).values()))
+            except (ValueError, AttributeError, OSError):
+                return f"{index} is not a weight index"
+            if not shards:
+                return f"{index} names no weight file"
+            missing = [str(x) for x in shards if not (d / str(x)).is_file()]
+            return f"{index} names {', '.join(missing[:3])}, not there" if missing else None
+    if not any((d / f).is_file() for f in WEIGHT_FILES):
+        return f"no weights ({' or '.join(WEIGHT_FILES)}) in it"
+    return None
 
 
 def _dump(rec) -> str:

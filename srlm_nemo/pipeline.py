@@ -125,13 +125,20 @@ def state(stage: Stage, fp: Optional[str] = None) -> str:
     m = read_manifest(stage)
     fp = fp or fingerprint(stage)
     if m is not None:
-        if fp is not None and m.get("fingerprint") == fp and all(p.exists() for p in stage.outputs.values()):
+        if fp is not None and m.get("fingerprint") == fp and all(_output_ok(p) for p in stage.outputs.values()):
             return "done"
         if fp is not None:
             return "stale"
     if any((stage.dir / "shards").glob("*/*.jsonl")) or any((stage.dir / "work").glob("checkpoint-*")):
         return "partial"
     return "pending" if fp is not None else "waiting"
+
+
+def _output_ok(path: Path) -> bool:
+    """A finished stage's output is still there: a file, or a model folder that still loads (a
+    deleted weights file makes the stage that wrote it not done, so nothing is built on it)."""
+    from .artifacts import model_problem
+    return path.exists() and not (path.is_dir() and model_problem(path))
 
 
 def library_versions() -> dict:
@@ -232,11 +239,15 @@ def check_inputs(stage: Stage, run_dir: Path) -> None:
     says its type: seed/ift.jsonl, iter_2/candidates/candidates.jsonl, ...) read through its
     schema, so a bad input is an error naming its file and line before anything of the stage's
     earlier run is removed. Files from elsewhere are the stage's own to read."""
-    from .artifacts import read_jsonl
+    from .artifacts import ArtifactError, model_problem, read_jsonl
     from .schemas import ARTIFACT_TYPES
-    for path in stage.inputs.values():
+    for name, path in stage.inputs.items():
         if path.suffix == ".jsonl" and path.stem in ARTIFACT_TYPES and path.resolve().is_relative_to(run_dir):
             read_jsonl(path, ARTIFACT_TYPES[path.stem])
+        elif path.is_dir() and (problem := model_problem(path)):  # a model: loadable before anything is removed
+            raise ArtifactError(f"stage {stage.name}: {name}={path}: {problem}"
+                                + ("; re-run the stage that made it, or restore it" if
+                                   path.resolve().is_relative_to(run_dir) else ""))
 
 
 def _refuse_missing(stage: Stage, run_dir: Path) -> None:

@@ -52,13 +52,25 @@ def check_rows(path, numbered_rows: list[tuple[int, object]]) -> None:
         rank, score = r["human_rank"], r["model_score"]
         if isinstance(rank, bool) or not isinstance(rank, int) or rank < 0:
             raise ArtifactError(f"{where}: human_rank must be an integer >= 0 (0 = best), got {rank!r}")
-        if score is not None and (isinstance(score, bool) or not isinstance(score, (int, float))
-                                  or not math.isfinite(score)):
-            raise ArtifactError(f"{where}: model_score must be a finite number or null, got {score!r}")
-        key = (str(r["prompt_id"]), str(r["reply_id"]))
+        if score is not None and not _finite(score):
+            raise ArtifactError(f"{where}: model_score must be a finite number or null, got {str(score)[:40]}")
+        for field in ("prompt_id", "reply_id"):  # a null or an object is not grouped under its str()
+            if not isinstance(r[field], str) or not r[field]:
+                raise ArtifactError(f"{where}: {field} must be a non-empty string, got {r[field]!r}")
+        key = (r["prompt_id"], r["reply_id"])
         if key in seen:
             raise ArtifactError(f"{where}: prompt_id {key[0]!r}, reply_id {key[1]!r} again (first on line {seen[key]})")
         seen[key] = i
+
+
+def _finite(x) -> bool:
+    """A JSON number a float holds: not a bool, not NaN or infinite, not an integer past 1e308."""
+    if isinstance(x, bool) or not isinstance(x, (int, float)):
+        return False
+    try:
+        return math.isfinite(float(x))
+    except OverflowError:
+        return False
 
 
 def baselines(rows: list[dict], lengths: dict, draws: int = 20) -> dict:

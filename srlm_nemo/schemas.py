@@ -15,17 +15,24 @@ Written once here (TRL's lesson: formats documented once, validated at the bound
 """
 from __future__ import annotations
 
-from typing import Literal, Optional
+from typing import Annotated, ClassVar, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+# An identifier: a non-empty string (a null, a number or an object is refused, never str()-ed)
+Id = Annotated[str, Field(min_length=1)]
+
 
 class Record(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """Unknown fields, NaN and infinities are refused; `UNIQUE` names the fields whose values no
+    two records of one file share (read_jsonl refuses a repeat, naming both lines)."""
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    UNIQUE: ClassVar[tuple[str, ...]] = ()
 
 
 class IFTExample(Record):
-    id: str
+    UNIQUE = ('id',)
+    id: Id
     prompt: str = Field(min_length=1)
     response: str = Field(min_length=1)
     source: str
@@ -33,8 +40,9 @@ class IFTExample(Record):
 
 class EFTExample(Record):
     """A judge-format training example: (question, response) -> justification ending `Score: N`."""
-    id: str
-    prompt_id: str
+    UNIQUE = ('id',)
+    id: Id
+    prompt_id: Id
     question: str = Field(min_length=1)
     response: str = Field(min_length=1)
     judgement: str = Field(min_length=1)
@@ -44,13 +52,14 @@ class EFTExample(Record):
 
 
 class RankedReply(Record):
-    reply_id: str
+    reply_id: Id
     text: str = Field(min_length=1)
     rank: int = Field(ge=0)  # 0 = best, as in OASST
 
 
 class RankedPrompt(Record):
-    prompt_id: str
+    UNIQUE = ('prompt_id',)
+    prompt_id: Id
     prompt: str = Field(min_length=1)
     replies: list[RankedReply]
     source: str
@@ -58,13 +67,15 @@ class RankedPrompt(Record):
 
 class HeldOutPrompt(Record):
     """A prompt held out for checkpoint selection (seed/select.jsonl), in AlpacaEval's row form."""
-    id: str
+    UNIQUE = ('id',)
+    id: Id
     instruction: str = Field(min_length=1)
     dataset: str
 
 
 class GeneratedPrompt(Record):
-    id: str
+    UNIQUE = ('id',)
+    id: Id
     prompt: str = Field(min_length=1)
     iteration: int
     round: int
@@ -83,8 +94,9 @@ class Sampling(Record):
 
 
 class Candidate(Record):
-    id: str  # "<prompt_id>/c<index>"
-    prompt_id: str
+    UNIQUE = ('id',)
+    id: Id  # "<prompt_id>/c<index>"
+    prompt_id: Id
     prompt: str
     index: int
     text: str
@@ -95,8 +107,9 @@ class Candidate(Record):
 
 
 class Judgement(Record):
-    candidate_id: str
-    prompt_id: str
+    UNIQUE = ('candidate_id', 'sample')
+    candidate_id: Id
+    prompt_id: Id
     sample: int
     text: str
     score: Optional[float] = None
@@ -108,8 +121,9 @@ class Judgement(Record):
 class MetaVerdict(Record):
     """One meta-judge comparison: judgement samples `first` and `second` of one answer, shown in
     that order as A and B (every pair is shown both ways)."""
-    candidate_id: str
-    prompt_id: str
+    UNIQUE = ('candidate_id', 'first', 'second')
+    candidate_id: Id
+    prompt_id: Id
     first: int
     second: int
     text: str
@@ -117,8 +131,9 @@ class MetaVerdict(Record):
 
 
 class CandidateScore(Record):
-    candidate_id: str
-    prompt_id: str
+    UNIQUE = ('candidate_id',)
+    candidate_id: Id
+    prompt_id: Id
     mean_score: Optional[float]
     num_valid: int
     num_samples: int
@@ -130,8 +145,9 @@ class ReplyLogprob(Record):
     """log p(answer | prompt) under one model, summed over the answer's tokens as the chat
     template renders them (CREAM's DPO rewarding); None where prompt + answer do not fit the
     model's context (model.max_model_len)."""
-    candidate_id: str
-    prompt_id: str
+    UNIQUE = ('candidate_id',)
+    candidate_id: Id
+    prompt_id: Id
     logprob: Optional[float]
     tokens: Optional[int] = Field(default=None, ge=1)
 
@@ -143,7 +159,7 @@ class Message(Record):
 
 class PreferencePair(Record):
     """TRL's conversational preference format (prompt / chosen / rejected) plus provenance."""
-    id: str
+    id: Id
     prompt: list[Message]
     chosen: list[Message]
     rejected: list[Message]

@@ -278,3 +278,97 @@ def test_an_integral_float_rank_is_a_rank(tmp_path):
     export = tmp_path / "trees.jsonl"
     export.write_text(_export_line(rank=1.0))
     assert read_trees(export)[0].replies[0].rank == 1
+
+
+# (id, a JSONL line of a run's scores file, what the message must say)
+SCORE_LINES = [
+    ("400-digit integer", '{"prompt_id": "p", "reply_id": "a", "human_rank": 0, "model_score": 1' + "0" * 400 + "}",
+     "digits) is beyond a float's range"),
+    ("1e400", '{"prompt_id": "p", "reply_id": "a", "human_rank": 0, "model_score": 1e400}',
+     "the number 1e400 is beyond a float's range"),
+    ("NaN", '{"prompt_id": "p", "reply_id": "a", "human_rank": 0, "model_score": NaN}',
+     "NaN is not a number JSON allows"),
+    ("null id", '{"prompt_id": null, "reply_id": "a", "human_rank": 0, "model_score": 1}',
+     "prompt_id must be a non-empty string, got None"),
+    ("object id", '{"prompt_id": "p", "reply_id": {"x": 1}, "human_rank": 0, "model_score": 1}',
+     "reply_id must be a non-empty string, got {'x': 1}"),
+]
+
+
+@pytest.mark.parametrize("line,message", [(x, m) for _, x, m in SCORE_LINES], ids=[i for i, _, _ in SCORE_LINES])
+def test_numbers_are_finite_and_ids_are_strings_in_every_jsonl_file(line, message, tmp_path, capsys):
+    """The JSON reader every command uses: NaN, Infinity, 1e400 and integers no float holds are
+    errors naming file and line (not inf, not an OverflowError); ids are non-empty strings."""
+    scores = tmp_path / "scores.jsonl"
+    scores.write_text('{"prompt_id": "p", "reply_id": "b", "human_rank": 1, "model_score": 2}\n' + line + "\n")
+    assert main(["eval", "rm-metrics", "--scores", str(scores)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"srlm: error: {scores}:2: ") and message in err and err.count("\n") == 1, err
+
+
+@pytest.mark.parametrize("field,value,message", [
+    ("id", None, "id: Input should be a valid string"),
+    ("id", "", "id: String should have at least 1 character"),
+    ("prompt_id", 7, "prompt_id: Input should be a valid string"),
+    ("num_tokens", 1e400, "the number 1e400 is beyond a float's range"),
+])
+def test_artifact_records_refuse_null_empty_and_numeric_ids(field, value, message, tmp_path):
+    import json
+
+    from srlm_nemo.artifacts import ArtifactError, read_jsonl
+    from srlm_nemo.schemas import Candidate
+    row = {"id": "p1/c0", "prompt_id": "p1", "prompt": "q", "index": 0, "text": "a", "num_tokens": 2, "model": "M1",
+           "sampling": {"n": 1, "temperature": 0.7, "top_p": 0.9, "max_tokens": 8}}
+    path = tmp_path / "candidates.jsonl"
+    path.write_text(json.dumps({**row, field: value}).replace("Infinity", "1e400") + "\n")
+    with pytest.raises(ArtifactError, match=f"^{path}:1: .*{message}"):
+        read_jsonl(path, Candidate)
+
+
+def test_a_repeated_candidate_line_is_refused_naming_both_lines(tmp_path):
+    """A duplicated line would be judged twice and weigh twice in its prompt's pair: every record
+    type names the fields no two of its lines share (Candidate: id)."""
+    import json
+
+    from srlm_nemo.artifacts import ArtifactError, read_jsonl
+    from srlm_nemo.schemas import Candidate
+    row = {"id": "p1/c0", "prompt_id": "p1", "prompt": "q", "index": 0, "text": "a", "num_tokens": 2, "model": "M1",
+           "sampling": {"n": 1, "temperature": 0.7, "top_p": 0.9, "max_tokens": 8}}
+    path = tmp_path / "candidates.jsonl"
+    path.write_text("".join(json.dumps({**row, "index": i, "id": f"p1/c{i % 2}"}) + "\n" for i in range(3)))
+    with pytest.raises(ArtifactError, match=rf"^{path}:3: id 'p1/c0' again \(first on line 1\)"):
+        read_jsonl(path, Candidate)
+
+
+def test_a_model_folder_that_lost_its_weights_is_not_done_and_nothing_is_removed(tiny_model, tmp_path, capsys):
+    """sft/model/model.safetensors deleted after the run went on: `srlm plan` no longer calls sft
+    done, and the next stage fails in one line naming the folder before its finished manifest is
+    removed (it was removed first, and the error read ': Error no file named ...')."""
+    import shutil
+    run = tmp_path / "run"
+    args = ["experiment=tiny", "model=hf_dir", f"model.path={tiny_model}", f"run.run_dir={run}",
+            f"run.cache_dir={tmp_path}/cache", "generation.name=scripted"]
+    for stage in (["seed"], ["sft"], ["prompts", "-i", "2"]):
+        assert main(["stage", *stage, *args]) == 0
+    capsys.readouterr()
+    (run / "sft/model/model.safetensors").unlink()
+    assert main(["plan", *args]) == 0
+    plan = capsys.readouterr().out
+    assert not any(line.split("│")[1:3] == [" sft               ", " done    "] for line in plan.splitlines())
+    manifest = (run / "iter_2/prompts/manifest.json").read_bytes()
+    # the prompts stage's input changed (its model lost a file): it would re-run, but cannot
+    assert main(["stage", "prompts", "-i", "2", *args]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[-1] == (f"srlm: error: stage iter_2/prompts: generator={run}/sft/model: no weights "
+                       "(model.safetensors or pytorch_model.bin) in it; re-run the stage that made it, or restore it")
+    assert not any("Traceback" in line for line in err)
+    assert (run / "iter_2/prompts/manifest.json").read_bytes() == manifest
+    # a model given from outside the run says so without the hint
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny_model, broken)
+    (broken / "model.safetensors").unlink()
+    assert main(["stage", "seed", *args[:2], f"model.path={broken}", *args[3:]]) == 0  # seed reads no model
+    capsys.readouterr()
+    assert main(["stage", "sft", *args[:2], f"model.path={broken}", *args[3:]]) == 2
+    assert capsys.readouterr().err.endswith(f"model={broken}: no weights (model.safetensors or pytorch_model.bin) "
+                                            "in it\n")

@@ -400,7 +400,7 @@ def test_cream_ranks_by_dpo_rewards_of_two_models(tiny_model, tmp_path):
         assert {x.name for x in d.glob("logprob_*")} == {f"logprob_{who}" for who in models}
         for who, label in models.items():
             m = json.loads((d / f"logprob_{who}/manifest.json").read_text())
-            assert (m["kind"], m["model"], m["stats"]["too_long"]) == ("logprob", label, 0)
+            assert (m["kind"], m["model"], m["stats"]["unscored"]) == ("logprob", label, 0)
         q_of = {c.id: quality(c.text) for c in read_jsonl(d / "candidates/candidates.jsonl", Candidate)}
         pairs = read_jsonl(d / "pairs/pairs.jsonl", PreferencePair)
         assert len(pairs) == 4 and {p.weight for p in pairs} == {weight}

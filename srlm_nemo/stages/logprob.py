@@ -5,10 +5,12 @@ rewards, srlm_nemo/pairs.py `dpo_rewards`).
 in : candidates.jsonl (Candidate), a model
 out: <stage>/logprobs.jsonl (ReplyLogprob: the answer's summed token log-probabilities and its
      token count, in the conversation the answer was sampled in: system prompt + question);
-     answers too long for model.max_model_len get None and are counted in the manifest
+     answers too long for model.max_model_len (or given a non-finite log-probability) get None
+     and are counted in the manifest (unscored)
 """
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from ..artifacts import read_jsonl, write_jsonl
@@ -36,6 +38,9 @@ def run(ctx, stage, fp):
     def make(chunk, i):
         gen = ctx.generator(stage.inputs["model"])
         scored = gen.reply_logprobs([chat(system, c.prompt) for c in chunk], [c.text for c in chunk])
+        # None: too long for the context, or a log-probability that is not finite (a token the
+        # model gives probability 0); either way the answer is left out of the rankings
+        scored = [s if s and math.isfinite(s[0]) else None for s in scored]
         return [ReplyLogprob(candidate_id=c.id, prompt_id=c.prompt_id, logprob=s[0] if s else None,
                              tokens=s[1] if s else None) for c, s in zip(chunk, scored)]
 
@@ -43,5 +48,5 @@ def run(ctx, stage, fp):
                               f"iter {stage.iteration} log-probabilities ({stage.model})")
     write_jsonl(stage.outputs["logprobs"], rows)
     scored = [r for r in rows if r.logprob is not None]
-    return {"answers": len(rows), "too_long": len(rows) - len(scored),
+    return {"answers": len(rows), "unscored": len(rows) - len(scored),
             "mean_logprob_per_token": sum(r.logprob / r.tokens for r in scored) / len(scored) if scored else None}
