@@ -100,3 +100,28 @@ def test_any_oasst_export_seeds_or_is_refused_in_one_line(kind, data, tmp_path_f
                  f"run.run_dir={folder}/run", "seed.num_eval_trees=1", "seed.num_ranked_pool=1"])
     _one_line_error(code, capsys.readouterr().err)
     assert {p.name for p in folder.iterdir()} <= {"run", "trees.jsonl"}
+
+
+CANDIDATE = {"id": "p/c0", "prompt_id": "p", "prompt": "q", "index": 0, "text": "a", "num_tokens": 1, "model": "M1",
+             "sampling": {"n": 1, "temperature": 0.7, "top_p": 0.9, "max_tokens": 8}}
+FIELD_VALUES = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True), st.text(max_size=6),
+                         st.just({}), st.just([]))
+CANDIDATE_LINES = st.lists(st.one_of(
+    st.builds(lambda k, v: json.dumps({**CANDIDATE, k: v}), st.sampled_from(sorted(CANDIDATE)), FIELD_VALUES),
+    st.just(json.dumps(CANDIDATE)), LINES), max_size=5).map(lambda ls: "\n".join(ls).encode("utf-8", "surrogatepass"))
+
+
+@FUZZ
+@given(data=st.one_of(CANDIDATE_LINES, FILES))
+def test_any_run_artifact_is_read_or_refused_naming_file_and_line(data, tmp_path_factory):
+    """The reader every stage's inputs go through (`read_jsonl` with the artifact's record type):
+    valid records, or one ArtifactError that starts with the file (and its line)."""
+    from srlm_nemo.artifacts import ArtifactError, read_jsonl
+    from srlm_nemo.schemas import Candidate
+    path = _write(tmp_path_factory.mktemp("fuzz"), "candidates.jsonl", data)
+    try:
+        records = read_jsonl(path, Candidate)
+    except ArtifactError as e:
+        assert str(e).startswith(f"{path}:") and "\n" not in str(e), e
+    else:
+        assert len({r.id for r in records}) == len(records)  # a repeated id is never accepted
