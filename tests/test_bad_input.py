@@ -116,7 +116,7 @@ COMMANDS = [
     (
         "scores NaN",
         lambda t: ["eval", "rm-metrics", "--scores", str(_scores(t, json.dumps(ROW).replace("4}", "NaN}")))],
-        "scores.jsonl:1: model_score must be a finite number",
+        "scores.jsonl:1: NaN is not a number JSON allows",
     ),
     (
         "scores twice",
