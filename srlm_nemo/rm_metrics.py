@@ -41,6 +41,8 @@ def check_rows(path, numbered_rows: list[tuple[int, object]]) -> None:
     NaN or infinite scores and a (prompt_id, reply_id) given twice would change the metrics
     without a word (a NaN counted as scored, a duplicate reply paired twice), so they are errors."""
     from .artifacts import ArtifactError
+    if not numbered_rows:  # metrics of nothing would print as nulls with exit 0
+        raise ArtifactError(f"{path}: no scores in it")
     seen: dict = {}
     for i, r in numbered_rows:
         where = f"{path}:{i}"

@@ -295,6 +295,13 @@ SCORE_LINES = [
 ]
 
 
+def test_an_empty_scores_file_is_an_error_not_null_metrics(tmp_path, capsys):
+    scores = tmp_path / "scores.jsonl"
+    scores.write_text("\n")
+    assert main(["eval", "rm-metrics", "--scores", str(scores)]) == 2
+    assert capsys.readouterr().err == f"srlm: error: {scores}: no scores in it\n"
+
+
 @pytest.mark.parametrize("line,message", [(x, m) for _, x, m in SCORE_LINES], ids=[i for i, _, _ in SCORE_LINES])
 def test_numbers_are_finite_and_ids_are_strings_in_every_jsonl_file(line, message, tmp_path, capsys):
     """The JSON reader every command uses: NaN, Infinity, 1e400 and integers no float holds are
