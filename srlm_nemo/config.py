@@ -88,11 +88,15 @@ class ClusterConfig:
                                                 "published Llama 2 70B FP8 H100 figure)", source="ours", gt=0)
     assumed_tokens_per_example: int = knob(1024, "tokens per training example, for estimates", source="ours", ge=1)
     assumed_gen_tokens_per_s: float = knob(
-        2000.0, "output tokens/s of one vLLM replica for the plan's generation cost (LambdaLabsML/vllm-benchmark: "
-                "2,243 for Llama 3.1 70B FP8 on 4 x H100, vLLM 0.5.4; measure yours with benchmarks/generation.py)",
-        source="ours", gt=0)
-    assumed_prefill_tokens_per_s: float = knob(20000.0, "prompt tokens/s of one replica (an assumption: about ten "
-                                                        "times decode at large batch)", source="ours", gt=0)
+        2000.0, "output tokens/s of one vLLM replica for the plan's generation cost (LambdaLabsML/vllm-benchmark, "
+                "2024: 2,243 for Llama 3.1 70B FP8 on 4 x H100, vLLM 0.5.4; measure yours with "
+                "benchmarks/generation.py --rates-out and cluster.measured_rates)", source="ours", gt=0)
+    assumed_prefill_tokens_per_s: float = knob(20000.0, "prompt tokens/s of one replica (an assumption, never "
+                                                        "measured: about ten times decode at large batch)",
+                                               source="ours", gt=0)
+    measured_rates: Optional[str] = knob(None, "a JSON file from benchmarks/generation.py --rates-out, measured on "
+                                               "this cluster's model and layout: its rates replace the assumed ones "
+                                               "in `srlm plan`, which says which is which", source="site")
     assumed_convert_gb_per_s: float = knob(0.5, "HF <-> .nemo conversion speed (an assumption)", source="ours", gt=0)
 
 

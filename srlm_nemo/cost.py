@@ -13,6 +13,7 @@ whole allocation of its job (generation: every replica of `generation.nodes`).
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from dataclasses import dataclass, replace
 
 from .config import SELECTING, prompts_at
@@ -39,15 +40,48 @@ class StageCost:
         return self.gpus * self.wall_h
 
 
+@dataclass
+class Rate:
+    value: float
+    measured: bool
+    source: str
+
+
+def generation_rates(cfg) -> dict[str, Rate]:
+    """Output and prompt tokens/s of one vLLM replica: measured where cluster.measured_rates holds
+    the figure (a file benchmarks/generation.py --rates-out wrote), else the assumed knob."""
+    c = cfg.cluster
+    rates = {"gen_tokens_per_s": Rate(c.assumed_gen_tokens_per_s, False,
+                                      "cluster.assumed_gen_tokens_per_s; LambdaLabsML/vllm-benchmark, 2024: Llama 3.1 "
+                                      "70B FP8 on 4 x H100, vLLM 0.5.4"),
+             "prefill_tokens_per_s": Rate(c.assumed_prefill_tokens_per_s, False,
+                                          "cluster.assumed_prefill_tokens_per_s; ours, never measured: ten times "
+                                          "decode")}
+    if c.measured_rates:
+        from .artifacts import ArtifactError, read_json
+        found = read_json(Path(c.measured_rates).expanduser())
+        if not isinstance(found, dict):
+            raise ArtifactError(f"{c.measured_rates}: expected a JSON object of rates")
+        where = ", ".join(str(found.get(k, "?")) for k in ("device", "model", "date"))
+        for key in rates:
+            value = found.get(key)
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+                raise ArtifactError(f"{c.measured_rates}: {key} must be a positive number, got {value!r}")
+            rates[key] = Rate(float(value), True, f"{c.measured_rates} ({where})")
+    return rates
+
+
 def _gen(stage: str, what: str, requests: float, samples: int, tokens_in_each: float, tokens_out_each: float, cfg,
          replicas: int, gpus_per_replica: int) -> StageCost:
     """`requests` prompts, each prefilled once and sampled `samples` times (vLLM's n)."""
-    c = cfg.cluster
+    rates = generation_rates(cfg)
+    out_rate, in_rate = rates["gen_tokens_per_s"].value, rates["prefill_tokens_per_s"].value
     t_in, t_out = requests * tokens_in_each, requests * samples * tokens_out_each
     # decode and prefill run in the same batches; their times add up (a simple, stated model)
-    seconds = (t_out / c.assumed_gen_tokens_per_s + t_in / c.assumed_prefill_tokens_per_s) / replicas
-    return StageCost(stage, what, t_in, t_out, f"{c.assumed_gen_tokens_per_s:g} out + "
-                     f"{c.assumed_prefill_tokens_per_s:g} in tok/s per replica x {replicas}",
+    seconds = (t_out / out_rate + t_in / in_rate) / replicas
+    return StageCost(stage, what, t_in, t_out, f"{out_rate:g} out + {in_rate:g} in tok/s per replica x {replicas}",
                      replicas * gpus_per_replica, seconds / 3600)
 
 
@@ -147,12 +181,17 @@ def iteration_cost(cfg, replicas: int) -> list[StageCost]:
     return generation + _beyond_rows(cfg, replicas, generation[1], generation[2]) + _dpo_rows(cfg)
 
 
+def rate_lines(cfg) -> list[str]:
+    """Which generation rate the plan uses, and whether it was measured or assumed."""
+    return [f"  {name}: {r.value:g} ({'measured' if r.measured else 'assumed'}: {r.source})"
+            for name, r in generation_rates(cfg).items()]
+
+
 def cost_lines(cfg, replicas: int, total_gpus: int) -> list[str]:
     rows = iteration_cost(cfg, replicas)
-    lines = [
-        f"  {'stage':<24} {'tokens in':>11} {'tokens out':>11} {'GPUs':>5} {'wall h':>8} {'GPU-h':>9}  assumed "
-        "rate; what"
-    ]
+    lines = ["  generation rates per vLLM replica:", *rate_lines(cfg),
+             f"  {'stage':<24} {'tokens in':>11} {'tokens out':>11} {'GPUs':>5} {'wall h':>8} {'GPU-h':>9}  "
+             "rate; what"]
     for r in rows:
         lines.append(f"  {r.stage:<24} {r.tokens_in:>11.3g} {r.tokens_out:>11.3g} {r.gpus:>5} {r.wall_h:>8.2f} "
                      f"{r.gpu_h:>9.1f}  {r.rate}; {r.what}")

@@ -685,6 +685,29 @@ def test_plan_shows_generation_cost_beside_training():
     assert gen > 10 * (total - gen)  # generation, not training, is most of an iteration
 
 
+def test_plan_says_which_generation_rates_are_measured_and_which_assumed(tmp_path):
+    """cluster.measured_rates: a file benchmarks/generation.py --rates-out writes. The rate it holds
+    replaces the assumed one (the generation hours scale with it), marked measured with its device,
+    model and date; the one it lacks stays assumed, with its source; a bad file is one line."""
+    def generation_hours(out):
+        line = next(x for x in out.splitlines() if x.strip().startswith("one iteration:"))
+        return float(line.replace("(", " ").split()[4])
+    assumed = srlm("plan", "experiment=llama2_70b_h100").stdout
+    assert "gen_tokens_per_s: 2000 (assumed: cluster.assumed_gen_tokens_per_s; LambdaLabsML/vllm-benchmark, 2024" \
+        in assumed
+    rates = tmp_path / "rates.json"
+    rates.write_text('{"gen_tokens_per_s": 4000, "device": "NVIDIA H200", "model": "llama-2-70b (bfloat16)", '
+                     '"date": "2026-12-01"}')
+    measured = srlm("plan", "experiment=llama2_70b_h100", f"cluster.measured_rates={rates}").stdout
+    assert f"gen_tokens_per_s: 4000 (measured: {rates} (NVIDIA H200, llama-2-70b (bfloat16), 2026-12-01))" in measured
+    assert "prefill_tokens_per_s: 20000 (assumed: cluster.assumed_prefill_tokens_per_s" in measured
+    assert generation_hours(measured) < 0.7 * generation_hours(assumed)  # decode dominates: about half
+    rates.write_text('{"gen_tokens_per_s": -1}')
+    p = srlm("plan", "experiment=llama2_70b_h100", f"cluster.measured_rates={rates}", check=False)
+    assert p.returncode == 2 and p.stderr == f"srlm: error: {rates}: gen_tokens_per_s must be a positive number, " \
+        "got -1\n"
+
+
 def test_the_hf_folders_we_write_get_no_pickle():
     """NeMo's .nemo -> HF converter torch.save()s the state dict to --output_path besides
     save_pretrained's safetensors in --hf_output_path: the pickle goes next to the .nemo, outside
