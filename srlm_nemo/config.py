@@ -223,6 +223,10 @@ class PromptsConfig:
     max_new_tokens: int = knob(128, "tokens per completion", source="ours", ge=1)
     requests_per_round: int = knob(64, "requests per round (one resumable shard)", source="ours", ge=1)
     samples_per_request: int = knob(1, "completions per request", source="ours", ge=1)
+    tasks_per_completion: int = knob(1, "new list items a completion may write: it stops where item "
+                                        "demos + 1 + this would begin (the paper asks for one new prompt per "
+                                        "few-shot request; the stop at the list's next number is ours, as "
+                                        "Self-Instruct stops at its list's end)", source="paper", ge=1)
     max_rounds: int = knob(1000, "give up after this many rounds", source="ours", ge=1)
     rouge_threshold: float = knob(0.7, "drop a prompt whose ROUGE-L F against the pool exceeds this",
                                   source="paper", gt=0, le=1)

@@ -2,7 +2,8 @@
 loaded; every answer follows fixed rules, so a test knows what each stage must produce and the
 whole loop (prompts -> pairs -> DPO -> checkpoint selection) runs for real on a tiny model.
 
-* raw completions (self-instruct): a few new numbered tasks, distinct for every seed and prompt;
+* raw completions (self-instruct): three new numbered tasks, distinct for every seed and prompt,
+  cut at the first of the request's stop strings as an engine cuts them;
 * answers: `Answer <j> (quality <q>) to: <question>`. q is the model's quality from the script
   file when its path matches a key there, else (a hash of the question + sample index j) mod 6,
   so the N candidates of one prompt have N different qualities;
@@ -75,7 +76,8 @@ class ScriptedGenerator:
                 tasks = [f"Explain {TOPICS[h[t] % len(TOPICS)]} to a reader in case {h[t] % 100000} using "
                          f"{3 + t} short sentences." for t in range(3)]
                 text = " " + "\n".join(f"{k + t}. {task}" if t else task for t, task in enumerate(tasks)) + "\n"
-                comps.append(Completion(text, "stop", len(text.split())))
+                cut = min((text.index(x) for x in s.stop if x in text), default=len(text))  # as an engine stops
+                comps.append(Completion(text[:cut], "stop", len(text[:cut].split())))
             out.append(comps)
         return out
 

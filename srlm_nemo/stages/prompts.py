@@ -82,10 +82,13 @@ def _ask(ctx, stage, ift: list[str], generated: list[str], rnd: int) -> list[dic
     limit cut marked as such (a round is a shard: resume replays its decisions)."""
     c, t = ctx.cfg.prompts, stage.iteration
     rng = random.Random(shard_seed(ctx.cfg.run.seed, t, 1, rnd))
-    requests = [render(c.template, demos=sample_demos(ift, generated, c.shots_ift, c.shots_generated, rng))
-                for _ in range(c.requests_per_round)]
+    demos = [sample_demos(ift, generated, c.shots_ift, c.shots_generated, rng) for _ in range(c.requests_per_round)]
+    requests = [render(c.template, demos=d) for d in demos]
+    # the list's next number after the new items ends a completion (every request has as many demos)
+    after = len(demos[0]) + 1 + c.tasks_per_completion
     sampling = Sampling(n=c.samples_per_request, temperature=c.temperature, top_p=c.top_p,
-                        max_tokens=c.max_new_tokens, seed=shard_seed(ctx.cfg.run.seed, t, 2, rnd))
+                        max_tokens=c.max_new_tokens, seed=shard_seed(ctx.cfg.run.seed, t, 2, rnd),
+                        stop=[f"\n{after}."])
     outs = ctx.generator(stage.inputs["generator"]).complete(requests, sampling)
     return [a for comps in outs for o in comps for a in attempts_of(o.text, o.finish_reason, c.drop_truncated)]
 
