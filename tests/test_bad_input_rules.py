@@ -81,6 +81,19 @@ def test_an_output_onto_a_fifo_or_symlink_is_refused_and_left_alone(tmp_path, ca
     assert fifo.is_fifo() and link.is_symlink() and target.read_text() == "precious\n"
 
 
+def test_an_output_onto_a_device_node_is_refused_and_left_alone(tmp_path, capsys):
+    """As root, `--out /dev/full` once turned the device node into a regular file. A node of our
+    own (the same major/minor as /dev/full, made in the test's folder) stands in for it."""
+    import stat
+    if os.geteuid() != 0:
+        pytest.skip("making a device node needs root (CI runs as root)")
+    dev = tmp_path / "full"
+    os.mknod(dev, stat.S_IFCHR | 0o600, os.makedev(1, 7))
+    assert main(_filter(tmp_path, dev)) == 2
+    assert capsys.readouterr().err.startswith(f"srlm: error: {dev}: exists and is not a regular file")
+    assert stat.S_ISCHR(dev.lstat().st_mode)
+
+
 def test_a_folder_that_is_no_run_directory_is_never_written_into(tmp_path, capsys):
     mine = tmp_path / "my_project"
     mine.mkdir()
