@@ -12,9 +12,10 @@ whole allocation of its job (generation: every replica of `generation.nodes`).
 """
 from __future__ import annotations
 
+import functools
 import math
-from pathlib import Path
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 from .config import SELECTING, prompts_at
 from .megatron_layout import estimate
@@ -58,19 +59,27 @@ def generation_rates(cfg) -> dict[str, Rate]:
                                           "cluster.assumed_prefill_tokens_per_s; ours, never measured: ten times "
                                           "decode")}
     if c.measured_rates:
-        from .artifacts import ArtifactError, read_json
-        found = read_json(Path(c.measured_rates).expanduser())
-        if not isinstance(found, dict):
-            raise ArtifactError(f"{c.measured_rates}: expected a JSON object of rates")
+        found = _measured(c.measured_rates)
         where = ", ".join(str(found.get(k, "?")) for k in ("device", "model", "date"))
         for key in rates:
             value = found.get(key)
             if value is None:
                 continue
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+                from .artifacts import ArtifactError
                 raise ArtifactError(f"{c.measured_rates}: {key} must be a positive number, got {value!r}")
             rates[key] = Rate(float(value), True, f"{c.measured_rates} ({where})")
     return rates
+
+
+@functools.lru_cache(maxsize=4)
+def _measured(path: str) -> dict:
+    """The rates file, read once per process (every generation row of a plan prices with it)."""
+    from .artifacts import ArtifactError, read_json
+    found = read_json(Path(path).expanduser())
+    if not isinstance(found, dict):
+        raise ArtifactError(f"{path}: expected a JSON object of rates")
+    return found
 
 
 def _gen(stage: str, what: str, requests: float, samples: int, tokens_in_each: float, tokens_out_each: float, cfg,

@@ -58,14 +58,11 @@ def validate(stage) -> None:
 
 
 def _prompt_texts(path: Path) -> set[str]:
-    """The prompts of a selection or head-to-head file (instructions, or ranked trees), normalised."""
+    """The prompts of a selection or head-to-head file, read as the head-to-head stage reads them
+    (instructions, or the seed's ranked trees by their `prompt`), normalised."""
     from ..evaluate import load_instructions
-    rows = read_jsonl(path) if path.suffix == ".jsonl" else None
-    if rows and isinstance(rows[0], dict) and "replies" in rows[0]:  # seed/eval_trees.jsonl
-        texts = [r.get("prompt", "") for r in rows]
-    else:
-        texts = [r["instruction"] for r in load_instructions(path)]
-    return {" ".join(str(t).split()).casefold() for t in texts}
+    from ..self_instruct import normalise
+    return {normalise(r["instruction"]) for r in load_instructions(path)}
 
 
 TRAINING_STATE = ("optimizer.pt", "scheduler.pt", "rng_state*.pth", "training_args.bin", "trainer_state.json",
