@@ -152,6 +152,14 @@ def dpo_rewards(policy: list[ReplyLogprob], reference: list[ReplyLogprob] | None
             if r.logprob is not None and r.candidate_id in ref}
 
 
+def cream_rewards(policy: list[ReplyLogprob], previous: list[ReplyLogprob],
+                  older: list[ReplyLogprob] | None) -> tuple[dict[str, float], dict[str, float]]:
+    """The two rankings CREAM compares: the policy's DPO rewards (its reference is the model before
+    it: M1's is M0, M_t's is M_{t-1}) and the previous model's (against the one before it, or its
+    mean log-probability per token where it has none: the base model)."""
+    return dpo_rewards(policy, previous), dpo_rewards(previous, older)
+
+
 def cream_pairs(candidates: list[Candidate], now: dict[str, float], before: dict[str, float], average: bool = True,
                 system_prompt: str | None = None) -> tuple[list[PreferencePair], Counter, dict]:
     """CREAM's pairs (cal_consistency.py): the highest vs the lowest of `now` (the policy's DPO

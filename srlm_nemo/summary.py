@@ -123,7 +123,7 @@ def strategy_comparison(run_dir: Path) -> list[dict]:
 def _strategy_pairs(layout: RunLayout, t: int, strategy: str, cands: list, scores: list, used) -> list | None:
     """`strategy`'s pairs from iteration t's files; None where a file it needs is not there."""
     from .artifacts import read_jsonl
-    from .pairs import build_pairs, cream_pairs, cream_weights, dpo_rewards, temporal_pairs
+    from .pairs import build_pairs, cream_pairs, cream_rewards, cream_weights, temporal_pairs
     from .schemas import Candidate, CandidateScore, ReplyLogprob
     if strategy == "temporal":
         temporal = _temporal_files(layout, t)
@@ -136,10 +136,9 @@ def _strategy_pairs(layout: RunLayout, t: int, strategy: str, cands: list, score
         older = layout.iteration_output(t, "logprob_older", "logprobs.jsonl")
         if not all(f.exists() for f in files):
             return None
-        now, before = (read_jsonl(f, ReplyLogprob) for f in files)
-        return cream_pairs(cands, dpo_rewards(now, before),
-                           dpo_rewards(before, read_jsonl(older, ReplyLogprob) if older.exists() else None),
-                           used.cream_average)[0]
+        policy, previous = (read_jsonl(f, ReplyLogprob) for f in files)
+        older_rows = read_jsonl(older, ReplyLogprob) if older.exists() else None
+        return cream_pairs(cands, *cream_rewards(policy, previous, older_rows), used.cream_average)[0]
     pairs, _ = build_pairs(cands, scores, min_valid=used.min_valid_candidates, strategy=strategy,
                            length_rho=used.length_rho)
     if strategy == "cream_judge":

@@ -119,23 +119,19 @@ def _meta_judge(cfg: Config, layout: RunLayout, t: int, answers: Stage, scores: 
 
 
 def _cream(cfg: Config, layout: RunLayout, t: int, answers: Stage, lineage: list[Model]) -> Addition:
-    """pairs.strategy=cream: every answer's log-probability under P, P's reference (the model
-    before it) and that model's reference where it has one; cream_judge (ours): the model before
-    P judges the same answers with the rubric."""
+    """pairs.strategy=cream: every answer's log-probability under P, the model before it (P's DPO
+    reference) and, from iteration 3, the one before that (its reference); cream_judge (ours):
+    the model before P judges the same answers with the rubric."""
     if cfg.pairs.strategy == "cream_judge":
         second = judge.declare(cfg, layout, iteration_stage(t, "judge_previous"), answers.outputs["candidates"],
                                *lineage[-2], t)
         return Addition([second], {"cream_scores": second.outputs["scores"]})
     if cfg.pairs.strategy != "cream":
         return Addition()
-    scored = [logprob.declare(cfg, layout, iteration_stage(t, f"logprob_{who}"), answers.outputs["candidates"],
-                              *model, t)
-              for who, model in zip(("policy", "previous", "older"), lineage[:-4:-1])]
-    files = [s.outputs["logprobs"] for s in scored]
-    inputs = {"cream_policy": files[0], "cream_policy_ref": files[1], "cream_previous": files[1]}
-    if len(files) == 3:
-        inputs["cream_previous_ref"] = files[2]
-    return Addition(scored, inputs)
+    scored = {who: logprob.declare(cfg, layout, iteration_stage(t, f"logprob_{who}"), answers.outputs["candidates"],
+                                   *model, t)
+              for who, model in zip(("policy", "previous", "older"), lineage[:-4:-1])}
+    return Addition(list(scored.values()), {f"cream_{who}": s.outputs["logprobs"] for who, s in scored.items()})
 
 
 def _temporal(cfg: Config, layout: RunLayout, t: int, policy: Model, new_prompts: Stage, answers: Stage,

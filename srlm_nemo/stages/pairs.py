@@ -2,9 +2,9 @@
 with too few valid candidates dropped, each reason counted; the guards checked before DPO.
 
 in : candidates.jsonl (Candidate), scores.jsonl (CandidateScore); with pairs.strategy=cream the
-     log-probabilities of the candidates under the policy, its DPO reference, the model before
-     it and (from iteration 3) that model's reference (cream_policy, cream_policy_ref,
-     cream_previous, cream_previous_ref: ReplyLogprob); with pairs.strategy=cream_judge the
+     log-probabilities of the candidates under the policy, the model before it (the policy's DPO
+     reference) and, from iteration 3, the one before that (cream_policy, cream_previous,
+     cream_older: ReplyLogprob); with pairs.strategy=cream_judge the
      previous model's rubric scores of the same candidates (cream_scores); with judge.meta the
      meta-judge's judgement pairs (judge_pairs), up to judge.meta_ratio per answer pair; with
      pairs.strategy=temporal the initial model's answers and scores (anchor_*) and, in the final
@@ -22,7 +22,7 @@ from pathlib import Path
 from ..artifacts import read_jsonl, write_json, write_jsonl
 from ..guards import check, figures
 from ..meta_judge import mix
-from ..pairs import build_pairs, cream_pairs, cream_weights, dpo_rewards, temporal_answers, temporal_pairs
+from ..pairs import build_pairs, cream_pairs, cream_rewards, cream_weights, temporal_answers, temporal_pairs
 from ..pipeline import Stage, reads
 from ..rm_metrics import rm_metrics
 from ..run_layout import RunLayout
@@ -31,10 +31,9 @@ from ..schemas import Candidate, CandidateScore, PreferencePair, ReplyLogprob
 READS = ("pairs", "model.system_prompt", "guard", "run.guard", "judge.max_score")
 # The inputs that options add (each option's stages say which they give): what this stage reads
 # of them is decided by which are present.
-OPTIONAL_INPUTS = ("cream_policy", "cream_policy_ref", "cream_previous", "cream_previous_ref", "cream_scores",
-                   "judge_pairs", "anchor_candidates", "anchor_scores", "future_candidates",
-                   "future_scores", "previous_candidates", "previous_scores", "reference_rm", "previous_reference_rm",
-                   "reference_scores")
+OPTIONAL_INPUTS = ("cream_policy", "cream_previous", "cream_older", "cream_scores", "judge_pairs", "anchor_candidates",
+                   "anchor_scores", "future_candidates", "future_scores", "previous_candidates", "previous_scores",
+                   "reference_rm", "previous_reference_rm", "reference_scores")
 
 
 def declare(cfg, layout: RunLayout, name: str, t: int, inputs: dict[str, Path]) -> Stage:
@@ -93,12 +92,10 @@ def run(ctx, stage, fp):
 
 
 def _cream_rewards(stage) -> tuple[dict[str, float], dict[str, float]]:
-    """The policy's DPO rewards and the previous model's (its mean log-probability per token
-    where it has no reference: the base model)."""
+    """The policy's DPO rewards and the previous model's, from the log-probability stages."""
     def rows(name):
         return read_jsonl(stage.inputs[name], ReplyLogprob) if name in stage.inputs else None
-    return (dpo_rewards(rows("cream_policy"), rows("cream_policy_ref")),
-            dpo_rewards(rows("cream_previous"), rows("cream_previous_ref")))
+    return cream_rewards(rows("cream_policy"), rows("cream_previous"), rows("cream_older"))
 
 
 def _figures(ctx, stage, cands, scores, pairs, counts, lookup) -> dict:
