@@ -270,6 +270,13 @@ class JudgeConfig:
     meta_max_new_tokens: int = knob(256, "tokens per meta-judge verdict", source="ours", ge=1)
     meta_ratio: float = knob(1.0, "at most this many judgement pairs per answer pair join the DPO data",
                              source="ours", ge=0)
+    meta_max_chosen_chars: Optional[int] = knob(1100, "a judgement pair whose chosen judgement is longer than this "
+                                                       "many characters is dropped (Meta-Rewarding's filter against "
+                                                       "ever longer judgements); null: no limit", source="paper", ge=1)
+    meta_last_iteration: Optional[int] = knob(None, "the last iteration whose DPO data gets judgement pairs (t=2 is "
+                                                    "the paper's first iteration; Meta-Rewarding trains the judge in "
+                                                    "its early iterations only); null: every iteration",
+                                              source="ours", ge=2)
 
 
 @dataclass

@@ -15,7 +15,8 @@
    Bradley-Terry model by maximum likelihood and read as Elo ratings (1000 + 400 log10 odds);
    a ridge of 1e-4 on the log-strengths (ours) keeps them finite where a judgement won every
    battle. Chosen = the highest rating, rejected = the lowest (the first sample among equals);
-   equal ratings give no pair.
+   equal ratings give no pair. A pair whose chosen judgement is longer than `max_chosen_chars`
+   is dropped (the paper's filter: without it the judge learns to write ever longer judgements).
 
 The pair's prompt is the judge prompt the judgements answered, so DPO trains the judge's own
 task; its chosen and rejected texts are the two judgements (kind="judgement").
@@ -97,20 +98,23 @@ def elo_ratings(verdicts: list[MetaVerdict], weights: tuple[float, float]) -> di
 
 
 def judge_pairs(selected: list[tuple[Candidate, list[Judgement]]], verdicts: list[MetaVerdict],
-                judge_prompt) -> tuple[list[PreferencePair], dict]:
+                judge_prompt, max_chosen_chars: int | None = None) -> tuple[list[PreferencePair], dict]:
     """`judge_prompt(candidate) -> list[Message]`: the prompt the judgements answered."""
     from .schemas import Message
     by_cand: dict[str, list[MetaVerdict]] = defaultdict(list)
     for v in verdicts:
         by_cand[v.candidate_id].append(v)
     weights = position_weights(verdicts)
-    pairs, equal = [], 0
+    pairs, equal, too_long = [], 0, 0
     for c, js in selected:
         rating = elo_ratings(by_cand[c.id], weights) if by_cand.get(c.id) else {}
         ranked = sorted(js, key=lambda j: (-round(rating.get(j.sample, 1000.0), 6), j.sample))
         hi, lo = ranked[0], ranked[-1]
         if round(rating.get(hi.sample, 1000.0), 6) == round(rating.get(lo.sample, 1000.0), 6):
             equal += 1
+            continue
+        if max_chosen_chars is not None and len(hi.text) > max_chosen_chars:
+            too_long += 1
             continue
         pairs.append(PreferencePair(
             id=f"{c.prompt_id}/judge", prompt=judge_prompt(c), kind="judgement",
@@ -122,7 +126,8 @@ def judge_pairs(selected: list[tuple[Candidate, list[Judgement]]], verdicts: lis
              "position_a_wins": sum(v.winner == "A" for v in verdicts),
              "position_b_wins": sum(v.winner == "B" for v in verdicts),
              "position_weights": {"first": weights[0], "second": weights[1]},
-             "dropped_equal_ratings": equal, "judge_pairs": len(pairs)}
+             "dropped_equal_ratings": equal, "dropped_long_chosen": too_long,
+             "max_chosen_chars": max_chosen_chars, "judge_pairs": len(pairs)}
     return pairs, stats
 
 

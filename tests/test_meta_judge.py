@@ -123,3 +123,31 @@ def test_the_ratio_bounds_judgement_pairs_and_keeps_the_clearest():
     assert out[:4] == answers and [p.id for p in out[4:]] == ["j1", "j3"]
     assert stats == {"judge_pairs": 2, "judge_pairs_available": 4, "meta_ratio": 0.5}
     assert len(mix(answers, judged, 0.0)[0]) == 4 and len(mix(answers, judged, 5.0)[0]) == 8
+
+
+def test_a_pair_whose_chosen_judgement_is_too_long_is_dropped():
+    """The paper's length filter looks at the chosen judgement only: a long rejected one stays."""
+    a, b = _cand("p", 0), _cand("q", 0)
+    ja = _judgements(a, [1, 3])
+    jb = _judgements(b, [2, 4])
+    ja[1] = ja[1].model_copy(update={"text": "x" * 40})  # a's winner is long
+    jb[0] = jb[0].model_copy(update={"text": "y" * 40})  # b's loser is long
+    selected = select_answers([a, b], ja + jb)
+    verdicts = _verdicts(selected, lambda x, y: "A" if x > y else "B")
+    pairs, stats = judge_pairs(selected, verdicts, _prompt, max_chosen_chars=39)
+    assert [p.id for p in pairs] == ["q/judge"] and stats["dropped_long_chosen"] == 1
+    assert len(judge_pairs(selected, verdicts, _prompt, max_chosen_chars=40)[0]) == 2
+    assert len(judge_pairs(selected, verdicts, _prompt)[0]) == 2
+
+
+def test_judgement_pairs_stop_after_the_last_judge_iteration(tmp_path):
+    """judge.meta_last_iteration=2: iteration 2 meta-judges and trains on judgement pairs,
+    iteration 3 neither meta-judges nor gives its pairs stage judgement pairs."""
+    from srlm_nemo.config import load_config
+    from srlm_nemo.recipes.self_rewarding import build
+    base = ["judge.meta=true", "run.iterations=3", f"run.run_dir={tmp_path / 'run'}", f"run.cache_dir={tmp_path}"]
+    for last, with_meta in ((None, {2, 3}), (2, {2}), (3, {2, 3})):
+        extra = [] if last is None else [f"judge.meta_last_iteration={last}"]
+        stages = {s.name: s for s in build(load_config(base + extra)[0])}
+        assert {t for t in (2, 3) if f"iter_{t}/meta_judge" in stages} == with_meta, last
+        assert {t for t in (2, 3) if "judge_pairs" in stages[f"iter_{t}/pairs"].inputs} == with_meta, last

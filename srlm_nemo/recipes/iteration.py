@@ -5,7 +5,8 @@ the paper's numbering, where iteration 1 is the SFT model M1). With P = M_{t-1}:
     candidates  P answers each prompt N=4 times (T 0.7, top-p 0.9)
     judge       P scores each answer K=3 times with the additive 5-point rubric; mean of valid
     [eval/rm]   P judges held-out human-ranked replies (reward-model metrics, Table 4)
-    [meta_judge] judge.meta: P compares pairs of its own judgements (Meta-Rewarding)
+    [meta_judge] judge.meta: P compares pairs of its own judgements (Meta-Rewarding), through
+                 judge.meta_last_iteration
     [logprob_*] pairs.strategy=cream: the log-probability of every answer under P, the model
                 before it and, from iteration 3, the one before that (P's DPO reference is the
                 model before it; M1's is M0): CREAM's DPO rewards of two models
@@ -111,8 +112,9 @@ def _reference_judge(cfg: Config, layout: RunLayout, t: int, answers: Stage) -> 
 
 def _meta_judge(cfg: Config, layout: RunLayout, t: int, answers: Stage, scores: Stage, policy: Model) -> Addition:
     """Meta-Rewarding (judge.meta): P compares its own judgements; the better and worse ones
-    become judgement pairs for DPO."""
-    if not cfg.judge.meta:
+    become judgement pairs for DPO, through iteration judge.meta_last_iteration."""
+    last = cfg.judge.meta_last_iteration
+    if not cfg.judge.meta or (last is not None and t > last):
         return Addition()
     meta = meta_judge.declare(cfg, layout, t, answers.outputs["candidates"], scores.outputs["judgements"], *policy)
     return Addition([meta], {"judge_pairs": meta.outputs["judge_pairs"]})

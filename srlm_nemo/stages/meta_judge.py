@@ -5,7 +5,8 @@ judgement pair for DPO.
 in : candidates.jsonl (Candidate), judgements.jsonl (Judgement) of the judge stage, model M_t,
      the judge template (the pair's prompt) and `judge.meta_template`
 out: <stage>/verdicts.jsonl (MetaVerdict: every comparison), <stage>/judge_pairs.jsonl
-     (PreferencePair, kind="judgement"); battles, position wins and pairs in the manifest
+     (PreferencePair, kind="judgement"; none whose chosen judgement is longer than
+     judge.meta_max_chosen_chars); battles, position wins and pairs in the manifest
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from ..templates import chat, judge_prompt, render, template_path
 from ._shards import fit_prompts, generate_in_shards, shard_seed
 from .judge import READS as JUDGE_READS
 
-READS = (*JUDGE_READS, "judge.meta_template", "judge.meta_max_new_tokens")
+READS = (*JUDGE_READS, "judge.meta_template", "judge.meta_max_new_tokens", "judge.meta_max_chosen_chars")
 
 
 def declare(cfg, layout: RunLayout, t: int, candidates: Path, judgements: Path, model: Path, label: str) -> Stage:
@@ -67,7 +68,7 @@ def run(ctx, stage, fp):
 
     def prompt(c):  # the judge prompt the judgements answered, as DPO's conversational prompt
         return [Message(**m) for m in chat(system, judge_prompt(j.template, c.prompt, c.text or "(empty)"))]
-    pairs, stats = judge_pairs(selected, verdicts, prompt)
+    pairs, stats = judge_pairs(selected, verdicts, prompt, j.meta_max_chosen_chars)
     write_jsonl(stage.outputs["verdicts"], verdicts)
     write_jsonl(stage.outputs["judge_pairs"], pairs)
     return stats
