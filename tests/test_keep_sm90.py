@@ -69,3 +69,25 @@ def test_a_fat_binary_without_the_architecture_is_an_error():
     data = bytearray(elf(fat_binary(entry(80, b"A" * 40))))
     with pytest.raises(SystemExit, match="has no sm_90 entry"):
         keep_sm90.keep_arch(data, 90)
+
+
+def test_the_fallback_keeps_the_newest_older_ptx_else_the_smallest_entry():
+    """vLLM's libraries hold fat binaries with no sm_90 entry: PTX for older GPUs (the driver
+    compiles it for sm_90) or code only for other GPUs. --fallback keeps one entry of each."""
+    with_ptx = fat_binary(entry(75, b"C" * 16), entry(70, b"p" * 8, kind=1), entry(80, b"q" * 12, kind=1))
+    other_gpus = fat_binary(entry(100, b"E" * 48), entry(120, b"F" * 20))
+    both = fat_binary(entry(80, b"A" * 40), entry(90, b"B" * 24))
+    data = bytearray(elf(with_ptx + other_gpus + both))
+    with pytest.raises(SystemExit, match="has no sm_90 entry"):
+        keep_sm90.keep_arch(bytearray(data), 90)
+    assert keep_sm90.keep_arch(data, 90, fallback=True) == 3
+    offset, size = keep_sm90.section(bytes(data), ".nv_fatbin")
+    kept = [bytes(data[at + 16:at + 16 + n]) for at, _, n in keep_sm90.fat_binaries(bytes(data), offset, offset + size)]
+    assert kept == [entry(80, b"q" * 12, kind=1), entry(120, b"F" * 20), entry(90, b"B" * 24)]
+
+
+def test_the_check_tells_a_cut_library_from_an_uncut_one():
+    data = bytearray(library())
+    assert keep_sm90.not_reduced(bytes(data), 90) != []
+    keep_sm90.keep_arch(data, 90)
+    assert keep_sm90.not_reduced(bytes(data), 90) == []

@@ -1,7 +1,9 @@
 """Keep only one GPU architecture's code in a CUDA shared library, moving no file offset.
 
     python tests/gpu/keep_sm90.py LIB OUT [--arch 90]   write OUT: LIB with only sm_90 code
+    python tests/gpu/keep_sm90.py LIB OUT --fallback     vLLM's libraries: see keep_arch
     python tests/gpu/keep_sm90.py LIB --list            bytes of code per architecture
+    python tests/gpu/keep_sm90.py LIB --check           exit 1 unless every fat binary is cut
 
 A CUDA library keeps its device code in the ELF section `.nv_fatbin`: a run of fat binaries, each
 a 16-byte header (magic 0xBA55ED50, version, header size, size of what follows) and entries (an
@@ -72,13 +74,28 @@ def architectures(data: bytes) -> collections.Counter:
     return sizes
 
 
-def keep_arch(data: bytearray, arch: int) -> int:
-    """Rewrite every fat binary in place to hold only `arch`'s entries; returns how many."""
+def _fallback(found: list, arch: int) -> list:
+    """For a fat binary with no `arch` entry: the newest PTX below it (the driver compiles it for
+    `arch` when the module loads), else its smallest entry (code for other GPUs that `arch` never
+    runs, as before; one entry keeps the fat binary well-formed for the runtime's registration)."""
+    ptx = [e for e in found if e[2] == 1 and e[3] < arch]
+    if ptx:
+        return [max(ptx, key=lambda e: e[3])]
+    return [min(found, key=lambda e: e[1])]
+
+
+def keep_arch(data: bytearray, arch: int, fallback: bool = False) -> int:
+    """Rewrite every fat binary in place to hold only `arch`'s entries; returns how many. A fat
+    binary without one is an error, or with `fallback` keeps what `_fallback` picks."""
     offset, size = section(data, ".nv_fatbin")
     count = 0
     for at, header_size, fat_size in list(fat_binaries(data, offset, offset + size)):
         first, end = at + header_size, at + header_size + fat_size
-        kept = b"".join(bytes(data[e:e + n]) for e, n, _, a in entries(data, first, end) if a == arch)
+        found = list(entries(data, first, end))
+        chosen = [e for e in found if e[3] == arch]
+        if not chosen and fallback:
+            chosen = _fallback(found, arch)
+        kept = b"".join(bytes(data[e:e + n]) for e, n, _, _ in chosen)
         if not kept:
             raise SystemExit(f"fat binary at file offset {at:#x} has no sm_{arch} entry")
         data[first:end] = kept + bytes(fat_size - len(kept))
@@ -87,19 +104,40 @@ def keep_arch(data: bytearray, arch: int) -> int:
     return count
 
 
+def not_reduced(data: bytes, arch: int) -> list[int]:
+    """File offsets of the fat binaries that hold more than `arch`'s entries or one fallback entry
+    (what keep_arch leaves); empty for a library that keep_arch has cut."""
+    offset, size = section(data, ".nv_fatbin")
+    bad = []
+    for at, header_size, fat_size in fat_binaries(data, offset, offset + size):
+        found = list(entries(data, at + header_size, at + header_size + fat_size))
+        if not (all(a == arch for _, _, _, a in found) or len(found) == 1):
+            bad.append(at)
+    return bad
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("lib")
     parser.add_argument("out", nargs="?")
     parser.add_argument("--arch", type=int, default=90)
     parser.add_argument("--list", action="store_true")
+    parser.add_argument("--check", action="store_true", help="exit 1 unless every fat binary is cut as keep_arch cuts")
+    parser.add_argument("--fallback", action="store_true",
+                        help="a fat binary without the architecture keeps its newest older PTX, "
+                             "else its smallest entry")
     args = parser.parse_args(argv)
     data = bytearray(open(args.lib, "rb").read())
+    if args.check:
+        bad = not_reduced(bytes(data), args.arch)
+        where = f" (first at {bad[0]:#x})" if bad else ""
+        print(f"{args.lib}: {len(bad)} fat binaries not cut to sm_{args.arch}{where}")
+        return 1 if bad else 0
     if args.list or not args.out:
         for (kind, sm), n in sorted(architectures(data).items()):
             print(f"{kind}\t{sm}\t{n / 1048576:.1f} MiB")
         return 0
-    count = keep_arch(data, args.arch)
+    count = keep_arch(data, args.arch, args.fallback)
     with open(args.out, "wb") as out:
         out.write(data)
     print(f"{args.out}: {count} fat binaries reduced to sm_{args.arch}", file=sys.stderr)
