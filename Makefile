@@ -4,8 +4,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.srlm-setup-v2
-# uv installs what pip would (the same resolved versions, checked 2026-12-06) in parallel: the cold
-# setup took 46 s + 30 s with it where pip alone took about 220 s. torch itself still goes through
+# uv installs what pip would (the same resolved versions, checked 2026-12-06) in parallel: cold
+# setups took 69 s and 50 s with it where pip alone took about 220 s. torch itself still goes through
 # pip, which honours this machine's pip configuration (the CPU build lies on local disk here);
 # uv then finds it installed and keeps it.
 UV_VERSION := 0.13.9

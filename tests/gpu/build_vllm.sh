@@ -31,12 +31,12 @@ for so in _C _C_stable_libtorch _flashmla_C _flashmla_extension_C; do
 done
 # SmolLM2-135M's tokenizer, chat template and config (no weights: the 98 MB GGUF cannot travel beside
 # the set; tests/gpu/vllm_steps.sh gives the same architecture random weights there)
-"$repo/.venv/bin/python" -c "
+model_dir=$("$repo/.venv/bin/python" -c "
 import sys; from pathlib import Path; from srlm_nemo.models import convert_embedded
-print(convert_embedded('smollm2-135m', Path(sys.argv[1])))" "$work/cache" > model_dir.txt
+print(convert_embedded('smollm2-135m', Path(sys.argv[1])))" "$work/cache")
 mkdir -p vllm/smollm2-skeleton
 for f in config.json generation_config.json tokenizer.json tokenizer_config.json chat_template.jinja; do
-  cp "$(cat model_dir.txt)/$f" vllm/smollm2-skeleton/
+  cp "$model_dir/$f" vllm/smollm2-skeleton/
 done
 tar -cf - -C "$work" vllm | xz -9 -T0 > "$repo/.gpu-vllm.tar.xz"
 size=$(stat -c %s "$repo/.gpu-vllm.tar.xz")
