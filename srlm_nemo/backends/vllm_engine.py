@@ -17,6 +17,10 @@ class VLLMGenerator:
             # In-process engine core, so torch.manual_seed reaches the sampler.
             os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"
         from vllm import LLM
+        from vllm.platforms import current_platform
+        if current_platform.is_cpu():
+            from .vllm_cpu_top_p import install
+            install()
         self.cfg = gen_cfg
         self.model_name = model_path
         self.max_len = model_cfg.max_model_len
