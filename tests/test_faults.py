@@ -135,7 +135,9 @@ def test_a_killed_meta_judge_resumes_at_its_first_missing_shard(tiny_model, tmp_
     pairs equal an uninterrupted run's."""
     script = tmp_path / "script.json"
     script.write_text(json.dumps({"judge_noise": [0, 1, -1]}))
-    extra = ("judge.meta=true", f"generation.script={script}", "run.iterations=2")
+    # no evaluations: they come after the stage under test
+    extra = ("judge.meta=true", f"generation.script={script}", "run.iterations=2", "eval.rm=false",
+             "eval.h2h_each_iteration=false")
     ref, run_dir = tmp_path / "ref", tmp_path / "killed"
     srlm("run", *_args(tiny_model, ref, *extra))
     assert _run_until(tiny_model, run_dir, "iter_2/meta_judge/shards/*/00001.jsonl", 0.0, *extra)

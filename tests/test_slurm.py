@@ -115,56 +115,50 @@ def test_pipeline_then_kill_requeue_and_resubmit(slurm, pipeline_run, tiny_model
             time.sleep(0.2)
         assert path.exists(), path
 
-    # killed mid-way (scancel once iteration 3's prompts are done), resubmitted: it resumes
+    # One pass over iteration 3 (each pass costs a process per stage) takes the job through all
+    # three ways a run stops early. First, killed (scancel once its prompts are done) and
+    # resubmitted: the new job resumes from the first unfinished stage.
     redo_iteration_3()
     job = submit(tmp_path / "killed-%j.out")
     wait_for(run_dir / "iter_3/prompts/manifest.json")
     subprocess.run(["scancel", job], env=env, check=True)
     _wait_idle(env)
     assert not (run_dir / "iter_3/dpo/manifest.json").exists()
-    log = tmp_path / f"again-{job}.out"
-    subprocess.run(["sbatch", "--wait", f"--output={log}", "slurm/iteration.sh", *_args(tiny_model, run_dir)],
-                   cwd=REPO, env=env, check=True, timeout=600)
-    text = log.read_text()
-    assert "# iteration 3" in text and "[skip] iter_3/prompts" in text and "[run ] iter_3/candidates" in text
-    assert json.loads((run_dir / "iter_3/dpo/manifest.json").read_text())["stage"] == "iter_3/dpo"
-
-    # the time-limit warning (USR1 to the batch shell, as --signal=B:USR1@300 sends it): the job
-    # requeues itself, and its second run skips what the first finished
-    redo_iteration_3()
-    out = tmp_path / "requeued.out"
+    out = tmp_path / "resumed.out"
     job = submit(out)
-    wait_for(run_dir / "iter_3/prompts/manifest.json")
+
+    def requeued_then_started():
+        deadline = time.time() + 60
+        while _job_state(env, job) != "PENDING" and time.time() < deadline:
+            time.sleep(0.2)
+        assert _job_state(env, job) == "PENDING", out.read_text()
+        # Slurm holds a requeued job back for a while (begin time); let it start now
+        subprocess.run(["scontrol", "update", f"JobId={job}", "StartTime=now"], env=env, check=True)
+        while _job_state(env, job) == "PENDING" and time.time() < deadline + 60:
+            time.sleep(0.2)
+
+    # Second, the time-limit warning to the batch shell (USR1, as --signal=B:USR1@300 sends it)
+    # once the resumed job finished a stage: the job requeues itself
+    wait_for(run_dir / "iter_3/candidates/manifest.json")
     subprocess.run(["scancel", "--signal=USR1", "--batch", job], env=env, check=True)
-    deadline = time.time() + 60
-    while _job_state(env, job) != "PENDING" and time.time() < deadline:
-        time.sleep(0.2)
-    assert _job_state(env, job) == "PENDING", out.read_text()
-    # Slurm holds a requeued job back for a while (begin time); let it start now
-    subprocess.run(["scontrol", "update", f"JobId={job}", "StartTime=now"], env=env, check=True)
-    assert _wait_job_end(env, job) == "COMPLETED", out.read_text()
-    text = out.read_text()
-    assert f"requeueing job {job}" in text
-    second = text[text.index("requeueing job"):]
-    assert "[skip] iter_3/prompts" in second and "[done] iter_3/dpo" in second
-    assert (run_dir / "iter_3/dpo/manifest.json").exists()
-
-    # the same warning sent to the job steps only (`scancel --signal=USR1` without --batch): the
-    # running stage exits EXIT_REQUEUE instead of dying on the signal, and the job requeues itself
-    redo_iteration_3()
-    out = tmp_path / "requeued-steps.out"
-    job = submit(out)
-    wait_for(run_dir / "iter_3/prompts/manifest.json")
+    requeued_then_started()
+    # Third, the same warning to the job steps only (`scancel --signal=USR1` without --batch) in
+    # its second run: the running stage exits EXIT_REQUEUE instead of dying on the signal, and the
+    # job requeues itself again
+    wait_for(run_dir / "iter_3/judge/manifest.json")
     deadline = time.time() + 120
     while _job_state(env, job) != "PENDING" and time.time() < deadline:
         # only a running step receives it: between two steps it is lost, so send it again
         subprocess.run(["scancel", "--signal=USR1", job], env=env)
         time.sleep(0.5)
-    assert _job_state(env, job) == "PENDING", out.read_text()
-    subprocess.run(["scontrol", "update", f"JobId={job}", "StartTime=now"], env=env, check=True)
+    requeued_then_started()
     assert _wait_job_end(env, job) == "COMPLETED", out.read_text()
-    text = out.read_text()
-    assert f"requeueing job {job}" in text and "[done] iter_3/dpo" in text
+    runs = out.read_text().split(f"requeueing job {job}")  # the log of each run, appended
+    assert len(runs) == 3, out.read_text()[-3000:]
+    assert "# iteration 3" in runs[0] and "[skip] iter_3/prompts" in runs[0] and "[run ] iter_3/candidates" in runs[0]
+    assert "[skip] iter_3/candidates" in runs[1]
+    assert "[skip] iter_3/judge" in runs[2] and "[done] iter_3/dpo" in runs[2]
+    assert json.loads((run_dir / "iter_3/dpo/manifest.json").read_text())["stage"] == "iter_3/dpo"
 
 
 @pytest.mark.slow
