@@ -132,7 +132,10 @@ def test_pipeline_then_kill_requeue_and_resubmit(slurm, pipeline_run, tiny_model
         while _job_state(env, job) != "PENDING" and time.time() < deadline:
             time.sleep(0.2)
         assert _job_state(env, job) == "PENDING", out.read_text()
-        # Slurm holds a requeued job back for a while (begin time); let it start now
+        # Slurm holds a requeued job back for a while (begin time); let it start now, but in a later
+        # second than the requeue: a node refuses a job whose credential is dated the second its
+        # last run's was revoked ("Job credential revoked", seen here on a second requeue)
+        time.sleep(2)
         subprocess.run(["scontrol", "update", f"JobId={job}", "StartTime=now"], env=env, check=True)
         while _job_state(env, job) == "PENDING" and time.time() < deadline + 60:
             time.sleep(0.2)
