@@ -6,15 +6,14 @@ in the same run.
 1. The masking call alone, on logits of SmolLM2's vocabulary (49,152) for 192, 64 and 8 sequences,
    at a flat and a peaked scale: milliseconds per call, and whether the kept tokens are the same.
 2. With --run-dir (a finished demo run): the judge stage's requests of iteration 2 (M1 judging the
-   64 candidates, K samples each, the demo's sampling), sent to one vLLM engine twice, once per
-   top-p path, the torch seed reset before each: seconds, output tokens, and whether every text is
-   the same. Ratios printed last.
+   64 candidates, K samples each, the demo's sampling), sent twice through the engine the stages
+   build (srlm_nemo's vLLM backend, reseeded per call as they are), once per top-p path: seconds,
+   output tokens, and whether every text is the same. Ratios printed last.
 """
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
 from pathlib import Path
 
@@ -52,40 +51,37 @@ def masking(repeat: int) -> list[tuple[str, float]]:
 
 
 def judge_requests(run_dir: Path) -> list[tuple[str, float]]:
-    import yaml
-    os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "4")
-    os.environ.setdefault("VLLM_CPU_NUM_OF_RESERVED_CPU", "0")
-    os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"  # in-process: the seed and the switch reach the sampler
+    """The judge stage's requests of iteration 2 on the engine the stages build (the demo's config),
+    once with vLLM's top-p and once with ours, each call seeded alike."""
     import vllm.v1.sample.ops.topk_topp_sampler as sampler
-    from vllm import LLM, SamplingParams
 
     from srlm_nemo.backends import vllm_cpu_top_p
+    from srlm_nemo.backends.factory import make_generator
+    from srlm_nemo.config import load_config
+    from srlm_nemo.schemas import Sampling
     from srlm_nemo.templates import chat, judge_prompt
 
-    cfg = yaml.safe_load((run_dir / "config.yaml").read_text())
-    j, m = cfg["judge"], cfg["model"]
+    cfg = load_config(["experiment=demo"])[0]
+    j = cfg.judge
     cands = [json.loads(line) for line in open(run_dir / "iter_2/candidates/candidates.jsonl")]
-    convs = [chat(m["system_prompt"], judge_prompt(j["template"], c["prompt"], c["text"])) for c in cands]
-    llm = LLM(str(run_dir / "sft/model"), dtype=m["dtype"], max_model_len=m["max_model_len"], enforce_eager=True,
-              enable_prefix_caching=True, seed=0)
-    params = SamplingParams(n=j["k"], temperature=j["temperature"], top_p=j["top_p"], max_tokens=j["max_new_tokens"])
-    vllms = sampler.apply_top_k_top_p
-    llm.chat(convs[:2], SamplingParams(max_tokens=4), use_tqdm=False)  # first-call costs paid before timing
+    convs = [chat(cfg.model.system_prompt, judge_prompt(j.template, c["prompt"], c["text"])) for c in cands]
+    vllms = sampler.apply_top_k_top_p  # before the engine installs ours
+    engine = make_generator(cfg.generation, run_dir / "sft/model", cfg.model)
+    sampling = Sampling(n=j.k, temperature=j.temperature, top_p=j.top_p, max_tokens=j.max_new_tokens, seed=1)
+    engine.chat(convs[:2], Sampling(temperature=0.0, top_p=1.0, max_tokens=4))  # first-call costs paid here
     results = {}
     for name in ("vllm", "ours"):
         sampler.apply_top_k_top_p = vllms
         if name == "ours":
             vllm_cpu_top_p.install()
-        llm.reset_prefix_cache()
-        torch.manual_seed(1)
+        engine.llm.reset_prefix_cache()
         start = time.perf_counter()
-        outs = llm.chat(convs, params, use_tqdm=False)
+        outs = engine.chat(convs, sampling)
         seconds = time.perf_counter() - start
-        texts = [o.text for r in outs for o in r.outputs]
-        tokens = sum(len(o.token_ids) for r in outs for o in r.outputs)
-        results[name] = (seconds, texts)
-        print(f"judge requests ({len(convs)} x {j['k']}), {name} top-p: {seconds:.1f} s, {tokens} output tokens")
-    sampler.apply_top_k_top_p = vllms
+        results[name] = (seconds, [o.text for comps in outs for o in comps])
+        tokens = sum(o.num_tokens for comps in outs for o in comps)
+        print(f"judge requests ({len(convs)} x {j.k}), {name} top-p: {seconds:.1f} s, {tokens} output tokens")
+    engine.close()
     print(f"judge requests: the same texts with both: {results['vllm'][1] == results['ours'][1]}")
     return [("judge requests", results["vllm"][0] / results["ours"][0])]
 
